@@ -1,0 +1,81 @@
+"""The ``sgxlab`` command line: scripts, and how the kit is checked from outside.
+
+Each subcommand lives in its own module under :mod:`sgxlab.cli` and exposes
+``register(subparsers)``; it returns its exit status. Any
+:class:`~sgxlab.errors.SgxlabError` (and a missing or unreadable file) becomes
+exit status 2 with one line on stderr, never a traceback. An instruction that
+*ran* exits 0 whatever its SGX result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import ConfigError, SgxlabError
+
+COMMANDS = ("sigstruct", "measure")
+"""Subcommand modules, in the order ``sgxlab --help`` lists them."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"sgxlab: error: {message}\n")
+
+
+def read_file(path: str | Path, what: str) -> bytes:
+    """Read a whole file, or raise ConfigError naming the option and the path."""
+    p = Path(path)
+    try:
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(what, str(p), "no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(what, str(p), "is a directory, not a file") from None
+    except OSError as e:
+        raise ConfigError(what, str(p), e.strerror or "cannot be read") from None
+
+
+def print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+def print_table(rows: Sequence[tuple[str, str]]) -> None:
+    """Two aligned columns, for the human-readable (non ``--json``) output."""
+    width = max((len(k) for k, _ in rows), default=0)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = _Parser(prog="sgxlab", description="SGX Launch Control emulator and the 2017 LKML debate, replayed.")
+    parser.add_argument("--version", action="version", version=f"sgxlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMANDS:
+        mod = importlib.import_module(f".{name.replace('-', '_')}", __name__)
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SgxlabError as e:
+        print(f"sgxlab {args.command}: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
