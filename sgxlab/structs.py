@@ -36,6 +36,7 @@ __all__ = [
     "Einittoken",
     "Secs",
     "Secinfo",
+    "Keyrequest",
     "SIGSTRUCT_HEADER",
     "SIGSTRUCT_HEADER2",
     "SECINFO_R",
@@ -600,3 +601,44 @@ class Secinfo(_Struct):
     @property
     def page_type(self) -> int:
         return (self.flags >> 8) & 0xFF
+
+
+_KEYREQUEST_LAYOUT: _Layout = (
+    ("keyname", 0, 2, "u"),
+    ("keypolicy", 2, 2, "u"),
+    ("isvsvn", 4, 2, "u"),
+    ("reserved1", 6, 2, "b"),
+    ("cpusvn", 8, 16, "b"),
+    ("attributemask", 24, 16, "a"),
+    ("keyid", 40, 32, "b"),
+    ("miscmask", 72, 4, "u"),
+    ("configsvn", 76, 2, "u"),
+    ("reserved2", 78, 434, "b"),
+)
+_check_layout("KEYREQUEST", _KEYREQUEST_LAYOUT, 512)
+
+
+@dataclass(eq=True, slots=True)
+class Keyrequest(_Struct):
+    """KEYREQUEST (512 bytes): the EGETKEY argument (intel/linux-sgx ``sgx_key_request_t``)."""
+
+    keyname: int = 0
+    keypolicy: int = 0
+    isvsvn: int = 0
+    reserved1: bytes = bytes(2)
+    cpusvn: bytes = bytes(16)
+    attributemask: Attributes = Attributes()
+    keyid: bytes = bytes(32)
+    miscmask: int = 0
+    configsvn: int = 0
+    reserved2: bytes = bytes(434)
+
+    NAME: ClassVar[str] = "KEYREQUEST"
+    SIZE: ClassVar[int] = 512
+    LAYOUT: ClassVar[_Layout] = _KEYREQUEST_LAYOUT
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Keyrequest:
+        data = _need_bytes(data, cls.NAME)
+        cls._check_length(data)
+        return cls(**cls._fields_from(data))
