@@ -523,7 +523,7 @@ class Secs(_Struct):
     and leaves RESERVED as read.
     """
 
-    size: int = 0x1000
+    size: int = 0x2000
     baseaddr: int = 0
     ssaframesize: int = 1
     miscselect: int = 0
@@ -553,7 +553,7 @@ class Secs(_Struct):
     def new(
         cls,
         *,
-        size: int = 0x1000,
+        size: int = 0x2000,
         ssaframesize: int = 1,
         attributes: Attributes | None = None,
         miscselect: int = 0,
