@@ -31,7 +31,7 @@ class SgxlabError(Exception):
 
 def _show(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
-        return hex(value)
+        return str(value) if abs(value) < 1 << 32 else hex(value)
     if isinstance(value, (bytes, bytearray)):
         b = bytes(value)
         return b[:16].hex() + ("…" if len(b) > 16 else "") + f" ({len(b)} bytes)"

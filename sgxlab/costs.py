@@ -1,0 +1,261 @@
+"""The cost model: every cycle the simulator charges, named, sourced and overridable.
+
+Each parameter has a default in CPU cycles, a unit, a source and a flag that
+says whether the default is a published figure or an assumption. Only three
+launch-control figures are published (see ``../shared/reference/linux-kvm-qemu.md`` §6):
+
+* a WRMSR to one LE-hash MSR costs about 400 cycles on Skylake (KVM commit
+  b6f084ca5538, Sean Christopherson, 2021), and all four "1200+ cycles"
+  (LKML 20200922162944.GA30874@linux.intel.com);
+* EINIT costs about 60k cycles (same LKML message; the kernel's
+  ``sgx_encl_init`` comment says "50k+");
+* trapping and executing EINIT for a guest adds about 1.5k cycles (commit
+  b6f084ca5538).
+
+Everything else is an assumption, marked as such and easy to sweep. Presets
+live in ``data/costs/*.toml``; :meth:`CostModel.preset` loads one and
+:meth:`CostModel.with_overrides` applies ``name=value`` strings from the
+command line or a widget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+__all__ = ["CostParam", "CostModel", "COST_PARAMS", "PRESETS_DIR", "preset_names"]
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "data" / "costs"
+
+
+@dataclass(frozen=True, slots=True)
+class CostParam:
+    """One named cost: default, unit, source, and whether it is an assumption."""
+
+    name: str
+    default: int
+    unit: str
+    source: str
+    assumption: bool
+    doc: str
+
+
+COST_PARAMS: dict[str, CostParam] = {
+    p.name: p
+    for p in (
+        CostParam(
+            "wrmsr_lehash",
+            400,
+            "cycles",
+            "KVM commit b6f084ca5538 changelog: 'on SKL hardware each WRMSR is ~400 cycles'; Sean "
+            "Christopherson, LKML 20200922162944.GA30874: '1200+ cycles to write the hash MSRs'",
+            False,
+            "one WRMSR to an IA32_SGXLEPUBKEYHASHn MSR",
+        ),
+        CostParam(
+            "rdmsr_lehash",
+            100,
+            "cycles",
+            "no published figure for these MSRs; generic RDMSR is tens of cycles and Sean reports the hash "
+            "MSRs are '3x slower than other MSRs' for writes, so 100 is a guess",
+            True,
+            "one RDMSR of an IA32_SGXLEPUBKEYHASHn MSR",
+        ),
+        CostParam(
+            "einit",
+            60_000,
+            "cycles",
+            "Sean Christopherson, LKML 20200922162944.GA30874: 'compared to the 60k cycles'; "
+            "arch/x86/kernel/cpu/sgx/ioctl.c: '50k+ cycles on success'",
+            False,
+            "one ENCLS[EINIT], success or failure",
+        ),
+        CostParam(
+            "encls_trap",
+            1_500,
+            "cycles",
+            "KVM commit b6f084ca5538: 'the ~1500 cycle overhead to trap-and-execute EINIT'",
+            False,
+            "ENCLS[EINIT] exit, emulation in KVM and VM entry (EINIT itself excluded)",
+        ),
+        CostParam(
+            "vm_exit",
+            1_200,
+            "cycles",
+            "assumption between published round trips: ~2,000 (SplitX, Nehalem, KVM 2.6.34) and "
+            "~1,350 (AMD SVM, LKML Dec 2020); newer Intel parts are faster",
+            True,
+            "one VM exit and re-entry with trivial handling (a plain exit or an intercepted guest "
+            "WRMSR of a hash MSR)",
+        ),
+        CostParam(
+            "vcpu_load",
+            2_000,
+            "cycles",
+            "assumption: no published figure (VMPTRLD and MSR switching on schedule-in)",
+            True,
+            "KVM's vcpu_load work when a vCPU is scheduled in, hash MSRs excluded",
+        ),
+        CostParam(
+            "lock",
+            50,
+            "cycles",
+            "assumption: an uncontended mutex acquire plus release",
+            True,
+            "taking and dropping the design's lock once, uncontended",
+        ),
+        CostParam(
+            "context_switch",
+            3_000,
+            "cycles",
+            "assumption: a Linux context switch is on the order of 1-2 microseconds",
+            True,
+            "switching a physical CPU from one vCPU thread to another",
+        ),
+    )
+}
+"""Every cost parameter, in display order."""
+
+
+@dataclass(frozen=True, slots=True)
+class CostModel:
+    """Cycle costs of the operations the simulator charges (see :data:`COST_PARAMS`).
+
+    ``cpu_ghz`` converts cycles to nanoseconds for display (``ns(cycles)``).
+    """
+
+    wrmsr_lehash: int = COST_PARAMS["wrmsr_lehash"].default
+    rdmsr_lehash: int = COST_PARAMS["rdmsr_lehash"].default
+    einit: int = COST_PARAMS["einit"].default
+    encls_trap: int = COST_PARAMS["encls_trap"].default
+    vm_exit: int = COST_PARAMS["vm_exit"].default
+    vcpu_load: int = COST_PARAMS["vcpu_load"].default
+    lock: int = COST_PARAMS["lock"].default
+    context_switch: int = COST_PARAMS["context_switch"].default
+    cpu_ghz: float = 2.0
+    name: str = "default"
+
+    def __post_init__(self) -> None:
+        for p in COST_PARAMS:
+            v = getattr(self, p)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ConfigError(f"cost {p}", v, "must be a whole number of cycles")
+            if v < 0:
+                raise ConfigError(f"cost {p}", v, "must not be negative")
+        if isinstance(self.cpu_ghz, bool) or not isinstance(self.cpu_ghz, (int, float)) or not self.cpu_ghz > 0:
+            raise ConfigError("cost cpu_ghz", self.cpu_ghz, "must be a positive number of GHz")
+
+    # construction ---------------------------------------------------------
+
+    @classmethod
+    def preset(cls, name: str) -> CostModel:
+        """Load ``data/costs/NAME.toml`` (see :func:`preset_names`)."""
+        path = PRESETS_DIR / f"{name}.toml"
+        if not isinstance(name, str) or "/" in name or not path.is_file():
+            raise ConfigError("costs", name, f"unknown preset; choose one of {', '.join(preset_names())}")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError("costs", str(path), f"not valid TOML: {e}") from None
+        body = dict(data.get("costs", {}))
+        if "cpu_ghz" in data:
+            body["cpu_ghz"] = data["cpu_ghz"]
+        return cls.from_dict(body, name=name)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], *, name: str | None = None) -> CostModel:
+        """Build from a mapping of parameter names to numbers; unknown names are refused."""
+        base = cls()
+        return base.with_overrides(values, name=name if name is not None else str(values.get("name", "default")))
+
+    def with_overrides(self, values: Mapping[str, Any] | list[str], *, name: str | None = None) -> CostModel:
+        """A copy with some parameters changed.
+
+        ``values`` is a mapping, or a list of ``name=value`` strings as the
+        command line's ``--cost`` gives them. Unknown names, negative values
+        and non-numbers raise :class:`ConfigError` naming the parameter.
+        """
+        if isinstance(values, list):
+            pairs: dict[str, Any] = {}
+            for item in values:
+                if not isinstance(item, str) or "=" not in item:
+                    raise ConfigError("--cost", item, "expected NAME=VALUE, e.g. wrmsr_lehash=1200")
+                k, _, v = item.partition("=")
+                pairs[k.strip()] = v.strip()
+            values = pairs
+        changes: dict[str, Any] = {}
+        for k, v in values.items():
+            if k == "name":
+                continue
+            if k not in COST_PARAMS and k != "cpu_ghz":
+                raise ConfigError(
+                    f"cost {k}", v, f"unknown cost parameter; known: {', '.join([*COST_PARAMS, 'cpu_ghz'])}"
+                )
+            changes[k] = _number(k, v)
+        model = dataclasses.replace(self, **changes)
+        if name is not None:
+            model = dataclasses.replace(model, name=name)
+        elif changes:
+            model = dataclasses.replace(model, name=f"{self.name}+overrides")
+        return model
+
+    # use ------------------------------------------------------------------
+
+    def ns(self, cycles: float) -> float:
+        """Cycles to nanoseconds at ``cpu_ghz``."""
+        return cycles / self.cpu_ghz
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {p: getattr(self, p) for p in COST_PARAMS}
+        d["cpu_ghz"] = self.cpu_ghz
+        d["name"] = self.name
+        return d
+
+    def table(self) -> list[dict[str, Any]]:
+        """One row per parameter: name, value, unit, default, assumption, source (for display)."""
+        return [
+            {
+                "name": p.name,
+                "value": getattr(self, p.name),
+                "unit": p.unit,
+                "default": p.default,
+                "assumption": p.assumption,
+                "source": p.source,
+            }
+            for p in COST_PARAMS.values()
+        ]
+
+
+def _number(name: str, value: Any) -> int | float:
+    if isinstance(value, bool):
+        raise ConfigError(f"cost {name}", value, "must be a number, not a boolean")
+    if isinstance(value, str):
+        s = value.strip().replace("_", "")
+        try:
+            value = int(s, 0)
+        except ValueError:
+            try:
+                value = float(s)
+            except ValueError:
+                raise ConfigError(f"cost {name}", value, "is not a number") from None
+    if not isinstance(value, (int, float)):
+        raise ConfigError(f"cost {name}", value, "must be a number")
+    if name == "cpu_ghz":
+        return float(value)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ConfigError(f"cost {name}", value, "must be a whole number of cycles")
+        value = int(value)
+    if value < 0:
+        raise ConfigError(f"cost {name}", value, "must not be negative")
+    return value
+
+
+def preset_names() -> list[str]:
+    """Names of the presets in ``data/costs``."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))

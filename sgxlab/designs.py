@@ -1,0 +1,287 @@
+"""MSR-update designs: how a kernel makes a CPU's IA32_SGXLEPUBKEYHASH right before EINIT.
+
+A *design* is the strategy the 2017 debate was about. It owns whatever
+per-platform state it needs (a per-CPU cache, say), touches the MSRs only
+through :meth:`Cpu.rdmsr` / :meth:`Cpu.wrmsr` (so every access is counted and
+obeys the architectural rules), and then runs the real emulated EINIT. When a
+design leaves the MSRs wrong, EINIT fails on its own, for the SDM's reason.
+
+======================  =====================================================
+``eager-load``          Kai Huang's 2017 KVM RFC: write the vCPU's four values
+                        at every schedule-in (vcpu_load); guest EINIT is not
+                        trapped. KVM rejected this in 2021 (commit
+                        b6f084ca5538: "prohibitively expensive").
+``percpu-cache``        Andy Lutomirski's proposal (LKML, 12 May 2017): a
+                        per-CPU copy of the hash under a lock; WRMSR only the
+                        words that differ; KVM traps EINIT and keeps guest
+                        values in memory.
+``percpu-cache-retry``  The form Linux carried 2018-2020 (v23, 28 Oct 2019,
+                        ``sgx_update_lepubkeyhash_msrs(hash, enforce)``): on
+                        SGX_INVALID_EINITTOKEN force-write all four and retry
+                        once. Dropped in the v38 review (Sep 2020).
+``read-compare``        Kai Huang's counter-proposal: RDMSR all four, WRMSR the
+                        words that differ. No cache.
+``always-write``        Mainline since 5.11 (native, commit 9d0c151b41fe) and
+                        5.13 (KVM, ``sgx_update_lepubkeyhash`` in commit
+                        73916b6a0c71): preemption off, WRMSR all four, EINIT.
+======================  =====================================================
+
+Add your own by subclassing :class:`Design` and overriding
+:meth:`Design.update_lepubkeyhash` (and, if it must, :meth:`Design.einit` or
+:meth:`Design.vcpu_load`)::
+
+    class WriteTwice(Design):
+        name = "write-twice"
+        def update_lepubkeyhash(self, cpu, words):
+            for _ in range(2):
+                for msr, w in zip(MSR_IA32_SGXLEPUBKEYHASH, words):
+                    cpu.wrmsr(msr, w)
+
+Designs name their locking in :attr:`Design.lock` (``None``, ``"global"`` or
+``"percpu"``); the simulator turns that into lock costs and contention. The
+emulator layer itself has no notion of time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Union
+
+from .arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
+from .einit import EinitResult, SigInfo, einit
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .measure import Enclave
+    from .platform import Cpu, Platform
+    from .structs import Einittoken, Sigstruct
+
+__all__ = [
+    "Design",
+    "EagerLoad",
+    "PerCpuCache",
+    "PerCpuCacheRetry",
+    "ReadCompare",
+    "AlwaysWrite",
+    "DESIGNS",
+    "design_class",
+    "LaunchOutcome",
+]
+
+Words = tuple[int, int, int, int]
+
+_H0, _H1, _H2, _H3 = MSR_IA32_SGXLEPUBKEYHASH
+
+
+def _hash_counts(cpu: Cpu) -> tuple[int, int]:
+    """(RDMSR, WRMSR) of the four hash MSRs on ``cpu`` so far."""
+    rd, wr = cpu.rdmsr_count, cpu.wrmsr_count
+    return rd[_H0] + rd[_H1] + rd[_H2] + rd[_H3], wr[_H0] + wr[_H1] + wr[_H2] + wr[_H3]
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchOutcome:
+    """One EINIT request as a design served it: the final EINIT result, how
+    many EINITs ran (``1 + retries``) and the hash-MSR accesses it made."""
+
+    result: EinitResult
+    einits: int
+    retries: int
+    rdmsr: int
+    wrmsr: int
+
+
+class Design:
+    """Base class: a strategy for loading IA32_SGXLEPUBKEYHASH before EINIT.
+
+    ``platform`` is the machine the design runs on; per-CPU state is sized
+    from it. Class attributes describe the design to the simulator:
+
+    * ``traps_einit``: KVM intercepts guest EINIT and runs it through
+      :meth:`einit` with the guest's virtual values;
+    * ``loads_on_schedule``: :meth:`vcpu_load` writes the vCPU's values;
+    * ``lock``: ``None``, ``"global"`` (one mutex for all CPUs) or
+      ``"percpu"`` (per-CPU state, preemption disabled).
+    """
+
+    name: ClassVar[str] = "design"
+    traps_einit: ClassVar[bool] = True
+    loads_on_schedule: ClassVar[bool] = False
+    lock: ClassVar[str | None] = None
+    source: ClassVar[str] = ""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    # Hooks -----------------------------------------------------------------
+
+    def vcpu_load(self, cpu: Cpu, words: Words) -> None:
+        """A vCPU whose virtual hash is ``words`` is scheduled in on ``cpu``."""
+
+    def update_lepubkeyhash(self, cpu: Cpu, words: Words) -> None:
+        """Make ``cpu``'s hash MSRs hold ``words`` (the kernel's
+        ``sgx_update_lepubkeyhash``). The base class writes all four."""
+        cpu.wrmsr(_H0, words[0])
+        cpu.wrmsr(_H1, words[1])
+        cpu.wrmsr(_H2, words[2])
+        cpu.wrmsr(_H3, words[3])
+
+    def on_epc_loss(self) -> None:
+        """Called when the simulator *knows* of an S3/EPC loss. Real kernels
+        could not reliably know (Sean Christopherson, LKML 21 Sep 2020), so the
+        built-in designs ignore it."""
+
+    # The launch ------------------------------------------------------------
+
+    def einit(
+        self,
+        cpu: Cpu,
+        words: Words,
+        sigstruct: Union[Sigstruct, bytes, SigInfo],
+        enclave: Enclave,
+        token: Einittoken | None = None,
+    ) -> LaunchOutcome:
+        """Load ``words`` into ``cpu``'s MSRs the design's way, then EINIT."""
+        r0, w0 = _hash_counts(cpu)
+        self.update_lepubkeyhash(cpu, words)
+        result = einit(cpu, sigstruct, enclave, token)
+        r1, w1 = _hash_counts(cpu)
+        return LaunchOutcome(result, 1, 0, r1 - r0, w1 - w0)
+
+    def __repr__(self) -> str:
+        return f"<design {self.name} on {self.platform.ncpus} CPUs>"
+
+
+class AlwaysWrite(Design):
+    """Mainline Linux 5.11/KVM 5.13: preemption off, WRMSR all four words, EINIT.
+
+    Source: ``sgx_update_lepubkeyhash()`` (commit 73916b6a0c71) called from
+    ``sgx_encl_init()`` and ``sgx_virt_einit()``; the cache was dropped in the
+    v38 review because "compared to the 60k cycles it really doesn't matter"
+    (Sean Christopherson, LKML 22 Sep 2020).
+    """
+
+    name = "always-write"
+    lock = None
+    source = "Linux 5.11 sgx_encl_init / KVM 5.13 sgx_virt_einit (commit 73916b6a0c71)"
+
+
+class ReadCompare(Design):
+    """Kai Huang, LKML May 2017: "simply read old value from MSRs out and
+    compare". RDMSR all four, WRMSR only the words that differ. No cache, so
+    it is never stale; it pays four RDMSRs per EINIT instead."""
+
+    name = "read-compare"
+    lock = None
+    source = "Kai Huang, LKML reply to Andy Lutomirski, May 2017"
+
+    def update_lepubkeyhash(self, cpu: Cpu, words: Words) -> None:
+        for msr, w in zip(MSR_IA32_SGXLEPUBKEYHASH, words):
+            if cpu.rdmsr(msr) != w:
+                cpu.wrmsr(msr, w)
+
+
+class PerCpuCache(Design):
+    """Andy Lutomirski, LKML 12 May 2017: a per-CPU variable holding the
+    current SGXLEPUBKEYHASH under a lock; compare, WRMSR only on change.
+
+    The cache starts at Intel's reset value. It is never told about S3: after
+    a suspend/resume the MSRs are back at Intel's value while the cache still
+    says otherwise, and EINIT fails with SGX_INVALID_EINITTOKEN (the reason
+    the 2019 kernel code added a retry, and the 2020 review removed the cache).
+
+    ``lock`` is ``"global"`` (one mutex, Andy's literal "probably just a
+    mutex") or ``"percpu"`` (preemption disabled). Construct with
+    ``PerCpuCache(platform, lock="percpu")`` or use :meth:`with_lock`.
+    """
+
+    name = "percpu-cache"
+    lock = "global"
+    source = "Andy Lutomirski, LKML 12 May 2017"
+
+    def __init__(self, platform: Platform, *, lock: str | None = None) -> None:
+        super().__init__(platform)
+        if lock is not None:
+            if lock not in ("global", "percpu"):
+                raise ConfigError("lock", lock, "expected 'global' or 'percpu'")
+            self.lock = lock  # type: ignore[misc]
+        self.cache: list[list[int]] = [list(INTEL_LEPUBKEYHASH.words) for _ in range(platform.ncpus)]
+
+    @classmethod
+    def with_lock(cls, lock: str) -> type[PerCpuCache]:
+        """A subclass with ``lock`` fixed, for passing as ``design=``."""
+        if lock not in ("global", "percpu"):
+            raise ConfigError("lock", lock, "expected 'global' or 'percpu'")
+        return type(f"{cls.__name__}_{lock}", (cls,), {"lock": lock, "name": cls.name})
+
+    def update_lepubkeyhash(self, cpu: Cpu, words: Words, *, enforce: bool = False) -> None:
+        cache = self.cache[cpu.index]
+        for i, msr in enumerate(MSR_IA32_SGXLEPUBKEYHASH):
+            w = words[i]
+            if enforce or cache[i] != w:
+                cpu.wrmsr(msr, w)
+                cache[i] = w
+
+
+class PerCpuCacheRetry(PerCpuCache):
+    """Linux v23 (28 Oct 2019) ``sgx_einit()``: cached update, EINIT, and on
+    SGX_INVALID_EINITTOKEN force-write all four words and EINIT once more."""
+
+    name = "percpu-cache-retry"
+    source = "[PATCH v23 10/24] x86/sgx: Add sgx_einit() (Message-Id 20191028210324.12475-11-jarkko.sakkinen@linux.intel.com)"
+
+    def einit(
+        self,
+        cpu: Cpu,
+        words: Words,
+        sigstruct: Union[Sigstruct, bytes, SigInfo],
+        enclave: Enclave,
+        token: Einittoken | None = None,
+    ) -> LaunchOutcome:
+        r0, w0 = _hash_counts(cpu)
+        self.update_lepubkeyhash(cpu, words)
+        result = einit(cpu, sigstruct, enclave, token)
+        retries = 0
+        if result.code == SgxError.SGX_INVALID_EINITTOKEN:
+            self.update_lepubkeyhash(cpu, words, enforce=True)
+            result = einit(cpu, sigstruct, enclave, token)
+            retries = 1
+        r1, w1 = _hash_counts(cpu)
+        return LaunchOutcome(result, 1 + retries, retries, r1 - r0, w1 - w0)
+
+
+class EagerLoad(Design):
+    """Kai Huang's 2017 KVM RFC: load the vCPU's virtual hash into the MSRs at
+    every vcpu_load; guest EINIT then runs natively, untrapped.
+
+    Host (non-VM) launches still need the MSRs right, so the host path writes
+    all four before EINIT, as mainline does. KVM rejected this design in 2021:
+    "Switching the LE hash MSRs on VM-Enter/VM-Exit is not a viable option as
+    writing the MSRs is prohibitively expensive" (commit b6f084ca5538).
+    """
+
+    name = "eager-load"
+    traps_einit = False
+    loads_on_schedule = True
+    lock = None
+    source = "Kai Huang, [RFC PATCH 00/10] Basic KVM SGX Virtualization support, May 2017"
+
+    def vcpu_load(self, cpu: Cpu, words: Words) -> None:
+        Design.update_lepubkeyhash(self, cpu, words)
+
+
+DESIGNS: dict[str, type[Design]] = {
+    d.name: d for d in (EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, AlwaysWrite)
+}
+"""The built-in designs by name, in the order the debate took them up."""
+
+
+def design_class(design: str | type[Design]) -> type[Design]:
+    """Resolve a design name (or pass a class through), with a clear error."""
+    if isinstance(design, type) and issubclass(design, Design):
+        return design
+    if isinstance(design, str) and design in DESIGNS:
+        return DESIGNS[design]
+    if isinstance(design, str) and design in ("percpu-cache:global", "percpu-cache:percpu"):
+        return PerCpuCache.with_lock(design.split(":")[1])
+    raise ConfigError("design", design, f"unknown design; choose one of {', '.join(DESIGNS)}")
