@@ -1,0 +1,211 @@
+"""A launch enclave: the "legacy" launch flow the 2017 debate weighed.
+
+Before Flexible Launch Control could be assumed, an enclave was launched with
+an EINITTOKEN made by a *launch enclave* (LE). The LE is an ordinary enclave
+with one privilege: ATTRIBUTES.EINITTOKEN_KEY, which EINIT grants only when the
+LE's signer is the hash in IA32_SGXLEPUBKEYHASH (the controlled-attribute
+check). Inside, the LE asks EGETKEY for the launch key and MACs tokens for the
+enclaves its policy allows. EINIT re-derives that key from the CPU's *current*
+MSRs, so a token is good only on the platform that made it and only while the
+MSRs still hold the LE's signer.
+
+The policy follows Intel's LE (intel/linux-sgx ``psw/ae/le/launch_enclave.cpp``)
+and the reference LE (``psw/ae/ref_le/ref_le.cpp``), paraphrased:
+
+* PROVISIONKEY only for signers on a provisioning list (Intel's LE: the PvE
+  and PCE signers); like Intel's LE, this is checked first, so a debug
+  enclave does not get PROVISIONKEY from an unlisted signer either;
+* debug enclaves always get a token (otherwise);
+* other enclaves only if their signer is on the allowlist.
+
+The token carries MASKEDATTRIBUTESLE = the LE's attributes with MODE64BIT
+masked out and XFRM masked to 0, exactly the KEYREQUEST mask Intel's LE uses
+(the real token in ``../shared/vectors/real-hw-token`` shows 0x21/0 for LE
+attributes 0x25), CPUSVNLE/ISVPRODIDLE/ISVSVNLE from the LE itself, and a
+random KEYID.
+
+The other flow is token-less launch (VALID=0), where the kernel writes each
+enclave's own signer into the MSRs; both work on this emulator.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable
+
+from .arch import Attr, LeHash
+from .crypto import SigningKey, aes_cmac, sign_sigstruct
+from .einit import EinitResult, egetkey, einit
+from .errors import ConfigError
+from .structs import Attributes, Einittoken, Keyrequest, Secinfo, Secs, Sigstruct
+
+if TYPE_CHECKING:
+    from .measure import Enclave
+    from .platform import Cpu
+
+__all__ = ["LaunchEnclave", "TokenResult", "INTEL_LE_ISVPRODID"]
+
+INTEL_LE_ISVPRODID = 0x20
+"""Intel's LE product ID (``le_prod_css.bin`` ISVPRODID; ISVPRODIDLE of real tokens)."""
+
+_LE_KEYREQUEST_MASK = Attributes(~int(Attr.MODE64BIT) & ((1 << 64) - 1), 0)
+
+
+def _hashes(items: Iterable[LeHash | str | bytes] | None, option: str) -> frozenset[bytes]:
+    out: set[bytes] = set()
+    for it in items or ():
+        if isinstance(it, LeHash):
+            out.add(it.digest)
+        elif isinstance(it, (bytes, bytearray)) and len(it) == 32:
+            out.add(bytes(it))
+        elif isinstance(it, str):
+            out.add(LeHash.parse(it, option=option).digest)
+        else:
+            raise ConfigError(option, it, "expected a signer hash (LeHash, 32 bytes or 64 hex digits)")
+    return frozenset(out)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenResult:
+    """The LE's answer: a token, or ``None`` and the policy's reason."""
+
+    token: Einittoken | None
+    reason: str
+
+    @property
+    def granted(self) -> bool:
+        return self.token is not None
+
+
+@dataclass
+class LaunchEnclave:
+    """A launch enclave signed by ``key`` that issues EINITTOKENs by policy.
+
+    Build it, :meth:`launch` it on a CPU (its own EINIT, which succeeds only
+    where that CPU's MSRs hold ``key``'s hash), then ask :meth:`get_token`.
+    """
+
+    key: SigningKey
+    allowlist: frozenset[bytes] = frozenset()
+    provision_allowlist: frozenset[bytes] = frozenset()
+    isvprodid: int = INTEL_LE_ISVPRODID
+    isvsvn: int = 1
+    debug: bool = False
+    seed: int = 0
+    sigstruct: Sigstruct = field(init=False)
+    enclave: Enclave | None = field(init=False, default=None)
+    cpu: Cpu | None = field(init=False, default=None)
+    _rng: random.Random = field(init=False, repr=False)
+    _image: Enclave = field(init=False, repr=False)
+
+    @classmethod
+    def create(
+        cls,
+        key: SigningKey,
+        *,
+        allowlist: Iterable[LeHash | str | bytes] = (),
+        provision_allowlist: Iterable[LeHash | str | bytes] = (),
+        isvprodid: int = INTEL_LE_ISVPRODID,
+        isvsvn: int = 1,
+        debug: bool = False,
+        seed: int = 0,
+    ) -> LaunchEnclave:
+        return cls(
+            key,
+            _hashes(allowlist, "allowlist"),
+            _hashes(provision_allowlist, "provision_allowlist"),
+            isvprodid,
+            isvsvn,
+            debug,
+            seed,
+        )
+
+    def __post_init__(self) -> None:
+        from .measure import Enclave
+
+        # Accept the same signer spellings as create() when built directly.
+        self.allowlist = _hashes(self.allowlist, "allowlist")
+        self.provision_allowlist = _hashes(self.provision_allowlist, "provision_allowlist")
+        self._rng = random.Random(self.seed)
+        flags = int(Attr.MODE64BIT | Attr.EINITTOKEN_KEY) | (int(Attr.DEBUG) if self.debug else 0)
+        attrs = Attributes(flags, 0x3)
+        # A one-page code image and a TCS: enough to have a real measurement.
+        image = Enclave(Secs.new(size=0x2000, attributes=attrs))
+        code = (b"sgxlab launch enclave " + self.key.mrsigner.digest).ljust(4096, b"\0")
+        image.add_page(0x0, Secinfo.of(5), code)
+        image.add_page(0x1000, Secinfo.of(0, 1), bytes(4096))
+        self._image = image
+        unsigned = Sigstruct.new(
+            enclavehash=image.mrenclave(),
+            attributes=attrs,
+            attributemask=Attributes(0xFF00FFFFFFFFFFFF & ~int(Attr.DEBUG), 0xFFFFFFFFFFFFFF1B),
+            vendor=0x8086,
+            date=0x20170512,
+            isvprodid=self.isvprodid,
+            isvsvn=self.isvsvn,
+            swdefined=0x10,
+        )
+        self.sigstruct = sign_sigstruct(self.key, unsigned)
+
+    @property
+    def mrsigner(self) -> LeHash:
+        return self.key.mrsigner
+
+    def launch(self, cpu: Cpu) -> EinitResult:
+        """EINIT the LE itself on ``cpu`` (token-less: the MSRs must hold its signer)."""
+        enclave = self._image.fork()
+        result = einit(cpu, self.sigstruct, enclave)
+        if result.ok:
+            self.enclave = enclave
+            self.cpu = cpu
+        return result
+
+    def policy(self, sig: Sigstruct, attributes: Attributes) -> str | None:
+        """``None`` if policy allows a token, else the refusal reason."""
+        signer = sig.mrsigner.digest
+        if attributes.flags & Attr.PROVISIONKEY and signer not in self.provision_allowlist:
+            return f"signer {sig.mrsigner.short()} may not have PROVISIONKEY (not on the provisioning list)"
+        if attributes.flags & Attr.DEBUG:
+            return None
+        if signer not in self.allowlist:
+            return f"signer {sig.mrsigner.short()} is not on the launch enclave's allowlist"
+        return None
+
+    def get_token(self, sig: Sigstruct, attributes: Attributes | None = None, *, miscselect: int = 0) -> TokenResult:
+        """Issue an EINITTOKEN for ``sig`` with the SECS ``attributes`` it will be created with."""
+        if self.enclave is None or self.cpu is None:
+            return TokenResult(None, "the launch enclave is not running: launch() it on a CPU first")
+        attrs = attributes if attributes is not None else sig.attributes
+        refusal = self.policy(sig, attrs)
+        if refusal:
+            return TokenResult(None, refusal)
+        le_secs = self.enclave.secs
+        keyid = self._rng.randbytes(32)
+        cpusvn = self.cpu.platform.cpusvn
+        req = Keyrequest(
+            keyname=0,
+            isvsvn=le_secs.isvsvn,
+            cpusvn=cpusvn,
+            attributemask=_LE_KEYREQUEST_MASK,
+            keyid=keyid,
+            miscmask=0xFFFFFFFF,
+        )
+        key = egetkey(self.cpu, self.enclave, req)
+        if not key.ok or key.key is None:
+            return TokenResult(None, f"EGETKEY failed: {key.reason}")
+        token = Einittoken(
+            valid=1,
+            attributes=attrs,
+            mrenclave=sig.enclavehash,
+            mrsigner=sig.mrsigner.digest,
+            cpusvnle=cpusvn,
+            isvprodidle=le_secs.isvprodid,
+            isvsvnle=le_secs.isvsvn,
+            maskedmiscselectle=le_secs.miscselect & 0xFFFFFFFF,
+            maskedattributesle=le_secs.attributes & _LE_KEYREQUEST_MASK,
+            keyid=keyid,
+        )
+        token.mac = aes_cmac(key.key, token.mac_data())
+        return TokenResult(token, f"token issued by LE {self.mrsigner.short()}")
+
