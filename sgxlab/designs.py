@@ -44,8 +44,7 @@ emulator layer itself has no notion of time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Union
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, Union
 
 from .arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
 from .einit import EinitResult, SigInfo, einit
@@ -75,12 +74,10 @@ _H0, _H1, _H2, _H3 = MSR_IA32_SGXLEPUBKEYHASH
 
 def _hash_counts(cpu: Cpu) -> tuple[int, int]:
     """(RDMSR, WRMSR) of the four hash MSRs on ``cpu`` so far."""
-    rd, wr = cpu.rdmsr_count, cpu.wrmsr_count
-    return rd[_H0] + rd[_H1] + rd[_H2] + rd[_H3], wr[_H0] + wr[_H1] + wr[_H2] + wr[_H3]
+    return cpu.hash_rd, cpu.hash_wr
 
 
-@dataclass(frozen=True, slots=True)
-class LaunchOutcome:
+class LaunchOutcome(NamedTuple):
     """One EINIT request as a design served it: the final EINIT result, how
     many EINITs ran (``1 + retries``) and the hash-MSR accesses it made."""
 

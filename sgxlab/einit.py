@@ -73,7 +73,7 @@ checks alignment before it gets here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, NamedTuple, Union
 
 from .arch import CONTROLLED_ATTRIBUTES, Attr, KeyName, LeHash, SgxError
 from .crypto import HARDCODED_PKCS1_5_PADDING, SignatureCheck, aes_cmac, verify_sigstruct
@@ -117,13 +117,13 @@ CHECKS = (
 these (or ``"commit"`` on success)."""
 
 
-@dataclass(frozen=True, slots=True)
-class EinitResult:
+class EinitResult(NamedTuple):
     """What EINIT returned: the code in RAX, its SDM name, and why.
 
     ``reason`` is a sentence naming the failed check and the values compared,
     e.g. ``MRSIGNER fb4bab3d… ≠ CPU 2's IA32_SGXLEPUBKEYHASH acb77012…
     (token-less launch)``. ``check`` is the deciding step (see :data:`CHECKS`).
+    (A named tuple: immutable, and cheap enough to make millions of.)
     """
 
     code: SgxError
@@ -167,6 +167,7 @@ class SigInfo:
     check: SignatureCheck | None
     mrsigner: LeHash
     mrsigner_words: tuple[int, int, int, int]
+    ok_text: str = ""
 
     @classmethod
     def of(cls, data: Union[bytes, Sigstruct]) -> SigInfo:
@@ -174,7 +175,8 @@ class SigInfo:
         problems = tuple(sig.problems())
         check = None if problems else verify_sigstruct(sig)
         mr = sig.mrsigner
-        return cls(sig, problems, check, mr, mr.words)
+        ok_text = f"enclave {_short(sig.enclavehash)} signed by {mr.short()} initialized on CPU "
+        return cls(sig, problems, check, mr, mr.words, ok_text)
 
 
 def _short(b: bytes) -> str:
@@ -408,8 +410,6 @@ def einit(
         info = cpu.platform.siginfo(bytes(sigstruct)) if cpu.platform is not None else SigInfo.of(bytes(sigstruct))
     else:
         info = SigInfo.of(sigstruct)
-    if token is None:
-        token = Einittoken.zero()
     sig = info.sig
     secs = enclave.secs
 
@@ -467,7 +467,8 @@ def einit(
         )
     # 7. ATTRIBUTES and XFRM under the SIGSTRUCT's mask.
     mask = sig.attributemask
-    if secs.attributes & mask != sig.attributes & mask:
+    sa, ga = secs.attributes, sig.attributes
+    if (sa.flags & mask.flags) != (ga.flags & mask.flags) or (sa.xfrm & mask.xfrm) != (ga.xfrm & mask.xfrm):
         return _fail(
             SgxError.SGX_INVALID_ATTRIBUTE,
             CHECKS[6],
@@ -485,7 +486,7 @@ def einit(
             f"{sig.miscselect & sig.miscmask:#x}",
             cpu,
         )
-    if not token.valid & 1:
+    if token is None or not token.valid & 1:
         # 9. Token-less launch: the enclave's own signer must be in the MSRs.
         if not signer_is_le:
             return _fail(
@@ -563,11 +564,6 @@ def einit(
     enclave.isvextprodid = sig.isvextprodid
     enclave.padding = HARDCODED_PKCS1_5_PADDING
     enclave.initialized = True
-    how = "token-less launch" if not token.valid & 1 else "launched with an EINITTOKEN"
-    return EinitResult(
-        SgxError.SUCCESS,
-        f"enclave {_short(mrenclave)} signed by {info.mrsigner.short()} initialized on CPU {cpu.index} ({how})",
-        "commit",
-        cpu.index,
-    )
+    how = " (token-less launch)" if token is None or not token.valid & 1 else " (launched with an EINITTOKEN)"
+    return EinitResult(SgxError.SUCCESS, f"{info.ok_text}{cpu.index}{how}", "commit", cpu.index)
 

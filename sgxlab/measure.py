@@ -452,7 +452,7 @@ class Enclave:
         """
         new = Enclave.__new__(Enclave)
         new._secs0 = self._secs0
-        new.secs = dataclasses.replace(self._secs0)
+        new.secs = self._secs0.copy()
         new._hash = self._hash.copy() if self._hash is not None else None
         new._given = self._given
         new.update_count = self.update_count

@@ -348,6 +348,8 @@ class Cpu:
         "rdmsr_count",
         "wrmsr_count",
         "gp_count",
+        "hash_rd",
+        "hash_wr",
         "_fc",
         "_hash",
         "_lehash",
@@ -375,6 +377,8 @@ class Cpu:
         self.rdmsr_count: dict[int, int] = dict.fromkeys(KNOWN_MSRS, 0)
         self.wrmsr_count: dict[int, int] = dict.fromkeys(KNOWN_MSRS, 0)
         self.gp_count = 0
+        self.hash_rd = 0  # RDMSRs of 0x8C-0x8F, all four together (a fast total)
+        self.hash_wr = 0  # WRMSRs of 0x8C-0x8F
         # Reads depend only on CPUID, so the read table is fixed for life.
         self._rd_slot = _HASH_SLOT if (sgx1 and sgx_lc) else _NO_SLOT
         valid = FEAT_CTL_LOCKED | FEAT_CTL_VMX_INSIDE_SMX | FEAT_CTL_VMX_OUTSIDE_SMX
@@ -458,6 +462,7 @@ class Cpu:
         i = self._rd_slot.get(msr)
         if i is not None:
             self.rdmsr_count[msr] += 1
+            self.hash_rd += 1
             return self._hash[i]
         if msr == 0x3A:  # IA32_FEATURE_CONTROL; a literal keeps the hot path free of lookups
             self.rdmsr_count[msr] += 1
@@ -476,6 +481,7 @@ class Cpu:
             self._hash[i] = value
             self._lehash = None
             self.wrmsr_count[msr] += 1
+            self.hash_wr += 1
             return
         try:
             self._write(msr, value)
@@ -483,6 +489,8 @@ class Cpu:
             self.gp_count += 1
             raise
         self.wrmsr_count[msr] += 1
+        if msr in _HASH_SLOT:
+            self.hash_wr += 1
 
     def _read_refusal(self, msr: int) -> str:
         if msr in _HASH_SLOT:
@@ -528,6 +536,8 @@ class Cpu:
         for msr in KNOWN_MSRS:
             self.rdmsr_count[msr] = 0
             self.wrmsr_count[msr] = 0
+        self.hash_rd = 0
+        self.hash_wr = 0
         self.gp_count = 0
 
     def __repr__(self) -> str:

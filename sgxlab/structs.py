@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from operator import attrgetter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -135,14 +136,22 @@ class Attributes:
             raise ConfigError(option, text, "flags and XFRM must each fit in 64 bits")
         return cls(flags, xfrm)
 
+    @classmethod
+    def _trusted(cls, flags: int, xfrm: int) -> Attributes:
+        """Build without validation, for values already known to be u64s."""
+        obj = object.__new__(cls)
+        object.__setattr__(obj, "flags", flags)
+        object.__setattr__(obj, "xfrm", xfrm)
+        return obj
+
     def to_bytes(self) -> bytes:
         return self.flags.to_bytes(8, "little") + self.xfrm.to_bytes(8, "little")
 
     def __and__(self, other: Attributes) -> Attributes:
-        return Attributes(self.flags & other.flags, self.xfrm & other.xfrm)
+        return Attributes._trusted(self.flags & other.flags, self.xfrm & other.xfrm)
 
     def __or__(self, other: Attributes) -> Attributes:
-        return Attributes(self.flags | other.flags, self.xfrm | other.xfrm)
+        return Attributes._trusted(self.flags | other.flags, self.xfrm | other.xfrm)
 
     def with_flags(self, set_: int = 0, clear: int = 0) -> Attributes:
         return Attributes((self.flags | set_) & ~clear & _U64, self.xfrm)
@@ -179,6 +188,16 @@ class _Struct:
     NAME: ClassVar[str]
     SIZE: ClassVar[int]
     LAYOUT: ClassVar[_Layout]
+    _GET: ClassVar[Any] = None
+
+    def copy(self) -> Any:
+        """A shallow copy (fields are immutable values), far cheaper than
+        ``dataclasses.replace``: the simulator copies a SECS per launch."""
+        cls = type(self)
+        get = cls._GET
+        if get is None:
+            get = cls._GET = attrgetter(*(f.name for f in dataclasses.fields(cls)))  # type: ignore[arg-type]
+        return cls(*get(self))
 
     @classmethod
     def _fields_from(cls, data: bytes) -> dict[str, Any]:

@@ -126,3 +126,17 @@ def test_a_design_that_skips_the_write_fails_in_einit(enclaves):
     out = _launch(Lazy(p), p.cpu(0), enclaves[0])
     assert out.result.code == SgxError.SGX_INVALID_EINITTOKEN
     assert p.cpu(0).lehash == INTEL_LEPUBKEYHASH
+
+
+def test_fast_hash_totals_agree_with_per_msr_counters(enclaves):
+    p = Platform(2)
+    d = ReadCompare(p)
+    for i, e in enumerate(enclaves * 3):
+        _launch(d, p.cpu(i % 2), e)
+    p.s3_resume()
+    _launch(AlwaysWrite(p), p.cpu(0), enclaves[0])
+    for c in p.cpus:
+        assert c.hash_rd == sum(c.rdmsr_count[m] for m in MSR_IA32_SGXLEPUBKEYHASH)
+        assert c.hash_wr == sum(c.wrmsr_count[m] for m in MSR_IA32_SGXLEPUBKEYHASH)
+    p.reset_counters()
+    assert all(c.hash_rd == c.hash_wr == 0 for c in p.cpus)
