@@ -59,6 +59,12 @@ Also chosen, because the SDM leaves it open or says it twice:
 * A token whose VALID bit 0 is clear takes the token-less path even if
   VALID bits 31:1 are set: the pseudocode tests ``VALID[0]`` before it looks
   at reserved bits.
+* The prose differs from the pseudocode twice more, and sgxlab follows the
+  pseudocode both times: the attribute rule masks *both* sides
+  (``SECS & MASK == SIGSTRUCT & MASK``; the prose compares an unmasked
+  SIGSTRUCT.ATTRIBUTES), and the debug-LE rule reads the token's
+  MASKEDATTRIBUTESLE.DEBUG (the prose says EINITTOKEN.ATTRIBUTES.DEBUG,
+  which step 15 already forces to equal the SECS).
 * EGETKEY(EINITTOKEN_KEY) follows its pseudocode, which checks only the
   EINITTOKEN_KEY attribute; the prose adds "SECS.MRSIGNER equal
   IA32_SGXLEPUBKEYHASH", but a launch enclave whose signer has left the
@@ -318,11 +324,15 @@ def egetkey(cpu: Cpu, enclave: Enclave, request: Keyrequest) -> EgetkeyResult:
         raise GeneralProtection("EGETKEY runs inside an initialized enclave", instruction="EGETKEY", cpu=cpu.index)
     if any(request.reserved1) or any(request.reserved2) or request.keypolicy & ~0x3F:
         raise GeneralProtection(
-            "KEYREQUEST reserved bytes or KEYPOLICY reserved bits (15:6) are not zero", instruction="EGETKEY", cpu=cpu.index
+            "KEYREQUEST reserved bytes or KEYPOLICY reserved bits (15:6) are not zero",
+            instruction="EGETKEY",
+            cpu=cpu.index,
         )
     if not enclave.secs.attributes.flags & Attr.KSS and (request.keypolicy & 0x3C or request.configsvn):
         raise GeneralProtection(
-            "KEYPOLICY bits 5:2 or CONFIGSVN are used but SECS.ATTRIBUTES.KSS is clear", instruction="EGETKEY", cpu=cpu.index
+            "KEYPOLICY bits 5:2 or CONFIGSVN are used but SECS.ATTRIBUTES.KSS is clear",
+            instruction="EGETKEY",
+            cpu=cpu.index,
         )
     if request.keyname > int(KeyName.SEAL_KEY):
         return EgetkeyResult(SgxError.SGX_INVALID_KEYNAME, None, f"KEYNAME {request.keyname} is not defined")

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError, SgxlabError
 
-COMMANDS = ("sigstruct", "measure")
+COMMANDS = ("sigstruct", "measure", "einit")
 """Subcommand modules, in the order ``sgxlab --help`` lists them."""
 
 
