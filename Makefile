@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Root (e.g. in a container) must say --allow-root or JupyterLab refuses to start.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/00-start.ipynb
+	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/00-start.ipynb
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -56,3 +56,13 @@ def test_readme_has_exactly_two_setup_commands():
     assert lines == ["make lab", "make test"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_make_lab_opens_an_existing_notebook_with_the_venv():
+    import subprocess
+
+    out = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    line = [ln for ln in out.splitlines() if "jupyter lab" in ln][-1]
+    assert line.split()[0].endswith(".venv/bin/jupyter")
+    nb = line.split()[-1]
+    assert (ROOT / nb).is_file(), nb
