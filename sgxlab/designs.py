@@ -279,6 +279,9 @@ def design_class(design: str | type[Design]) -> type[Design]:
         return design
     if isinstance(design, str) and design in DESIGNS:
         return DESIGNS[design]
-    if isinstance(design, str) and design in ("percpu-cache:global", "percpu-cache:percpu"):
-        return PerCpuCache.with_lock(design.split(":")[1])
+    if isinstance(design, str) and ":" in design:
+        base, _, lock = design.partition(":")
+        cls = DESIGNS.get(base)
+        if cls is not None and issubclass(cls, PerCpuCache):
+            return cls.with_lock(lock)  # "percpu-cache:percpu", "percpu-cache-retry:global", ...
     raise ConfigError("design", design, f"unknown design; choose one of {', '.join(DESIGNS)}")

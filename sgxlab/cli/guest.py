@@ -1,0 +1,102 @@
+"""``sgxlab guest --sgx OPTIONS [--policy NAME] [--json]``: would this host create this SGX guest?
+
+``OPTIONS`` is Kai Huang's 2017 option string (``epc=64M,lehash=<64 hex>,lewr``)
+or, written ``--sgx='-cpu host,+sgxlc -object memory-backend-epc,...'``, the
+QEMU 6.2 command line (:meth:`sgxlab.kvm.SgxGuestConfig.parse`). The command
+prints the parsed configuration, what the guest would be given (CPUID SGX_LC,
+FEATURE_CONTROL, initial hash, whether EINIT is trapped) and whether the
+host's KVM and launch policy would create the VM (``created``, ``reason``).
+A bad option string exits with status 2 and one line on stderr.
+
+The host is a flexible platform unless ``--firmware`` says otherwise. The
+host-approved hashes default to those of ``sgxlab policy-matrix`` (test keys
+00 and 01); ``--approve HEX`` (repeatable) replaces them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from . import print_json, print_table
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from ..platform import FIRMWARE_NAMES
+    from ..policy import POLICY_NAMES
+
+    p = sub.add_parser("guest", help="parse an SGX guest configuration and ask the host policy whether to create it")
+    p.add_argument("--sgx", required=True, metavar="OPTIONS", help="e.g. 'epc=64M,lehash=<64 hex>,lewr'")
+    p.add_argument("--policy", default="allow-all", help=f"host policy: {', '.join(POLICY_NAMES)} (default allow-all)")
+    p.add_argument(
+        "--approve", action="append", metavar="HEX", help="a host-approved hash (repeatable; default: test keys 00, 01)"
+    )
+    p.add_argument("--firmware", default="flexible", help=f"host firmware: {', '.join(FIRMWARE_NAMES)}")
+    p.add_argument("--firmware-lehash", metavar="HEX", help="the hash a locked-third-party firmware locks in")
+    p.add_argument("--design", default="always-write", help="MSR-update design (default always-write)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def _fc_text(fc: int) -> str:
+    bits = ["locked" if fc & 1 else "unlocked", "SGX on" if fc & (1 << 18) else "SGX off"]
+    bits.append("bit 17 set" if fc & (1 << 17) else "bit 17 clear")
+    return f"{fc:#x} ({', '.join(bits)})"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..arch import LeHash
+    from ..kvm import Kvm, SgxGuestConfig, default_approved
+    from ..platform import Platform
+    from ..policy import policy_by_name
+
+    config = SgxGuestConfig.parse(args.sgx)
+    approved = (
+        [LeHash.parse(h, option="--approve") for h in args.approve] if args.approve else list(default_approved())
+    )
+    policy = policy_by_name(args.policy, approved=approved)
+    platform = Platform(1, args.firmware, lehash=args.firmware_lehash)
+    kvm = Kvm(platform, policy, args.design)
+    created, party, reason = kvm.would_create(config)
+    guest: dict[str, Any] = {
+        "cpuid_sgx_lc": kvm.guest_cpuid_sgx_lc(config),
+        "feature_control": kvm.guest_feature_control(config),
+        "initial_lehash": kvm.initial_lehash(config).hex(),
+        "einit_trapped": kvm.traps_einit,
+    }
+    host = {
+        "firmware": platform.firmware.name,
+        "lc_writable": kvm.lc_writable,
+        "policy": policy.name,
+        "approved": [h.hex() for h in approved],
+        "design": kvm.design.name,
+    }
+    if args.json:
+        out = dict(config.as_json())
+        out.update(host=host, guest=guest, created=created, refused_by=party, reason=reason)
+        print_json(out)
+        return 0
+    rows = [
+        ("mode", config.mode),
+        ("epc", f"{config.epc} bytes ({config.as_json()['epc_size']})"),
+    ]
+    if config.mode == "merged":
+        rows.append(("sgxlc", "yes" if config.sgxlc else "no"))
+    else:
+        rows.append(("lehash", config.lehash.hex() if config.lehash else "(KVM's default)"))
+        rows.append(("lewr", "yes" if config.lewr else "no"))
+    rows += [
+        ("option", config.to_option()),
+        ("host", f"{host['firmware']}, LC {'writable' if kvm.lc_writable else 'not writable'}, "
+                 f"design {kvm.design.name}"),
+        ("policy", policy.describe()),
+        ("guest SGX_LC", "yes" if guest["cpuid_sgx_lc"] else "no"),
+        ("guest FEAT_CTL", _fc_text(guest["feature_control"])),
+        ("initial hash", guest["initial_lehash"]),
+        ("guest EINIT", "trapped" if kvm.traps_einit else "native (not trapped)"),
+        ("created", "yes" if created else "no"),
+    ]
+    if not created:
+        rows.append(("reason", f"{party}: {reason}"))
+    print_table(rows)
+    return 0

@@ -1,0 +1,350 @@
+"""Host launch policies: which enclaves a host lets run, and what it makes of its guests.
+
+In May 2017 Andy Lutomirski and Kai Huang argued about launch policy under
+KVM (LKML thread "[RFC PATCH 00/10] Basic KVM SGX Virtualization support",
+excerpt in ``../shared/seed``). Andy saw two sensible classes of policy:
+allow everything, or allow some things *and make sure that VMs are at least as
+restrictive as host root*, because a host that restricts enclaves gains
+nothing if host code can start a "little VM" and run the forbidden enclaves
+there. Kai wanted the guest to see behaviour consistent with hardware, and
+offered two restrictions applied when the VM is created instead of at EINIT
+time: with a single host LE, refuse guests that may rewrite their hash
+(``lewr``) and give them that LE's hash; with several approved LEs, refuse
+``lewr`` and accept only an approved ``lehash``.
+
+Each of those positions is a :class:`HostPolicy` here, with three hooks a
+:class:`sgxlab.kvm.Kvm` calls:
+
+* :meth:`HostPolicy.check_vm` when a VM is created (``None`` = create it,
+  otherwise the refusal reason, which the caller raises as
+  :class:`~sgxlab.errors.PolicyRefusal`);
+* :meth:`HostPolicy.check_host_einit` before the host's own EINIT;
+* :meth:`HostPolicy.check_guest_einit` before a guest EINIT that KVM trapped
+  (``handle_encls_einit``); an EINIT that is not trapped never reaches the
+  host, so no policy can see it.
+
+and one statement of intent, :meth:`HostPolicy.permits`: would host root be
+allowed to run an enclave of this signer? The emulator reports a *bypass*
+when a guest launched an enclave the host's intent forbids; that is Andy's
+"little VM" argument made observable.
+
+========================  ============================================================
+``allow-all``             Linux mainline (no signer policy at all; only
+                          PROVISIONKEY is gated) and Andy's option 1.
+``allowlist``             Andy's option 2: a signer allowlist applied to host EINIT
+                          *and to every trapped guest EINIT*.
+``single-le``             Kai's proposal for a host with one LE: refuse ``lewr``, the
+                          guest's hash must be that LE's, so it sees bit 17 clear.
+``approved-set``          Kai's compromise: refuse ``lewr``, ``lehash`` must be one of
+                          the host-approved hashes.
+``host-only``             The naive host: an allowlist for host EINIT only; guests are
+                          not checked. It exists to show the bypass.
+========================  ============================================================
+
+Write your own by subclassing :class:`HostPolicy`; keep ``name`` and
+``source`` (where the idea comes from) filled in.
+
+Sources: the seed thread above; ``../shared/reference/linux-kvm-qemu.md`` §7
+(Linux's launch-policy outcome: allow-all except PROVISIONKEY, commit
+c82c61865024 "x86/sgx: Add SGX_IOC_ENCLAVE_PROVISION"; Kai's restrictive
+policy was never implemented) and §2.4 (``handle_encls_einit`` is the only
+place a host sees a guest EINIT, and only when EINIT exiting is on).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Iterable
+
+from .arch import LeHash
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .kvm import Kvm, SgxGuestConfig, Vm
+
+__all__ = [
+    "HostPolicy",
+    "AllowAll",
+    "Allowlist",
+    "SingleLE",
+    "ApprovedSet",
+    "HostOnly",
+    "POLICIES",
+    "POLICY_NAMES",
+    "ENFORCING_POLICIES",
+    "policy_by_name",
+]
+
+SignerLike = LeHash | bytes | str
+
+
+def _signer(value: object, option: str) -> LeHash:
+    if isinstance(value, LeHash):
+        return value
+    if isinstance(value, (bytes, bytearray)) and len(value) == 32:
+        return LeHash(bytes(value))
+    if isinstance(value, str):
+        return LeHash.parse(value, option=option)
+    mr = getattr(value, "mrsigner", None)  # a SigningKey or a LaunchEnclave
+    if isinstance(mr, LeHash):
+        return mr
+    raise ConfigError(option, value, "expected a signer hash (LeHash, 32 bytes, 64 hex digits or a key)")
+
+
+def _signers(values: Iterable[object] | None, option: str) -> frozenset[LeHash]:
+    if values is None:
+        return frozenset()
+    if isinstance(values, (str, bytes, LeHash)):
+        values = [values]
+    return frozenset(_signer(v, option) for v in values)
+
+
+def _short_set(signers: frozenset[LeHash]) -> str:
+    if not signers:
+        return "{}"
+    return "{" + ", ".join(sorted(s.short() for s in signers)) + "}"
+
+
+class HostPolicy:
+    """Base class of host launch policies. The base class allows everything.
+
+    Class attributes: ``name`` (what :func:`policy_by_name` accepts),
+    ``source`` (where the policy comes from) and ``enforcing`` (the policy
+    claims that no guest can run what the host may not; the test suite checks
+    that claim against every configuration of :func:`sgxlab.policy_matrix`).
+
+    ``host_lehash`` is the hash the host keeps in its MSRs for its own
+    launches: ``None`` means Linux's token-less flow (write each enclave's
+    own MRSIGNER before its EINIT).
+    """
+
+    name: ClassVar[str] = "policy"
+    source: ClassVar[str] = ""
+    enforcing: ClassVar[bool] = False
+    host_lehash: LeHash | None = None
+
+    def check_vm(self, config: SgxGuestConfig, host: Kvm) -> str | None:
+        """Reason to refuse creating a VM with ``config`` on ``host``, or ``None``."""
+        return None
+
+    def check_host_einit(self, mrsigner: LeHash) -> str | None:
+        """Reason to refuse a host EINIT of an enclave signed by ``mrsigner``, or ``None``."""
+        return None
+
+    def check_guest_einit(self, vm: Vm, mrsigner: LeHash) -> str | None:
+        """Reason to refuse a *trapped* guest EINIT in ``vm``, or ``None``."""
+        return None
+
+    def permits(self, mrsigner: LeHash) -> bool:
+        """The host's intent: may host root run an enclave signed by ``mrsigner``?"""
+        return True
+
+    def describe(self) -> str:
+        """One line for tables and the command line."""
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<policy {self.describe()}>"
+
+
+class AllowAll(HostPolicy):
+    """Allow every signer, on the host and in guests.
+
+    This is what Linux merged: ``sgx_encl_init()`` writes each enclave's own
+    MRSIGNER into the MSRs and launches it (commit 9d0c151b41fe); the only
+    restriction is PROVISIONKEY, behind ``/dev/sgx_provision`` (commit
+    c82c61865024), which KVM reuses through KVM_CAP_SGX_ATTRIBUTE. It is also
+    Andy Lutomirski's option 1 in the LKML thread of 12 May 2017, which he
+    found quite sensible.
+    """
+
+    name = "allow-all"
+    source = "Linux mainline (commits 9d0c151b41fe, c82c61865024); Andy Lutomirski's option 1, LKML 12 May 2017"
+
+
+class _SignerSet(HostPolicy):
+    """Shared plumbing: a frozen set of signer hashes."""
+
+    def __init__(self, signers: Iterable[SignerLike] | None = (), *, option: str = "signers") -> None:
+        self.signers: frozenset[LeHash] = _signers(signers, option)
+
+    def permits(self, mrsigner: LeHash) -> bool:
+        return mrsigner in self.signers
+
+    def _not_listed(self, mrsigner: LeHash, where: str) -> str:
+        return (
+            f"signer {mrsigner.short()} is not in the host's {where} {_short_set(self.signers)}"
+        )
+
+    def describe(self) -> str:
+        return f"{self.name} {_short_set(self.signers)}"
+
+
+class Allowlist(_SignerSet):
+    """An allowlist of signers, enforced on the host and on every trapped guest EINIT.
+
+    Andy Lutomirski's option 2 (LKML 12 May 2017): allow some signers, and
+    make every VM at least as restrictive as host root. He also predicted that KVM would trap EINIT for exactly this reason. KVM's
+    ``handle_encls_einit`` is the hook: every trapped guest EINIT, the guest's
+    own launch enclave included, is checked against the list, whatever the
+    guest wrote into its virtual IA32_SGXLEPUBKEYHASH.
+
+    Where guest EINIT is *not* trapped (a design such as eager-load, or a host
+    whose LC is not writable) the list cannot see guest launches, so VM
+    creation refuses what it could not police: a guest that may write its
+    hash (lewr or sgxlc), and a guest whose hash is not a listed signer (its
+    launch enclave would then decide alone).
+    """
+
+    name = "allowlist"
+    enforcing = True
+    source = "Andy Lutomirski's option 2, LKML 12 May 2017 (VMs at least as restrictive as host root)"
+
+    def check_vm(self, config: SgxGuestConfig, host: Kvm) -> str | None:
+        if host.traps_einit:
+            return None
+        why = (
+            f"guest EINIT is not trapped on this host ({host.why_untrapped()}), "
+            "so the allowlist could not see the guest's launches"
+        )
+        if config.lc_enabled:
+            return f"{config.lc_option} refused: {why}"
+        initial = host.initial_lehash(config)
+        if initial not in self.signers:
+            return f"the guest's launch-enclave hash {initial.short()} is not an allowed signer: {why}"
+        return None
+
+    def check_host_einit(self, mrsigner: LeHash) -> str | None:
+        return None if mrsigner in self.signers else self._not_listed(mrsigner, "allowlist")
+
+    def check_guest_einit(self, vm: Vm, mrsigner: LeHash) -> str | None:
+        return None if mrsigner in self.signers else self._not_listed(mrsigner, "allowlist")
+
+
+class HostOnly(_SignerSet):
+    """The naive host: an allowlist for the host's own EINITs, guests unchecked.
+
+    No one proposed this; it is what a host gets if it restricts its own
+    launches and then runs KVM as merged (KVM does not consult any signer
+    policy for guests, reference §7). It is the policy Andy's "little VM"
+    argument is about: a guest with a writable hash runs what the host may not.
+    """
+
+    name = "host-only"
+    source = "a host-side allowlist plus mainline KVM, which applies no signer policy to guests"
+
+    def check_host_einit(self, mrsigner: LeHash) -> str | None:
+        return None if mrsigner in self.signers else self._not_listed(mrsigner, "allowlist")
+
+
+class SingleLE(HostPolicy):
+    """Kai Huang's policy for a host that allows one launch enclave.
+
+    LKML reply of 12 May 2017: if the host allows a single LE, KVM refuses to
+    create guests with runtime changes to IA32_SGXLEPUBKEYHASHn (no ``lewr``)
+    and gives them that LE's hash, so the guest sees IA32_FEATURE_CONTROL bit
+    17 clear and its hash MSRs fixed at the host's value, exactly like a
+    machine whose firmware locked in that LE. Nothing needs checking at EINIT
+    time: hardware refuses every token-less launch but the LE's, and the LE
+    issues tokens by its own policy.
+
+    ``lehash`` is the single LE's hash. The host keeps it in its own MSRs
+    (``host_lehash``) and launches its enclaves with that LE's tokens.
+    ``signers`` is the LE's token policy, the host's intent (``None``: the LE
+    decides, any signer may be intended).
+    """
+
+    name = "single-le"
+    enforcing = True
+    source = "Kai Huang, LKML reply to Andy Lutomirski, 12 May 2017 (host allows one single LE)"
+
+    def __init__(self, lehash: SignerLike, signers: Iterable[SignerLike] | None = None) -> None:
+        self.lehash = _signer(lehash, "lehash")
+        self.signers: frozenset[LeHash] | None = None if signers is None else _signers(signers, "signers")
+        self.host_lehash = self.lehash
+
+    def check_vm(self, config: SgxGuestConfig, host: Kvm) -> str | None:
+        if config.lc_enabled:
+            return (
+                f"{config.lc_option} refused: the host allows only the single LE {self.lehash.short()}, "
+                "so its guests get IA32_FEATURE_CONTROL bit 17 clear"
+            )
+        initial = host.initial_lehash(config)
+        if initial != self.lehash:
+            return (
+                f"the guest's IA32_SGXLEPUBKEYHASH would be {initial.short()}; it must be the host's single "
+                f"LE hash {self.lehash.short()} (give lehash={self.lehash.hex()})"
+            )
+        return None
+
+    def permits(self, mrsigner: LeHash) -> bool:
+        return mrsigner == self.lehash or self.signers is None or mrsigner in self.signers
+
+    def describe(self) -> str:
+        return f"{self.name} {self.lehash.short()}"
+
+
+class ApprovedSet(_SignerSet):
+    """Kai Huang's compromise for a host that allows several LEs.
+
+    LKML reply of 12 May 2017: refuse guests with ``lewr``, and create a guest
+    only with one of the host-approved hashes as its ``lehash``. The guest
+    behaves like hardware locked to that LE, at the price of running one LE
+    only. The host itself runs approved signers only (token-less).
+    """
+
+    name = "approved-set"
+    enforcing = True
+    source = "Kai Huang, LKML reply to Andy Lutomirski, 12 May 2017 (the compromise: no lewr, approved lehash)"
+
+    def check_vm(self, config: SgxGuestConfig, host: Kvm) -> str | None:
+        if config.lc_enabled:
+            return (
+                f"{config.lc_option} refused: guests may only run one of the host-approved LEs "
+                f"{_short_set(self.signers)}, so they get IA32_FEATURE_CONTROL bit 17 clear"
+            )
+        initial = host.initial_lehash(config)
+        if initial not in self.signers:
+            return (
+                f"the guest's IA32_SGXLEPUBKEYHASH would be {initial.short()}, which is not in the "
+                f"host-approved set {_short_set(self.signers)}"
+            )
+        return None
+
+    def check_host_einit(self, mrsigner: LeHash) -> str | None:
+        return None if mrsigner in self.signers else self._not_listed(mrsigner, "approved set")
+
+
+POLICIES: dict[str, type[HostPolicy]] = {
+    p.name: p for p in (AllowAll, Allowlist, SingleLE, ApprovedSet, HostOnly)
+}
+"""The built-in policies by name, in the order the tables list them."""
+
+POLICY_NAMES: tuple[str, ...] = tuple(POLICIES)
+
+ENFORCING_POLICIES: tuple[str, ...] = tuple(n for n, p in POLICIES.items() if p.enforcing)
+"""Policies that claim guests cannot run what the host forbids."""
+
+
+def policy_by_name(name: str, approved: Iterable[SignerLike] | None = ()) -> HostPolicy:
+    """Build a built-in policy from its name and the host-approved hashes.
+
+    ``approved`` is the signer allowlist for ``allowlist`` and ``host-only``,
+    the approved LE hashes for ``approved-set``, and for ``single-le`` the
+    first entry is the single LE's hash while all entries are its token
+    policy. ``allow-all`` ignores it. Names are case-insensitive and ``_`` may
+    stand for ``-``.
+    """
+    if not isinstance(name, str):
+        raise ConfigError("policy", name, f"expected one of {', '.join(POLICY_NAMES)}")
+    key = name.strip().lower().replace("_", "-")
+    if key not in POLICIES:
+        raise ConfigError("policy", name, f"unknown policy; valid names: {', '.join(POLICY_NAMES)}")
+    signers = list(approved or ())
+    if key == "allow-all":
+        return AllowAll()
+    if key == "single-le":
+        if not signers:
+            raise ConfigError("approved", signers, "policy 'single-le' needs the single LE's hash")
+        return SingleLE(signers[0], signers)
+    cls = POLICIES[key]
+    return cls(signers)  # type: ignore[call-arg]
