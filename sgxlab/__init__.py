@@ -16,6 +16,11 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "policy_matrix": "kvm",
+    "run": "sim.run",
+    "compare": "sim.run",
+    "Result": "sim.result",
+    "RunConfig": "sim.result",
+    "make_trace": "workloads",
 }
 """Lazily imported attributes and the submodule that defines each."""
 

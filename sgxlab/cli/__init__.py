@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError, SgxlabError
 
-COMMANDS = ("sigstruct", "measure", "einit", "guest", "policy-matrix")
+COMMANDS = ("sigstruct", "measure", "einit", "guest", "policy-matrix", "run", "designs", "workloads")
 """Subcommand modules, in the order ``sgxlab --help`` lists them."""
 
 

@@ -1,0 +1,186 @@
+"""The peer to beat: a straightforward SimPy model of the simulator contract.
+
+This is how one would usually write the model of ``docs/simulator.md``: a
+SimPy ``Environment``, a source process that walks the trace in order and
+applies each event's functional effect with plain Python state (per-CPU
+hardware hash words ``H``, per-CPU cache ``C``, per-vCPU virtual words), and
+one SimPy process per launch that queues on a ``simpy.Resource`` (the global
+mutex, or one resource per physical CPU), holds it for the launch's service
+time and records its latency. It shares no code with either engine, so equal
+counts are a third independent check.
+
+Used by ``bench/run.py`` (timings and count equality) and
+``tests/test_simpy_peer.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import simpy
+
+from sgxlab.arch import INTEL_LEPUBKEYHASH
+from sgxlab.costs import CostModel
+from sgxlab.crypto import load_test_key
+from sgxlab.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, design_class
+from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace
+
+__all__ = ["simulate"]
+
+_BEHAVIOUR = {
+    PerCpuCacheRetry: "retry",
+    PerCpuCache: "cache",
+    ReadCompare: "readcmp",
+    AlwaysWrite: "always",
+    EagerLoad: "eager",
+}
+
+
+def _behaviour(cls: type[Design]) -> str:
+    for c in cls.__mro__:
+        if c in _BEHAVIOUR:
+            return _BEHAVIOUR[c]
+    raise ValueError(f"the SimPy model knows only the built-in designs, not {cls.__qualname__}")
+
+
+def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None = None) -> dict[str, Any]:
+    """Run the SimPy model; return the summary dict of docs/simulator.md."""
+    cls = design_class(design)
+    how = _behaviour(cls)
+    costs = costs or CostModel()
+    lock = cls.lock
+    traps = cls.traps_einit
+    intel = list(INTEL_LEPUBKEYHASH.words)
+    words = [list(load_test_key(s).mrsigner.words) for s in range(trace.nsigners)]
+    ncpus = trace.ncpus
+    H = [list(intel) for _ in range(ncpus)]
+    C = [list(intel) for _ in range(ncpus)]
+    V = [[(words[vm.lehash] if vm.lehash >= 0 else intel) for _ in range(vm.nvcpus)] for vm in trace.vms]
+    lewr = [vm.lewr for vm in trace.vms]
+    allow = None if getattr(trace, "allowlist", None) is None else set(trace.allowlist)
+
+    env = simpy.Environment()
+    if lock == "global":
+        mutex = simpy.Resource(env, capacity=1)
+        queue_of = [mutex] * ncpus
+    else:
+        queue_of = [simpy.Resource(env, capacity=1) for _ in range(ncpus)]
+    glob = lock == "global"
+    n: dict[str, int] = dict.fromkeys(
+        ("launches", "einit", "retries", "wrmsr", "rdmsr", "schedule_ins", "encls_exits", "msr_exits",
+         "exits", "s3_events", "overhead", "bypasses", "failed"), 0)  # fmt: skip
+    latencies: list[int] = []
+
+    def launch(res: simpy.Resource, arrival: int, service: int):  # type: ignore[no-untyped-def]
+        with res.request() as req:
+            yield req
+            wait = env.now - arrival
+            yield env.timeout(service)
+        latencies.append(env.now - arrival)
+        if glob:
+            n["overhead"] += wait
+
+    def source():  # type: ignore[no-untyped-def]
+        T, K, CP, VM, VC, SG = (col.tolist() for col in (trace.t, trace.kind, trace.cpu, trace.vm, trace.vcpu, trace.signer))
+        for t, k, cpu, vm, vc, s in zip(T, K, CP, VM, VC, SG):
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            if k == SCHED:
+                n["schedule_ins"] += 1
+                if how == "eager":  # vcpu_load writes the vCPU's four values
+                    H[cpu][:] = V[vm][vc]
+                    n["wrmsr"] += 4
+                    n["overhead"] += 4 * costs.wrmsr_lehash
+            elif k == EXIT:
+                n["exits"] += 1
+            elif k == S3:
+                n["s3_events"] += 1
+                for h in H:
+                    h[:] = intel
+            elif k == LAUNCH:
+                n["launches"] += 1
+                w = words[s]
+                h = H[cpu]
+                rd = wr = 0
+                einits = 1
+                service = 0
+                if vm >= 0 and lewr[vm]:  # the guest writes its virtual MSRs (intercepted)
+                    V[vm][vc] = w
+                    n["msr_exits"] += 4
+                    service += 4 * costs.vm_exit
+                    if how == "eager":  # passed through to hardware
+                        h[:] = w
+                        wr += 4
+                want = V[vm][vc] if vm >= 0 else w
+                if vm < 0 or traps:
+                    if vm >= 0:
+                        n["encls_exits"] += 1
+                        service += costs.encls_trap
+                    if how in ("always", "eager"):
+                        h[:] = want
+                        wr += 4
+                    elif how == "readcmp":
+                        rd += 4
+                        for j in range(4):
+                            if h[j] != want[j]:
+                                h[j] = want[j]
+                                wr += 1
+                    else:
+                        c = C[cpu]
+                        for j in range(4):
+                            if c[j] != want[j]:
+                                c[j] = h[j] = want[j]
+                                wr += 1
+                        if how == "retry" and h != w:  # SGX_INVALID_EINITTOKEN: force-write, retry
+                            c[:] = want
+                            h[:] = want
+                            wr += 4
+                            einits = 2
+                            n["retries"] += 1
+                if h != w:  # EINIT compares MRSIGNER with this CPU's MSRs
+                    n["failed"] += 1
+                elif vm >= 0 and allow is not None and s not in allow:
+                    n["bypasses"] += 1
+                n["einit"] += einits
+                n["wrmsr"] += wr
+                n["rdmsr"] += rd
+                service += (costs.lock if lock is not None else 0) + rd * costs.rdmsr_lehash + wr * costs.wrmsr_lehash
+                n["overhead"] += service
+                service += einits * costs.einit
+                env.process(launch(queue_of[cpu], t, service))
+
+    env.process(source())
+    env.run()
+
+    latencies.sort()
+    m = len(latencies)
+
+    def rank(percent: int) -> int:  # nearest rank: sorted[ceil(percent/100 * m) - 1]
+        if not m:
+            return 0
+        k = -(-percent * m // 100)
+        return latencies[max(k, 1) - 1]
+
+    return {
+        "launches": n["launches"],
+        "einit": n["einit"],
+        "failures": {"SGX_INVALID_EINITTOKEN": n["failed"]} if n["failed"] else {},
+        "retries": n["retries"],
+        "wrmsr": n["wrmsr"],
+        "rdmsr": n["rdmsr"],
+        "schedule_ins": n["schedule_ins"],
+        "encls_exits": n["encls_exits"],
+        "msr_exits": n["msr_exits"],
+        "exits": n["exits"],
+        "s3_events": n["s3_events"],
+        "latency_cycles": {
+            "mean": sum(latencies) / m if m else 0.0,
+            "p50": rank(50),
+            "p99": rank(99),
+            "max": latencies[-1] if m else 0,
+        },
+        "overhead_cycles": n["overhead"],
+        "sched_cycles": n["schedule_ins"] * (costs.vcpu_load + costs.context_switch),
+        "exit_cycles": n["exits"] * costs.vm_exit,
+        "bypasses": n["bypasses"],
+    }

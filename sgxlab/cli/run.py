@@ -1,0 +1,104 @@
+"""``sgxlab run``: run one workload under one MSR-update design and print the summary.
+
+::
+
+    sgxlab run --design read-compare --workload workshop --seed 1 --json
+    sgxlab run --design percpu-cache:percpu --workload host-only \\
+        --param launches=100000 --param cpus=8 --costs pessimistic-msr --cost einit=50000
+    sgxlab run --config run.toml           # a saved RunConfig (JSON or TOML)
+
+``--json`` prints the summary object of ``docs/simulator.md`` (``design``,
+``workload``, ``seed``, ``engine``, ``launches``, ``einit``, ``failures``,
+``retries``, ``wrmsr``, ``rdmsr``, ``schedule_ins``, ``encls_exits``,
+``latency_cycles``, ``overhead_cycles``, ``bypasses`` and the contract's
+extra keys); otherwise a table at most 72 columns wide. ``--save-config
+FILE.json|FILE.toml`` writes the run's configuration, which ``--config``
+replays.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import ConfigError
+from . import print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="run a workload under an MSR-update design and print the summary")
+    p.add_argument("--design", help="design name (sgxlab designs), e.g. read-compare, percpu-cache:percpu")
+    p.add_argument("--workload", help="workload name (sgxlab workloads) or trace:PATH")
+    p.add_argument(
+        "--param", action="append", default=[], metavar="K=V", help="workload parameter (repeatable)"
+    )
+    p.add_argument("--cost", action="append", default=[], metavar="K=V", help="cost override in cycles (repeatable)")
+    p.add_argument("--costs", metavar="PRESET", help="cost preset from data/costs (e.g. skylake-2021)")
+    p.add_argument("--seed", type=_seed, default=None, help="random seed of the workload (default 0)")
+    p.add_argument("--engine", choices=("exact", "fast"), default=None, help="simulation engine (default exact)")
+    p.add_argument("--config", metavar="FILE", help="replay a saved configuration (.json or .toml)")
+    p.add_argument("--save-config", metavar="FILE", help="write this run's configuration (.json or .toml)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=run)
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: expected a non-negative integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: expected a non-negative integer")
+    return v
+
+
+def parse_pairs(items: list[str], option: str) -> dict[str, str]:
+    """``["k=v", ...]`` to a dict; a malformed or repeated item raises ConfigError."""
+    out: dict[str, str] = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        k = k.strip()
+        if not sep or not k:
+            raise ConfigError(option, item, "expected NAME=VALUE")
+        if k in out:
+            raise ConfigError(option, item, f"{k} given twice")
+        out[k] = v.strip()
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..costs import CostModel
+    from ..sim.result import RunConfig
+    from ..sim.run import cost_model
+    from ..sim.run import run as sim_run
+
+    params: dict[str, object] = {}
+    if args.config:
+        cfg = RunConfig.load(args.config)
+        design = args.design or cfg.design
+        workload = args.workload or cfg.workload
+        if workload == cfg.workload:
+            params.update(cfg.params)
+        base = CostModel.from_dict(cfg.costs) if cfg.costs else CostModel()
+        seed = cfg.seed if args.seed is None else args.seed
+        engine = args.engine or cfg.engine
+    else:
+        if not args.design:
+            raise ConfigError("--design", None, "required (see `sgxlab designs`)")
+        if not args.workload:
+            raise ConfigError("--workload", None, "required (see `sgxlab workloads`)")
+        design, workload = args.design, args.workload
+        base = CostModel()
+        seed = 0 if args.seed is None else args.seed
+        engine = args.engine or "exact"
+    params.update(parse_pairs(args.param, "--param"))
+    if args.costs:
+        base = cost_model(args.costs)
+    costs = base.with_overrides(args.cost) if args.cost else base
+    result = sim_run(design=design, workload=workload, params=params, costs=costs, seed=seed, engine=engine, records=False)
+    if args.save_config:
+        result.config.save(args.save_config)
+    if args.json:
+        print_json(result.summary())
+    else:
+        print(result.to_text(72))
+    return 0

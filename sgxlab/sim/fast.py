@@ -1,0 +1,502 @@
+"""The fast engine: the contract of ``docs/simulator.md`` computed with numpy.
+
+The exact engine replays a :class:`~sgxlab.sim.trace.Trace` event by event
+through the emulator. This engine answers the same question from the trace's
+columns, with no per-launch Python loop, and must return **identical** summary
+metrics (the differential tests in ``tests/test_differential.py`` hold it to
+that). It knows the built-in designs only; for anything else it raises
+:class:`~sgxlab.errors.EngineUnsupported` instead of guessing.
+
+How each design becomes array arithmetic
+----------------------------------------
+
+Launches are sorted stably by physical CPU, so every CPU's launches form one
+contiguous run in trace order and "the previous launch on this CPU" is the
+previous element. The four hash words are compared as small integer ids
+(equal 64-bit words get equal ids; Intel's reset value has its own), so a
+partial collision between two signers' words would still be counted
+word by word. With ``s3[i]`` = number of S3 events before launch *i*:
+
+* ``always-write``: 4 WRMSR per launch; never fails.
+* ``read-compare``: H before a launch is the previous launch's words on that
+  CPU unless ``s3`` changed since (then Intel's); WRMSR = words that differ.
+* ``percpu-cache``: C before a launch is the previous launch's words (Intel's
+  for the first); WRMSR = words where C differs. Word *k* is stale when it is
+  not written, differs from Intel's, and an S3 happened since the launch that
+  last wrote it (the start of the current run of equal word-*k* values on
+  that CPU, found with a running maximum of positions).
+* ``percpu-cache-retry``: after any launch H = w; the first EINIT fails iff
+  ``s3`` changed since the previous launch on the CPU and some unwritten word
+  differs from Intel's; then 4 more WRMSRs and a second EINIT.
+* ``eager-load``: H on a CPU is set by the last SCHED (the vCPU's virtual
+  hash at that moment: its last lewr launch's signer, else its VM's
+  ``lehash``), lewr-guest launch or host launch on that CPU, unless an S3
+  came later; a guest without lewr fails when that H is not its signer.
+
+``bypasses`` (a host policy ``trace.allowlist``) are the guest launches that
+succeed for a signer outside the allowlist.
+
+The trace is checked with :meth:`Trace.validate` first (``validate=False``
+skips that for a trace that has just passed it): a trace outside the
+contract's rules is refused, never approximated.
+
+Timing is Lindley's recursion per queue in closed form: with ``E`` the
+exclusive running sum of service times, ``wait = cummax(A - E) - (A - E)``
+(one queue for a global lock, else one per CPU; per-CPU runs are separated by
+adding a per-run offset so one running maximum serves them all). Everything
+is int64 and exact.
+
+Memory: the per-launch working set is a handful of int64 columns (times,
+service, wait) plus int8/int16/bool columns; temporaries are dropped as soon
+as they are used, about 41 bytes per launch at the peak (``bench/run.py``
+measures a 10 M-launch run).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..arch import INTEL_LEPUBKEYHASH
+from ..costs import CostModel
+from ..crypto import load_test_key
+from ..designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, design_class
+from ..errors import ConfigError, EngineUnsupported
+from .stats import exact_sum, latency_summary
+from .trace import EXIT, LAUNCH, S3, SCHED, Trace
+
+__all__ = ["simulate", "model_of", "signer_word_ids", "BUILTIN_MODES"]
+
+BUILTIN_MODES: dict[type[Design], str] = {
+    AlwaysWrite: "always-write",
+    ReadCompare: "read-compare",
+    PerCpuCache: "percpu-cache",
+    PerCpuCacheRetry: "percpu-cache-retry",
+    EagerLoad: "eager-load",
+}
+"""The design classes this engine models, by the behaviour it computes for them."""
+
+# (traps_einit, loads_on_schedule) each built-in behaviour assumes.
+_FLAGS = {
+    "always-write": (True, False),
+    "read-compare": (True, False),
+    "percpu-cache": (True, False),
+    "percpu-cache-retry": (True, False),
+    "eager-load": (False, True),
+}
+
+_I64 = np.int64
+
+
+def model_of(design: str | type[Design]) -> tuple[str, str | None, bool]:
+    """``(behaviour, lock, traps_einit)`` of a built-in design, else raise EngineUnsupported.
+
+    A built-in class, or a subclass made by :meth:`PerCpuCache.with_lock`
+    (which only fixes ``lock``), is accepted. Any other class, even a trivial
+    subclass, is refused: the engine cannot know what its hooks do.
+    """
+    if isinstance(design, Design):
+        raise EngineUnsupported(
+            f"the fast engine takes a design class or name, not an instance ({design!r})"
+        )
+    cls = design_class(design)
+    base = cls
+    if cls not in BUILTIN_MODES:
+        bases = cls.__bases__
+        extra = set(vars(cls)) - {"lock", "name", "__module__", "__doc__", "__qualname__"}
+        if (
+            len(bases) == 1
+            and bases[0] in (PerCpuCache, PerCpuCacheRetry)
+            and not extra
+            and cls.name == bases[0].name
+        ):
+            base = bases[0]
+        else:
+            raise EngineUnsupported(
+                f"the fast engine models only the built-in designs "
+                f"({', '.join(BUILTIN_MODES.values())}); {cls.__qualname__} ({cls.name!r}) is not one "
+                "of them: run it on the exact engine (engine='exact')"
+            )
+    mode = BUILTIN_MODES[base]
+    if (bool(cls.traps_einit), bool(cls.loads_on_schedule)) != _FLAGS[mode]:
+        raise EngineUnsupported(
+            f"{cls.__qualname__} has traps_einit={cls.traps_einit}, loads_on_schedule={cls.loads_on_schedule}, "
+            f"which the fast engine's model of {mode!r} does not cover: run it on the exact engine"
+        )
+    if cls.lock not in (None, "global", "percpu"):
+        raise EngineUnsupported(f"{cls.__qualname__}.lock={cls.lock!r}: the fast engine knows None, 'global', 'percpu'")
+    return mode, cls.lock, bool(cls.traps_einit)
+
+
+def signer_word_ids(nsigners: int) -> np.ndarray:
+    """``(4, nsigners + 1)`` small ints: entry ``[k, s]`` identifies hash word *k* of signer *s*.
+
+    Column ``-1`` (the last) is Intel's reset value, so a signer code of -1
+    means "Intel's hash". Two entries of a row are equal iff the 64-bit words
+    are equal. Keys are loaded from ``data/keys`` for this call only.
+    """
+    words = [load_test_key(s).mrsigner.words for s in range(nsigners)]
+    words.append(INTEL_LEPUBKEYHASH.words)
+    ids = np.empty((4, nsigners + 1), dtype=np.int8)
+    for k in range(4):
+        col = np.array([w[k] for w in words], dtype=np.uint64)
+        _, inv = np.unique(col, return_inverse=True)
+        ids[k] = inv.reshape(-1)
+    return ids
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _vcpu_key(vm: np.ndarray, vcpu: np.ndarray, trace: Trace) -> np.ndarray:
+    """A dense per-vCPU sort key (int16 when it fits, so numpy's radix sort applies)."""
+    maxv = max((s.nvcpus for s in trace.vms), default=1)
+    span = len(trace.vms) * max(maxv, 1)
+    dt = np.int16 if span < 32767 else (np.int32 if span < 2**31 - 1 else np.int64)
+    key = vm.astype(dt)
+    key *= dt(maxv)
+    key += vcpu.astype(dt)
+    return key
+
+
+def _prev(w: np.ndarray, first: np.ndarray, boot: int) -> np.ndarray:
+    """The previous element on the same CPU (``boot`` for each CPU's first launch)."""
+    p = np.empty_like(w)
+    if len(w):
+        p[0] = boot
+        p[1:] = w[:-1]
+        p[first] = boot
+    return p
+
+
+def _wait(A: np.ndarray, S: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
+    """Waiting time of each job under FIFO single-server queues (Lindley, closed form).
+
+    ``A`` arrivals and ``S`` service times (int64) in queue order; ``starts``
+    are the indices where a new queue begins (``None``: one queue). Returns
+    ``start - A`` as int64.
+    """
+    n = len(A)
+    if n == 0:
+        return np.zeros(0, dtype=_I64)
+    Y = np.cumsum(S, dtype=_I64)
+    Y -= S  # exclusive running sum E
+    np.subtract(A, Y, out=Y)  # Y = A - E
+    if starts is not None and len(starts) > 1:
+        bounds = np.append(starts, n)
+        lo, hi = int(Y.min()), int(Y.max())
+        span = hi - lo + 1
+        if abs(lo) + abs(hi) + span * len(starts) < 2**62:
+            # Lift each queue above all earlier ones: one running max then serves all.
+            for g in range(1, len(starts)):
+                Y[bounds[g] : bounds[g + 1]] += _I64(g * span)
+            cm = np.maximum.accumulate(Y)
+        else:  # pragma: no cover - astronomically long runs only
+            cm = np.empty_like(Y)
+            for g in range(len(starts)):
+                a, b = bounds[g], bounds[g + 1]
+                np.maximum.accumulate(Y[a:b], out=cm[a:b])
+    else:
+        cm = np.maximum.accumulate(Y)
+    cm -= Y
+    return cm
+
+
+def _eager_failures(trace: Trace, ids: np.ndarray, s3_row: np.ndarray | None) -> np.ndarray:
+    """Trace rows of the native guest EINITs that fail under eager-load (guests without lewr only)."""
+    kind, cpu, vm, vcpu, signer = trace.kind, trace.cpu, trace.vm, trace.vcpu, trace.signer
+    nvms = len(trace.vms)
+    none = np.zeros(0, dtype=np.int64)
+    if nvms == 0:
+        return none
+    lewr_tab = np.array([s.lewr for s in trace.vms] + [False], dtype=bool)
+    lehash_tab = np.array([s.lehash for s in trace.vms] + [-1], dtype=np.int16)
+    is_sched = kind == SCHED
+    r = np.flatnonzero(is_sched | (kind == LAUNCH))
+    k_r = kind[r]
+    vm_r = vm[r]
+    sched_r = k_r == SCHED
+    lewr_r = lewr_tab[vm_r]
+    check_r = ~sched_r & (vm_r >= 0) & ~lewr_r
+    if not check_r.any():
+        return none
+    code = signer[r]  # a copy: the signer for launches, to fill for SCHED rows
+    if sched_r.any():
+        # The vCPU's virtual hash when it is scheduled in: its last lewr launch's signer, else lehash.
+        q = np.flatnonzero(sched_r | lewr_r)  # SCHED rows and lewr-guest launches
+        rq = r[q]
+        key = _vcpu_key(vm[rq], vcpu[rq], trace)
+        o = np.argsort(key, kind="stable")
+        key_s = key[o]
+        nq = len(q)
+        pos = np.arange(nq, dtype=np.int64)
+        start = np.empty(nq, dtype=bool)
+        start[0] = True
+        np.not_equal(key_s[1:], key_s[:-1], out=start[1:])
+        gstart = np.maximum.accumulate(np.where(start, pos, 0))
+        sq = sched_r[q][o]
+        last = np.maximum.accumulate(np.where(~sq, pos, -1))
+        sig_s = signer[rq][o]
+        v = np.where(last >= gstart, sig_s[np.maximum(last, 0)], lehash_tab[vm[rq][o]])
+        vq = np.empty(nq, dtype=np.int16)
+        vq[o] = v
+        code[q[sched_r[q]]] = vq[sched_r[q]]
+        del key, o, key_s, pos, start, gstart, sq, last, sig_s, v, vq, q, rq
+    # Per CPU: the last setter before each check row, unless an S3 came after it.
+    nr = len(r)
+    o = np.argsort(cpu[r], kind="stable")
+    cpu_s = cpu[r][o]
+    pos = np.arange(nr, dtype=np.int64)
+    start = np.empty(nr, dtype=bool)
+    start[0] = True
+    np.not_equal(cpu_s[1:], cpu_s[:-1], out=start[1:])
+    gstart = np.maximum.accumulate(np.where(start, pos, 0))
+    chk_s = check_r[o]
+    last = np.maximum.accumulate(np.where(~chk_s, pos, -1))
+    valid = last >= gstart
+    lastc = np.maximum(last, 0)
+    if s3_row is not None:
+        s3_s = s3_row[r][o]
+        valid &= s3_s[lastc] == s3_s
+    code_s = code[o]
+    H = np.where(valid, code_s[lastc], np.int16(-1))[chk_s]
+    w = code_s[chk_s]
+    fail = np.zeros(len(w), dtype=bool)
+    for k in range(4):
+        fail |= ids[k][H] != ids[k][w]
+    return r[o[np.flatnonzero(chk_s)[fail]]]
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def simulate(
+    trace: Trace,
+    design: str | type[Design],
+    costs: CostModel | None = None,
+    *,
+    validate: bool = True,
+) -> dict[str, Any]:
+    """Run ``trace`` under ``design`` with ``costs``; return the summary dict of docs/simulator.md.
+
+    All keys except ``design``, ``workload``, ``seed`` and ``engine`` (the
+    caller adds those). The trace is checked with :meth:`Trace.validate`
+    unless ``validate=False`` (for a trace that has just passed it). Raises
+    :class:`~sgxlab.errors.EngineUnsupported` for a design it does not model.
+    """
+    mode, lock, traps = model_of(design)
+    if costs is None:
+        costs = CostModel()
+    if not isinstance(costs, CostModel):
+        raise ConfigError("costs", costs, "expected a CostModel")
+    if not isinstance(trace, Trace):
+        raise ConfigError("trace", trace, "expected a sgxlab.sim.trace.Trace")
+    if validate:
+        trace.validate()
+    ids = signer_word_ids(trace.nsigners)
+    intel = [int(ids[k][-1]) for k in range(4)]
+    allowlist = getattr(trace, "allowlist", None)
+
+    kind = trace.kind
+    N = len(trace)
+    is_launch = kind == LAUNCH
+    nl = int(np.count_nonzero(is_launch))
+    nsched = int(np.count_nonzero(kind == SCHED))
+    nexit = int(np.count_nonzero(kind == EXIT))
+    is_s3 = kind == S3
+    ns3 = int(np.count_nonzero(is_s3))
+    s3_row = np.cumsum(is_s3, dtype=np.int32) if ns3 else None
+    del is_s3
+
+    li: np.ndarray | None = None if nl == N else np.flatnonzero(is_launch)
+    del is_launch
+
+    def take(col: np.ndarray) -> np.ndarray:
+        return col if li is None else col[li]
+
+    nvms = len(trace.vms)
+    cpu_l = take(trace.cpu)
+    order: np.ndarray | None = None
+    if nl and trace.ncpus > 1 and int(cpu_l.min()) != int(cpu_l.max()):
+        order = np.argsort(cpu_l, kind="stable")  # int16 keys: numpy's radix sort
+
+    def srt(col: np.ndarray) -> np.ndarray:
+        """A launch column in CPU-sorted order."""
+        return col if order is None else col[order]
+
+    cpu_s = srt(cpu_l)
+    del cpu_l
+    first = np.zeros(nl, dtype=bool)  # first launch on its CPU
+    if nl:
+        first[0] = True
+        np.not_equal(cpu_s[1:], cpu_s[:-1], out=first[1:])
+    del cpu_s
+    sig_s = srt(take(trace.signer))
+    guest_s: np.ndarray | None = None
+    lewr_s: np.ndarray | None = None
+    nguest = nlewr = 0
+    if nvms:
+        vm_s = srt(take(trace.vm))
+        guest_s = vm_s >= 0
+        lewr_tab = np.array([v.lewr for v in trace.vms] + [False], dtype=bool)  # [-1]: the host
+        lewr_s = lewr_tab[vm_s]
+        del vm_s
+        nguest = int(np.count_nonzero(guest_s))
+        nlewr = int(np.count_nonzero(lewr_s))
+    s3_s = srt(take(s3_row)) if s3_row is not None else None
+    s3_changed: np.ndarray | None = None  # an S3 since the previous launch on this CPU
+    if s3_s is not None:
+        s3_changed = np.zeros(nl, dtype=bool)
+        np.not_equal(s3_s[1:], s3_s[:-1], out=s3_changed[1:])
+        s3_changed &= ~first
+
+    # Functional part: per-launch WRMSR counts and failures -----------------------
+    wr_s: np.ndarray | int
+    rd = 0
+    fail_s: np.ndarray | None = None  # final EINIT failed (CPU-sorted launches)
+    fail_rows: np.ndarray | None = None  # or: trace rows of failed launches
+    retry_s: np.ndarray | None = None
+    extra_wrmsr = 0
+    if mode == "always-write":
+        wr_s = 4
+    elif mode == "read-compare":
+        rd = 4
+        reset = first if s3_changed is None else first | s3_changed
+        acc = np.zeros(nl, dtype=np.int8)
+        for k in range(4):
+            w = ids[k][sig_s]
+            acc += _prev(w, reset, intel[k]) != w
+        wr_s = acc
+        del reset
+    elif mode in ("percpu-cache", "percpu-cache-retry"):
+        acc = np.zeros(nl, dtype=np.int8)
+        stale_any = np.zeros(nl, dtype=bool) if s3_s is not None else None
+        pos = None
+        if mode == "percpu-cache" and s3_s is not None:
+            pos = np.arange(nl, dtype=np.int32 if nl < 2**31 - 1 else np.int64)
+        for k in range(4):
+            w = ids[k][sig_s]
+            written = _prev(w, first, intel[k]) != w  # the cache differs from w
+            acc += written
+            if stale_any is None:
+                continue
+            if pos is not None:
+                assert s3_s is not None
+                # start of the current run of equal word-k values (its last write)
+                rs = np.where(written | first, pos, 0)
+                np.maximum.accumulate(rs, out=rs)
+                stale = s3_s[rs] < s3_s
+                del rs
+                stale &= ~written
+                stale &= w != intel[k]
+                stale_any |= stale
+                del stale
+            else:  # retry: H = previous w unless an S3 since
+                stale_any |= ~written & (w != intel[k])
+            del w, written
+        if stale_any is not None and mode == "percpu-cache-retry":
+            assert s3_changed is not None
+            stale_any &= s3_changed
+            retry_s = stale_any
+            acc += stale_any.astype(np.int8) * np.int8(4)  # the forced rewrite
+        else:
+            fail_s = stale_any
+        wr_s = acc
+        del stale_any, pos
+    else:  # eager-load
+        if guest_s is None:
+            wr_s = 4
+        else:
+            assert lewr_s is not None
+            wr_s = (~guest_s | lewr_s).astype(np.int8) * np.int8(4)  # host path, lewr passthrough
+        extra_wrmsr = 4 * nsched
+        fail_rows = _eager_failures(trace, ids, s3_row)
+
+    failures = 0
+    if fail_s is not None:
+        failures = int(np.count_nonzero(fail_s))
+    elif fail_rows is not None:
+        failures = len(fail_rows)
+
+    # Policy bypasses: successful guest launches of signers the host may not launch.
+    bypasses = 0
+    if allowlist is not None and guest_s is not None and nguest:
+        outside = np.ones(trace.nsigners + 1, dtype=bool)
+        outside[list(allowlist)] = False
+        outside_s = outside[sig_s] & guest_s
+        bypasses = int(np.count_nonzero(outside_s))
+        if fail_s is not None and failures:
+            bypasses -= int(np.count_nonzero(outside_s & fail_s))
+        elif fail_rows is not None and failures:
+            bypasses -= int(np.count_nonzero(outside[trace.signer[fail_rows]]))
+        del outside_s
+    del sig_s, s3_s, s3_changed, s3_row, fail_s, fail_rows
+
+    retries = int(np.count_nonzero(retry_s)) if retry_s is not None else 0
+    einits = nl + retries
+    wrmsr = (int(wr_s.sum(dtype=_I64)) if isinstance(wr_s, np.ndarray) else wr_s * nl) + extra_wrmsr
+    rdmsr = rd * nl
+
+    # Service times ---------------------------------------------------------------
+    base = costs.einit + (costs.lock if lock is not None else 0) + rd * costs.rdmsr_lehash
+    if isinstance(wr_s, np.ndarray):
+        S = wr_s.astype(_I64)
+        S *= _I64(costs.wrmsr_lehash)
+        S += _I64(base)
+    else:
+        S = np.full(nl, base + wr_s * costs.wrmsr_lehash, dtype=_I64)
+    del wr_s
+    if guest_s is not None:
+        assert lewr_s is not None
+        if traps and costs.encls_trap:
+            S += guest_s.astype(_I64) * _I64(costs.encls_trap)
+        if costs.vm_exit and nlewr:
+            S += lewr_s.astype(_I64) * _I64(4 * costs.vm_exit)
+    del guest_s, lewr_s
+    if retry_s is not None:
+        S += retry_s.astype(_I64) * _I64(costs.einit)  # the second EINIT (its 4 WRMSRs are in wr_s)
+    del retry_s
+
+    # Queues ----------------------------------------------------------------------
+    if lock == "global":  # one FIFO in trace order
+        if order is not None:
+            St = np.empty_like(S)
+            St[order] = S
+            S = St
+            del St
+        A = take(trace.t)
+        wait = _wait(A, S, None)
+    else:  # one FIFO per CPU: the CPU-sorted runs
+        if li is None:
+            A = trace.t if order is None else trace.t[order]
+        else:
+            A = trace.t[li] if order is None else trace.t[li[order]]
+        wait = _wait(A, S, np.flatnonzero(first))
+    del A, first, order, li
+    sum_s = exact_sum(S)  # Python ints: a saturated lock's total wait can pass 2**63
+    sum_wait = exact_sum(wait)
+    wait += S  # now the latency
+    del S
+    lat = latency_summary(wait)
+    del wait
+
+    overhead = sum_s - einits * costs.einit + (sum_wait if lock == "global" else 0) + extra_wrmsr * costs.wrmsr_lehash
+    return {
+        "launches": nl,
+        "einit": einits,
+        "failures": {"SGX_INVALID_EINITTOKEN": failures} if failures else {},
+        "retries": retries,
+        "wrmsr": int(wrmsr),
+        "rdmsr": int(rdmsr),
+        "schedule_ins": nsched,
+        "encls_exits": nguest if traps else 0,
+        "msr_exits": 4 * nlewr,
+        "exits": nexit,
+        "s3_events": ns3,
+        "latency_cycles": lat,
+        "overhead_cycles": int(overhead),
+        "sched_cycles": nsched * (costs.vcpu_load + costs.context_switch),
+        "exit_cycles": nexit * costs.vm_exit,
+        "bypasses": bypasses,
+    }

@@ -1,0 +1,438 @@
+"""What a run returns: the summary, per-launch records, and the config that reproduces it.
+
+:class:`Result` holds the contract's summary dict (``summary()``; the keys of
+``sgxlab run --json``), the per-launch records as a pandas DataFrame
+(``records()``, exact engine), the latencies, and the :class:`RunConfig` it
+came from. A ``RunConfig`` (design, workload, parameters, costs, seed and
+engine) round-trips through JSON and TOML, and ``config.run()`` reproduces
+the same summary: every workload is deterministic per seed, and both engines
+are deterministic.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import re
+import tempfile
+import textwrap
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+
+__all__ = ["Result", "RunConfig", "flatten_summary", "SUMMARY_KEYS", "ENGINES"]
+
+ENGINES = ("exact", "fast")
+
+SUMMARY_KEYS = (
+    "design",
+    "workload",
+    "seed",
+    "engine",
+    "launches",
+    "einit",
+    "failures",
+    "retries",
+    "wrmsr",
+    "rdmsr",
+    "schedule_ins",
+    "encls_exits",
+    "msr_exits",
+    "exits",
+    "s3_events",
+    "latency_cycles",
+    "overhead_cycles",
+    "sched_cycles",
+    "exit_cycles",
+    "bypasses",
+)
+"""The summary's keys, in order (``docs/simulator.md``)."""
+
+_CONFIG_KEYS = ("design", "workload", "params", "costs", "seed", "engine")
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run: ``design`` (a name such as
+    ``"read-compare"`` or ``"percpu-cache:percpu"``, or ``"module:Class"`` for a
+    user's design), ``workload``, its complete ``params`` (defaults included),
+    ``costs`` (:meth:`CostModel.as_dict`), ``seed`` and ``engine``."""
+
+    design: str
+    workload: str
+    params: dict[str, Any] = field(default_factory=dict)
+    costs: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    engine: str = "exact"
+
+    def __post_init__(self) -> None:
+        for k in ("design", "workload", "engine"):
+            if not isinstance(getattr(self, k), str):
+                raise ConfigError(f"config {k}", getattr(self, k), "expected a string")
+        if self.engine not in ENGINES:
+            raise ConfigError("config engine", self.engine, f"expected one of {', '.join(ENGINES)}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError("config seed", self.seed, "expected a non-negative integer")
+        for k in ("params", "costs"):
+            v = getattr(self, k)
+            if not isinstance(v, Mapping):
+                raise ConfigError(f"config {k}", v, "expected a table of names to values")
+            object.__setattr__(self, k, dict(v))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "design": self.design,
+            "workload": self.workload,
+            "params": dict(self.params),
+            "costs": dict(self.costs),
+            "seed": self.seed,
+            "engine": self.engine,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        if not isinstance(data, Mapping):
+            raise ConfigError("config", data, "expected an object/table")
+        unknown = [k for k in data if k not in _CONFIG_KEYS]
+        if unknown:
+            raise ConfigError(f"config {unknown[0]}", data[unknown[0]], f"unknown key; expected {', '.join(_CONFIG_KEYS)}")
+        for k in ("design", "workload"):
+            if k not in data:
+                raise ConfigError(f"config {k}", None, "missing")
+        return cls(
+            design=data["design"],
+            workload=data["workload"],
+            params=data.get("params", {}),
+            costs=data.get("costs", {}),
+            seed=data.get("seed", 0),
+            engine=data.get("engine", "exact"),
+        )
+
+    # JSON -------------------------------------------------------------------
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The config as JSON text; also written atomically to ``path`` if given."""
+        text = json.dumps(self.as_dict(), indent=2) + "\n"
+        if path is not None:
+            _write_atomic(Path(path), text)
+        return text
+
+    @classmethod
+    def from_json(cls, source: str | os.PathLike[str]) -> RunConfig:
+        """Parse JSON text, or read a ``.json`` file (a path or a string not starting with ``{``)."""
+        text = _source_text(source, "{")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError("config", _where(source), f"not valid JSON: {e}") from None
+        return cls.from_dict(data)
+
+    # TOML -------------------------------------------------------------------
+
+    def to_toml(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The config as TOML text (written by hand; ``tomllib`` only reads); also
+        written atomically to ``path`` if given."""
+        lines = ["# sgxlab run configuration (sgxlab.sim.result.RunConfig)"]
+        for k in ("design", "workload", "seed", "engine"):
+            lines.append(f"{k} = {_toml_value(getattr(self, k))}")
+        for table in ("params", "costs"):
+            lines.append("")
+            lines.append(f"[{table}]")
+            for k, v in getattr(self, table).items():
+                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+        text = "\n".join(lines) + "\n"
+        if path is not None:
+            _write_atomic(Path(path), text)
+        return text
+
+    @classmethod
+    def from_toml(cls, source: str | os.PathLike[str]) -> RunConfig:
+        """Parse TOML text, or read a ``.toml`` file (a path, or a string that is
+        an existing file name)."""
+        if isinstance(source, os.PathLike):
+            text = _read(Path(source))
+        elif isinstance(source, str):
+            text = source if ("\n" in source or "=" in source) else _read(Path(source))
+        else:
+            raise ConfigError("config", source, "expected TOML text or a file path")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError("config", _where(source), f"not valid TOML: {e}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RunConfig:
+        """Read a ``.json`` or ``.toml`` file (by extension)."""
+        p = Path(path)
+        if p.suffix.lower() == ".json":
+            return cls.from_json(p)
+        if p.suffix.lower() == ".toml":
+            return cls.from_toml(p)
+        raise ConfigError("config", str(p), "expected a .json or .toml file")
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write a ``.json`` or ``.toml`` file (by extension), atomically."""
+        p = Path(path)
+        if p.suffix.lower() == ".json":
+            self.to_json(p)
+        elif p.suffix.lower() == ".toml":
+            self.to_toml(p)
+        else:
+            raise ConfigError("config", str(p), "expected a .json or .toml file name")
+
+    # running ----------------------------------------------------------------
+
+    def run(self, *, records: bool | None = None) -> Result:
+        """Run this configuration again (same summary, by determinism)."""
+        from .run import run
+
+        return run(
+            design=self.design,
+            workload=self.workload,
+            params=self.params,
+            costs=self.costs,
+            seed=self.seed,
+            engine=self.engine,
+            records=records,
+        )
+
+
+def _where(source: Any) -> str:
+    s = str(source)
+    return s if len(s) < 60 else s[:57] + "..."
+
+
+def _source_text(source: Any, opener: str) -> str:
+    if isinstance(source, os.PathLike):
+        return _read(Path(source))
+    if isinstance(source, str):
+        if source.lstrip().startswith(opener):
+            return source
+        return _read(Path(source))
+    raise ConfigError("config", source, "expected text or a file path")
+
+
+def _read(p: Path) -> str:
+    try:
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("config", str(p), "no such file") from None
+    except OSError as e:
+        raise ConfigError("config", str(p), e.strerror or "cannot be read") from None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and ``os.replace`` it into place."""
+    d = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=d)
+    except OSError as e:
+        raise ConfigError("config", str(path), e.strerror or "cannot write here") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(k: Any) -> str:
+    k = str(k)
+    return k if _BARE_KEY.match(k) else _toml_string(k)
+
+
+def _toml_string(s: str) -> str:
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        r = repr(v)
+        return r if any(c in r for c in ".eE") else r + ".0"
+    if isinstance(v, str):
+        return _toml_string(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise ConfigError("config value", v, "only strings, numbers, booleans and lists can be saved")
+
+
+# --------------------------------------------------------------------------- results
+
+
+def flatten_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """One flat row: ``latency_cycles`` → ``latency_mean/p50/p99/max``, ``failures`` →
+    ``failures_total`` and ``failures_<NAME>``."""
+    row: dict[str, Any] = {}
+    for k, v in summary.items():
+        if k == "latency_cycles":
+            for q in ("mean", "p50", "p99", "max"):
+                row[f"latency_{q}"] = v[q]
+        elif k == "failures":
+            row["failures_total"] = sum(v.values())
+            for name, n in v.items():
+                row[f"failures_{name}"] = n
+        else:
+            row[k] = v
+    return row
+
+
+class Result:
+    """The outcome of one run.
+
+    * :meth:`summary` -- the contract's dict (a copy);
+    * :meth:`records` -- per-launch records as a DataFrame (exact engine, when kept);
+    * :attr:`latencies` -- the per-launch latencies (int64 array; exact engine);
+    * :attr:`config` -- the :class:`RunConfig` that reproduces it;
+    * :attr:`failure_examples` -- the first EINIT reason per failure name (exact engine);
+    * ``str(result)`` / :meth:`to_text` -- a plain table of at most 72 columns;
+      in Jupyter, an HTML table.
+    """
+
+    def __init__(
+        self,
+        summary: dict[str, Any],
+        config: RunConfig,
+        *,
+        simulation: Any = None,
+        trace: Any = None,
+        cpu_ghz: float = 2.0,
+    ) -> None:
+        self._summary = summary
+        self.config = config
+        self.simulation = simulation
+        self.trace = trace
+        self.cpu_ghz = cpu_ghz
+
+    def summary(self) -> dict[str, Any]:
+        return copy.deepcopy(self._summary)
+
+    def __getitem__(self, key: str) -> Any:
+        return copy.deepcopy(self._summary[key])
+
+    @property
+    def latencies(self) -> Any:
+        if self.simulation is None:
+            return None
+        return self.simulation.latency_array()
+
+    @property
+    def failure_examples(self) -> dict[str, str]:
+        return {} if self.simulation is None else self.simulation.failure_examples()
+
+    def records(self) -> Any:
+        """Per-launch records (pandas DataFrame; columns in ``docs/simulator.md``)."""
+        if self.simulation is None:
+            raise ConfigError(
+                "records", self.config.engine, "the fast engine keeps no per-launch records; run with engine='exact'"
+            )
+        return self.simulation.records_frame()
+
+    def launch_records(self) -> list[Any]:
+        """Per-launch records as frozen :class:`~sgxlab.sim.exact.LaunchRecord` objects."""
+        if self.simulation is None:
+            raise ConfigError("records", self.config.engine, "the fast engine keeps no per-launch records")
+        return list(self.simulation.launch_records())
+
+    # display ------------------------------------------------------------------
+
+    def _rows(self) -> list[tuple[str, str]]:
+        s = self._summary
+        lat = s["latency_cycles"]
+        us = 1000.0 * self.cpu_ghz
+        fails = s["failures"]
+        rows = [
+            ("launches", f"{s['launches']:,}"),
+            ("einit", f"{s['einit']:,} (retries {s['retries']:,})"),
+            (
+                "failures",
+                ", ".join(f"{k} {v:,}" for k, v in fails.items()) if fails else "none",
+            ),
+            ("wrmsr / rdmsr", f"{s['wrmsr']:,} / {s['rdmsr']:,} (hash MSRs, physical CPUs)"),
+            ("schedule-ins", f"{s['schedule_ins']:,}"),
+            ("exits", f"ENCLS {s['encls_exits']:,}, MSR {s['msr_exits']:,}, other {s['exits']:,}"),
+            ("S3 events", f"{s['s3_events']:,}"),
+            ("latency mean", f"{lat['mean']:,.1f} cycles ({lat['mean'] / us:,.2f} us)"),
+            ("latency p50/p99", f"{lat['p50']:,} / {lat['p99']:,} cycles"),
+            ("latency max", f"{lat['max']:,} cycles"),
+            ("overhead", f"{s['overhead_cycles']:,} cycles (launch control, EINIT excluded)"),
+            ("sched / exits", f"{s['sched_cycles']:,} / {s['exit_cycles']:,} cycles"),
+            ("bypasses", f"{s['bypasses']:,}"),
+        ]
+        return rows
+
+    def to_text(self, width: int = 72) -> str:
+        """A plain-text table no wider than ``width`` columns."""
+        s = self._summary
+        head = f"{s['design']} on {s['workload']} (seed {s['seed']}, {s['engine']} engine)"
+        out = textwrap.wrap(head, width) or [""]
+        out.append("-" * min(width, max(len(x) for x in out)))
+        rows = self._rows()
+        lw = max(len(k) for k, _ in rows)
+        vw = max(width - lw - 2, 10)
+        for k, v in rows:
+            parts = textwrap.wrap(v, vw) or [""]
+            out.append(f"{k:<{lw}}  {parts[0]}")
+            out.extend(f"{'':<{lw}}  {p}" for p in parts[1:])
+        return "\n".join(line[:width] for line in out)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        s = self._summary
+        return (
+            f"<Result {s['design']} on {s['workload']}: {s['launches']} launches, "
+            f"{sum(s['failures'].values())} failures, wrmsr {s['wrmsr']}, rdmsr {s['rdmsr']}, "
+            f"latency mean {s['latency_cycles']['mean']:.0f} cycles>"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        s = self._summary
+        cap = html.escape(f"{s['design']} on {s['workload']} (seed {s['seed']}, {s['engine']} engine)")
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in self._rows()
+        )
+        return f"<table><caption>{cap}</caption>{body}</table>"

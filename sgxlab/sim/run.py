@@ -1,0 +1,203 @@
+"""The run API: ``sgxlab.run(...)`` and ``sgxlab.compare(...)``.
+
+::
+
+    import sgxlab
+    r = sgxlab.run(design="read-compare", workload="workshop", seed=1)
+    r.summary()["wrmsr"], r.records().head()
+    sgxlab.compare(["percpu-cache", "read-compare", "always-write"], "suspend-resume")
+
+``design`` is a name (``"read-compare"``, ``"percpu-cache:percpu"`` for the
+per-CPU-lock variant), a :class:`~sgxlab.designs.Design` subclass (built-in
+or your own), or ``"module:Class"``. ``costs`` is a
+:class:`~sgxlab.costs.CostModel`, a preset name (``"pessimistic-msr"``), a
+mapping of overrides (``{"wrmsr_lehash": 1200}``) or a list of ``name=value``
+strings. ``engine`` is ``"exact"`` (event by event through the emulator) or
+``"fast"`` (numpy; same summary, may refuse a design it cannot model with
+:class:`~sgxlab.errors.EngineUnsupported`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..costs import CostModel
+from ..designs import DESIGNS, Design, PerCpuCache, design_class
+from ..errors import ConfigError, EngineUnsupported
+from .result import ENGINES, Result, RunConfig, flatten_summary
+from .trace import Trace
+
+__all__ = ["run", "compare", "run_trace", "resolve_design", "design_ref", "cost_model"]
+
+
+def resolve_design(design: str | type[Design]) -> type[Design]:
+    """A design class from a name, a class, or ``"module:Class"``."""
+    try:
+        return design_class(design)
+    except ConfigError:
+        if not (isinstance(design, str) and ":" in design):
+            raise
+    mod_name, _, qual = design.partition(":")
+    if mod_name in DESIGNS:
+        return design_class(design)  # a bad lock variant: re-raise its error
+    try:
+        obj: Any = importlib.import_module(mod_name)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError(
+            "design", design, f"unknown design; choose one of {', '.join(DESIGNS)} or give module:Class"
+        ) from None
+    if not (isinstance(obj, type) and issubclass(obj, Design)):
+        raise ConfigError("design", design, "is not a sgxlab.designs.Design subclass")
+    return obj
+
+
+def design_ref(cls: type[Design]) -> str:
+    """The string a config stores for ``cls`` (resolvable by :func:`resolve_design`)."""
+    if cls in DESIGNS.values():
+        return cls.name
+    base = cls.__bases__[0] if cls.__bases__ else None
+    if (
+        base in DESIGNS.values()
+        and issubclass(cls, PerCpuCache)
+        and cls.__name__ == f"{base.__name__}_{cls.lock}"  # type: ignore[union-attr]
+    ):
+        return f"{base.name}:{cls.lock}"  # type: ignore[union-attr]
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def cost_model(costs: CostModel | str | Mapping[str, Any] | Sequence[str] | None) -> CostModel:
+    """Normalise the ``costs`` argument (see the module docstring)."""
+    if costs is None:
+        return CostModel()
+    if isinstance(costs, CostModel):
+        return costs
+    if isinstance(costs, str):
+        return CostModel.preset(costs)
+    if isinstance(costs, Mapping):
+        if "name" in costs:
+            return CostModel.from_dict(costs)
+        return CostModel().with_overrides(dict(costs))
+    if isinstance(costs, (list, tuple)):
+        return CostModel().with_overrides(list(costs))
+    raise ConfigError("costs", costs, "expected a CostModel, a preset name, a mapping or name=value strings")
+
+
+def _check_engine(engine: Any) -> str:
+    if engine not in ENGINES:
+        raise ConfigError("engine", engine, f"expected one of {', '.join(ENGINES)}")
+    return str(engine)
+
+
+def _fast_simulate(trace: Trace, design: type[Design], costs: CostModel) -> dict[str, Any]:
+    try:
+        fast = importlib.import_module("sgxlab.sim.fast")
+    except ImportError as e:
+        raise EngineUnsupported(f"engine=fast: the fast engine (sgxlab.sim.fast) cannot be imported: {e}") from None
+    simulate = getattr(fast, "simulate", None)
+    if simulate is None:
+        raise EngineUnsupported("engine=fast: sgxlab.sim.fast has no simulate(trace, design_cls, costs)")
+    out: dict[str, Any] = simulate(trace, design, costs)
+    return out
+
+
+def run_trace(
+    trace: Trace,
+    design: str | type[Design],
+    costs: CostModel | str | Mapping[str, Any] | Sequence[str] | None = None,
+    *,
+    engine: str = "exact",
+    records: bool | None = None,
+    seed: int = 0,
+    config: RunConfig | None = None,
+) -> Result:
+    """Run an existing trace (from :func:`sgxlab.workloads.make_trace` or your own)."""
+    cls = resolve_design(design)
+    model = cost_model(costs)
+    engine = _check_engine(engine)
+    from .exact import design_label
+
+    if config is None:
+        config = RunConfig(design_ref(cls), trace.name, dict(trace.params), model.as_dict(), seed, engine)
+    head = {"design": design_label(cls), "workload": config.workload, "seed": config.seed, "engine": engine}
+    if engine == "exact":
+        from .exact import ExactSimulation
+
+        sim = ExactSimulation(trace, cls, model, records=records).run()
+        body = sim.summary()
+    else:
+        sim = None
+        body = _fast_simulate(trace, cls, model)
+    summary = {**head, **{k: v for k, v in body.items() if k not in head}}
+    return Result(summary, config, simulation=sim, trace=trace, cpu_ghz=model.cpu_ghz)
+
+
+def _prepare(
+    workload: str, params: Mapping[str, Any] | None, seed: int
+) -> tuple[Trace, dict[str, Any], int]:
+    from ..workloads import _seed, make_workload
+
+    seed = _seed(seed)
+    wl = make_workload(workload, params)
+    trace = wl.trace(seed)
+    return trace, dict(wl.values), seed
+
+
+def run(
+    design: str | type[Design] = "always-write",
+    workload: str = "workshop",
+    params: Mapping[str, Any] | None = None,
+    costs: CostModel | str | Mapping[str, Any] | Sequence[str] | None = None,
+    seed: int = 0,
+    engine: str = "exact",
+    records: bool | None = None,
+) -> Result:
+    """Generate ``workload`` with ``params`` and ``seed`` and run it under ``design``.
+
+    ``records``: keep per-launch records (exact engine; default: only for
+    runs of at most 200,000 launches).
+    """
+    cls = resolve_design(design)
+    model = cost_model(costs)
+    engine = _check_engine(engine)
+    trace, values, seed = _prepare(workload, params, seed)
+    config = RunConfig(design_ref(cls), workload, values, model.as_dict(), seed, engine)
+    return run_trace(trace, cls, model, engine=engine, records=records, config=config)
+
+
+def compare(
+    designs: Iterable[str | type[Design]] | None = None,
+    workload: str = "workshop",
+    params: Mapping[str, Any] | None = None,
+    costs: CostModel | str | Mapping[str, Any] | Sequence[str] | None = None,
+    seed: int = 0,
+    engine: str = "exact",
+) -> Any:
+    """One DataFrame row per design on the same trace (all five built-ins by default).
+
+    Columns are the summary's keys flattened (``latency_mean`` ...
+    ``latency_max``, ``failures_total`` and one ``failures_<NAME>`` per SGX
+    error seen, 0 where a design had none).
+    """
+    import pandas as pd
+
+    classes = [resolve_design(d) for d in (designs if designs is not None else DESIGNS.values())]
+    if not classes:
+        raise ConfigError("designs", [], "give at least one design")
+    model = cost_model(costs)
+    engine = _check_engine(engine)
+    trace, values, seed = _prepare(workload, params, seed)
+    rows = []
+    for cls in classes:
+        config = RunConfig(design_ref(cls), workload, values, model.as_dict(), seed, engine)
+        res = run_trace(trace, cls, model, engine=engine, records=False, config=config)
+        rows.append(flatten_summary(res.summary()))
+    df = pd.DataFrame(rows)
+    names = sorted({c for r in rows for c in r if c.startswith("failures_") and c != "failures_total"})
+    for c in names:
+        df[c] = df[c].fillna(0).astype("int64")
+    cols = [c for c in df.columns if c not in names]
+    at = cols.index("failures_total") + 1
+    return df[cols[:at] + names + cols[at:]]

@@ -1,0 +1,897 @@
+"""Workloads: who launches which enclave where and when, as a :class:`~sgxlab.sim.trace.Trace`.
+
+A workload is a named generator with documented parameters. Given parameter
+values and a seed it returns a validated trace; the same seed always gives
+the same trace (every generator draws from its own
+``numpy.random.default_rng(seed)``, never from global random state). Times
+are integer CPU cycles.
+
+==================  ========================================================
+``host-only``       token-less launches from K signers on N host CPUs
+``multi-tenant``    V VMs, each with its own lehash/lewr, whose vCPUs are
+                    overcommitted on the CPUs: a scheduler time-slices and
+                    migrates them, VM exits and launches come at set rates
+``enclave-churn``   many short-lived enclaves, each with its own signer (up
+                    to the 64 test keys), as container platforms start them
+``suspend-resume``  ``host-only`` plus S3 events at random times, each
+                    resetting every CPU's hash MSRs to Intel's value
+``mixed``           host CPUs launching and VM CPUs running guests, disjoint
+``workshop``        the small default: 2 host CPUs with 3 signers beside 3
+                    tenants (one without lewr) whose 6 vCPUs migrate over 2
+                    CPUs, 2,000 launches contending for the lock, and exactly
+                    one S3 event in the middle
+``trace:PATH``      replay a CSV file (format below)
+==================  ========================================================
+
+Use :func:`make_trace` (or ``sgxlab.run(workload=..., params=...)``);
+:func:`workload_params` lists a workload's parameters (name, type, default,
+meaning), which is what ``sgxlab workloads --json`` prints. An unknown
+workload, an unknown parameter or a bad value raises :class:`ConfigError`
+naming it.
+
+How the generators work
+-----------------------
+
+*Host launches* form a Poisson process per CPU (mean gap ``interval``); each
+launch picks a signer uniformly, except that with probability ``reuse`` it
+repeats the previous signer on its CPU (``host-only``/``suspend-resume``).
+*Guests* run on their own CPUs in synchronous time slices of ``slice``
+cycles: at each slice boundary a CPU keeps its vCPU with probability
+``stay``, otherwise the scheduler gives it a vCPU drawn uniformly from the
+vCPUs not running elsewhere, so vCPUs migrate between CPUs (a SCHED row is
+written only when the CPU's vCPU changes). A running vCPU launches enclaves
+as a Poisson process (mean gap ``interval``) and takes plain VM exits (mean
+gap ``exit_interval``), always strictly inside the slice, so the trace
+rules hold. A guest with lewr launches signers from its own set of
+``signers_per_vm``; a guest without lewr launches only its lehash signer.
+Generation stops at exactly ``launches`` launches. *S3 events* fall at
+uniformly random times between the first and the last launch (``workshop``:
+in the middle half).
+
+CSV traces (``trace:PATH``)
+---------------------------
+
+One event per line under the header ``t,kind,cpu,vm,vcpu,signer`` (columns
+in any order, each exactly once). ``t`` is a non-negative integer number of
+cycles and must not decrease; ``kind`` is ``launch``, ``sched``, ``exit`` or
+``s3`` (or 0-3); the other columns are integers, and an empty cell means -1
+(the host's VM, no vCPU, no signer). Lines starting with ``#`` are comments,
+blank lines are skipped, and lines starting with ``#@`` declare the static
+facts (so ``pandas.read_csv(path, comment="#")`` still reads the events)::
+
+    #@ cpus=4                       # physical CPUs (default: highest cpu + 1)
+    #@ signers=8                    # signer indices 0..7 = data/keys/key00..07
+    #@ vm=0 vcpus=2 lewr=yes lehash=3   # one line per VM; lehash -1 = Intel's
+    #@ allowlist=0,1                # optional host-only launch policy
+
+Undeclared VMs get ``vcpus`` = highest vCPU seen + 1, ``lewr=yes`` and
+``lehash=-1``. Every problem is a :class:`ConfigError` naming the file's
+line number: an unknown or missing column, an unknown kind, a non-integer,
+a wrong number of cells, a bad directive, and any rule :meth:`Trace.validate`
+enforces (a vCPU acting on a CPU it is not scheduled on, host and VM CPUs
+shared, a non-lewr guest launching another signer, ...).
+``data/traces/example.csv`` is a small example.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping
+
+import numpy as np
+
+from .errors import ConfigError
+from .sim.trace import EXIT, KIND_NAMES, LAUNCH, S3, SCHED, Trace, VmSpec
+
+__all__ = [
+    "Param",
+    "Workload",
+    "WORKLOADS",
+    "workload_names",
+    "workload_params",
+    "workload_class",
+    "make_trace",
+    "read_trace_csv",
+    "MAX_SIGNERS",
+]
+
+MAX_SIGNERS = 64
+"""Signer *s* is ``data/keys/key{s:02d}.pem``; there are 64 test keys."""
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class Param:
+    """One documented workload parameter: name, type, default, meaning and bounds."""
+
+    name: str
+    type: type
+    default: Any
+    doc: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    def convert(self, value: Any, workload: str) -> Any:
+        """``value`` (a Python value or a command-line string) as this parameter's type."""
+        opt = f"{workload} param {self.name}"
+        t = self.type
+        if isinstance(value, str) and t is not str:
+            text = value.strip().replace("_", "")
+            if t is bool:
+                low = text.lower()
+                if low in ("1", "true", "yes", "on"):
+                    value = True
+                elif low in ("0", "false", "no", "off"):
+                    value = False
+                else:
+                    raise ConfigError(opt, value, "expected true/false")
+            elif t is int:
+                try:
+                    value = int(text, 0)
+                except ValueError:
+                    try:
+                        f = float(text)
+                    except ValueError:
+                        raise ConfigError(opt, value, "expected a whole number") from None
+                    if not f.is_integer():
+                        raise ConfigError(opt, value, "expected a whole number") from None
+                    value = int(f)
+            elif t is float:
+                try:
+                    value = float(text)
+                except ValueError:
+                    raise ConfigError(opt, value, "expected a number") from None
+        if t is bool:
+            if not isinstance(value, (bool, np.bool_)):
+                raise ConfigError(opt, value, "expected true or false")
+            value = bool(value)
+        elif t is int:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float)):
+                raise ConfigError(opt, value, "expected a whole number")
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ConfigError(opt, value, "expected a whole number")
+            value = int(value)
+        elif t is float:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise ConfigError(opt, value, "expected a number")
+            value = float(value)
+            if not math.isfinite(value):
+                raise ConfigError(opt, value, "expected a finite number")
+        elif t is str:
+            if not isinstance(value, str):
+                raise ConfigError(opt, value, "expected a string")
+        if self.choices is not None and value not in self.choices:
+            raise ConfigError(opt, value, f"expected one of {', '.join(self.choices)}")
+        if self.min is not None and value < self.min:
+            raise ConfigError(opt, value, f"must be at least {_num(self.min)}")
+        if self.max is not None and value > self.max:
+            raise ConfigError(opt, value, f"must be at most {_num(self.max)}")
+        return value
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "type": self.type.__name__, "default": self.default, "doc": self.doc}
+        if self.min is not None:
+            d["min"] = self.min
+        if self.max is not None:
+            d["max"] = self.max
+        if self.choices is not None:
+            d["choices"] = list(self.choices)
+        return d
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+# Shared parameter definitions (each workload picks its own defaults).
+def _launches(default: int) -> Param:
+    return Param("launches", int, default, "number of enclave launches (EINIT requests) in the trace", 0, 100_000_000)
+
+
+def _cpus(default: int, name: str = "cpus", what: str = "physical CPUs") -> Param:
+    return Param(name, int, default, what, 1, 4096)
+
+
+def _interval(default: int, who: str) -> Param:
+    return Param("interval", int, default, f"mean cycles between launches {who} (exponential gaps)", 1)
+
+
+_P_SIGNERS = Param("signers", int, 4, "number of enclave signers (test keys key00..)", 1, MAX_SIGNERS)
+_P_REUSE = Param("reuse", float, 0.5, "probability that a launch repeats the previous signer on its CPU", 0.0, 1.0)
+_P_VMS = Param("vms", int, 4, "number of VMs (tenants), each with its own lehash", 1, MAX_SIGNERS)
+_P_VCPUS = Param("vcpus", int, 2, "vCPUs per VM", 1, 256)
+_P_NOLEWR = Param("nolewr", int, 1, "how many of the VMs (the last ones) have no lewr: they only launch their lehash signer", 0)
+_P_SPV = Param("signers_per_vm", int, 2, "signers each lewr VM launches (its lehash signer first)", 1, MAX_SIGNERS)
+_P_EXIT = Param("exit_interval", int, 200_000, "mean cycles between plain VM exits of a running vCPU (0: none)", 0)
+_P_SLICE = Param("slice", int, 2_000_000, "scheduler time slice in cycles (1 ms at 2 GHz)", 2)
+_P_STAY = Param("stay", float, 0.25, "probability that a CPU keeps its vCPU for the next slice (else it is rescheduled, migrating vCPUs)", 0.0, 1.0)
+_P_S3 = Param("s3", int, 0, "number of S3 suspend/resume events at random times", 0, 1_000_000)
+_P_POLICY = Param(
+    "policy",
+    str,
+    "allow-all",
+    "host launch policy: allow-all, or host-only (the host may launch only its own signers; guests are "
+    "unchecked, so their other launches count as bypasses)",
+    choices=("allow-all", "host-only"),
+)
+
+
+# --------------------------------------------------------------------------- workloads
+
+
+class Workload:
+    """Base class: subclasses set ``name``, ``summary``, ``params`` and implement :meth:`generate`."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        self.values = self.resolve(params)
+
+    @classmethod
+    def resolve(cls, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Defaults overridden by ``params``; unknown names and bad values raise ConfigError."""
+        known = {p.name: p for p in cls.params}
+        values = {p.name: p.default for p in cls.params}
+        if params is None:
+            params = {}
+        if not isinstance(params, Mapping):
+            raise ConfigError("params", params, "expected a mapping of parameter names to values")
+        for k, v in params.items():
+            if k not in known:
+                raise ConfigError(
+                    f"{cls.name} param {k}",
+                    v,
+                    f"unknown parameter; {cls.name} takes {', '.join(known) or 'no parameters'}",
+                )
+            values[k] = known[k].convert(v, cls.name)
+        cls.check(values)
+        return values
+
+    @classmethod
+    def check(cls, values: dict[str, Any]) -> None:
+        """Cross-parameter checks (subclasses)."""
+
+    def trace(self, seed: int = 0) -> Trace:
+        """The validated trace for ``seed``."""
+        seed = _seed(seed)
+        tr = self.generate(np.random.default_rng(seed), self.values)
+        tr.name = self.name
+        tr.params = dict(self.values)
+        tr.validate()
+        return tr
+
+    def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
+        raise NotImplementedError
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {"name": cls.name, "summary": cls.summary, "params": [p.as_dict() for p in cls.params]}
+
+
+def _seed(seed: Any) -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ConfigError("seed", seed, "expected a non-negative integer")
+    return int(seed)
+
+
+class HostOnly(Workload):
+    """Token-less launches from K signers on N host CPUs (no VMs)."""
+
+    name = "host-only"
+    summary = "token-less launches from K signers on N host CPUs"
+    params = (_launches(10_000), _cpus(4), _P_SIGNERS, _interval(400_000, "on one CPU"), _P_REUSE)
+
+    def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
+        t, cpu, signer = _host_stream(rng, v["launches"], v["cpus"], v["signers"], v["interval"], v["reuse"])
+        return _assemble_host(v["cpus"], v["signers"], t, cpu, signer, _empty_s3())
+
+
+class SuspendResume(HostOnly):
+    """``host-only`` plus S3 suspend/resume events at uniformly random times."""
+
+    name = "suspend-resume"
+    summary = "host-only launches plus S3 events at random times (every CPU's hash MSRs reset to Intel's)"
+    params = (*HostOnly.params, Param("s3", int, 4, "number of S3 suspend/resume events at random times", 0, 1_000_000))
+
+    def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
+        t, cpu, signer = _host_stream(rng, v["launches"], v["cpus"], v["signers"], v["interval"], v["reuse"])
+        s3 = _s3_times(rng, t, v["s3"], 0.0, 1.0)
+        return _assemble_host(v["cpus"], v["signers"], t, cpu, signer, s3)
+
+
+class EnclaveChurn(Workload):
+    """Many short-lived enclaves, each with its own signer (round-robin over up to 64 keys,
+    shuffled every round), so consecutive launches on a CPU almost never share a signer."""
+
+    name = "enclave-churn"
+    summary = "many short-lived enclaves, each with its own signer (up to the 64 test keys)"
+    params = (
+        _launches(10_000),
+        _cpus(4),
+        Param("signers", int, 64, "distinct signers the enclaves cycle through (test keys key00..)", 1, MAX_SIGNERS),
+        _interval(100_000, "on one CPU"),
+    )
+
+    def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
+        n, k = v["launches"], v["signers"]
+        t = _poisson_times(rng, n, v["interval"] / v["cpus"])
+        cpu = rng.integers(0, v["cpus"], n).astype(np.int16)
+        rounds = -(-n // k) if n else 0
+        signer = np.argsort(rng.random((rounds, k)), axis=1).astype(np.int16).ravel()[:n]
+        return _assemble_host(v["cpus"], k, t, cpu, signer, _empty_s3())
+
+
+_GUEST_PARAMS = (_P_VMS, _P_VCPUS, _P_NOLEWR, _P_SPV, _interval(400_000, "of a running vCPU"), _P_EXIT, _P_SLICE, _P_STAY)
+
+
+class MultiTenant(Workload):
+    """V VMs with their own lehash (signer) and lewr, vCPUs overcommitted on the CPUs."""
+
+    name = "multi-tenant"
+    summary = "V VMs with their own lehash/lewr, vCPUs time-sliced and migrated over fewer CPUs"
+    params = (_launches(10_000), _cpus(4), *_GUEST_PARAMS, _P_S3)
+
+    @classmethod
+    def check(cls, v: dict[str, Any]) -> None:
+        _check_guests(cls.name, v, host_signers=0)
+
+    def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
+        return _generate_mixed(rng, v, host_cpus=0, host_signers=0, host_interval=1, vm_cpus=v["cpus"], s3_window=(0.0, 1.0))
+
+
+class Mixed(Workload):
+    """Host CPUs launching host enclaves beside VM CPUs running guests (disjoint CPU sets)."""
+
+    name = "mixed"
+    summary = "host launches on host CPUs and guests on their own (disjoint) CPUs, together"
+    params = (
+        _launches(10_000),
+        _cpus(2, "host_cpus", "host CPUs (numbered first)"),
+        Param("host_signers", int, 3, "signers the host launches (key00..)", 1, MAX_SIGNERS),
+        Param("host_interval", int, 400_000, "mean cycles between launches on one host CPU", 1),
+        _cpus(2, "vm_cpus", "CPUs the vCPUs run on (after the host CPUs)"),
+        *_GUEST_PARAMS,
+        _P_S3,
+        _P_POLICY,
+    )
+    s3_window: ClassVar[tuple[float, float]] = (0.0, 1.0)
+
+    @classmethod
+    def check(cls, v: dict[str, Any]) -> None:
+        _check_guests(cls.name, v, host_signers=v["host_signers"])
+
+    def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
+        return _generate_mixed(
+            rng,
+            v,
+            host_cpus=v["host_cpus"],
+            host_signers=v["host_signers"],
+            host_interval=v["host_interval"],
+            vm_cpus=v["vm_cpus"],
+            s3_window=self.s3_window,
+        )
+
+
+def _with_defaults(params: tuple[Param, ...], **defaults: Any) -> tuple[Param, ...]:
+    out = []
+    for p in params:
+        if p.name in defaults:
+            p = Param(p.name, p.type, defaults[p.name], p.doc, p.min, p.max, p.choices)
+        out.append(p)
+    return tuple(out)
+
+
+class Workshop(Mixed):
+    """The small default that shows every effect at once: 2 host CPUs launching from 3
+    signers beside 3 tenants (one without lewr) whose 6 vCPUs time-share and migrate
+    over 2 more CPUs, 2,000 launches contending for the lock, and one S3 event in the
+    middle of the run."""
+
+    name = "workshop"
+    summary = (
+        "small default: 2 host CPUs with 3 signers beside 3 tenants (one without lewr) whose 6 vCPUs "
+        "migrate over 2 CPUs; 2,000 launches contend for the lock; one S3 event mid-run"
+    )
+    params = _with_defaults(Mixed.params, launches=2_000, vms=3, vcpus=2, s3=1, exit_interval=400_000)
+    s3_window = (0.25, 0.75)
+
+
+class TraceFile(Workload):
+    """Replay of a CSV trace (``trace:PATH``); see the module docstring for the format."""
+
+    name = "trace"
+    summary = "replay a CSV trace: trace:PATH (format in sgxlab.workloads; example data/traces/example.csv)"
+    params = ()
+
+    def __init__(self, path: str | Path, params: Mapping[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        super().__init__(params)
+
+    def trace(self, seed: int = 0) -> Trace:
+        _seed(seed)
+        tr = read_trace_csv(self.path)
+        tr.name = f"trace:{self.path}"
+        return tr
+
+
+WORKLOADS: dict[str, type[Workload]] = {
+    w.name: w for w in (HostOnly, MultiTenant, EnclaveChurn, SuspendResume, Mixed, Workshop)
+}
+"""The generated workloads by name (``trace:PATH`` is handled by :func:`workload_class`)."""
+
+
+def workload_names() -> list[str]:
+    """Every workload name, ``trace:PATH`` last."""
+    return [*WORKLOADS, "trace:PATH"]
+
+
+def workload_class(name: str) -> type[Workload]:
+    """The class of a workload name (``trace:...`` gives :class:`TraceFile`)."""
+    if isinstance(name, str):
+        if name in WORKLOADS:
+            return WORKLOADS[name]
+        if name.startswith("trace:") or name == "trace":
+            return TraceFile
+    raise ConfigError("workload", name, f"unknown workload; choose one of {', '.join(workload_names())}")
+
+
+def workload_params(name: str) -> list[dict[str, Any]]:
+    """The parameters of workload ``name``: ``[{name, type, default, doc, [min, max, choices]}]``."""
+    return [p.as_dict() for p in workload_class(name).params]
+
+
+def describe_workloads() -> list[dict[str, Any]]:
+    """``[{name, summary, params}]`` for every workload (``sgxlab workloads --json``)."""
+    out = [w.describe() for w in WORKLOADS.values()]
+    out.append({"name": "trace:PATH", "summary": TraceFile.summary, "params": []})
+    return out
+
+
+def make_workload(name: str, params: Mapping[str, Any] | None = None) -> Workload:
+    """Resolve ``name`` and check ``params`` without generating anything."""
+    cls = workload_class(name)
+    if cls is TraceFile:
+        path = name[len("trace:") :] if name.startswith("trace:") else ""
+        if not path:
+            raise ConfigError("workload", name, "give the CSV file as trace:PATH")
+        return TraceFile(path, params)
+    return cls(params)
+
+
+def make_trace(name: str, params: Mapping[str, Any] | None = None, seed: int = 0) -> Trace:
+    """The validated trace of workload ``name`` with ``params`` for ``seed``."""
+    return make_workload(name, params).trace(seed)
+
+
+# --------------------------------------------------------------------------- generation helpers
+
+
+def _poisson_times(rng: np.random.Generator, n: int, mean_gap: float, t0: int = 0) -> np.ndarray:
+    """``n`` arrival times (int64 cycles) of a Poisson process with mean gap ``mean_gap``."""
+    if n == 0:
+        return np.zeros(0, np.int64)
+    t = rng.exponential(mean_gap, n)
+    np.cumsum(t, out=t)
+    np.floor(t, out=t)
+    out = t.astype(np.int64)
+    if t0:
+        out += t0
+    return out
+
+
+def _reuse_signers(
+    rng: np.random.Generator, cpu: np.ndarray, choices: np.ndarray, reuse: float
+) -> np.ndarray:
+    """Per launch, a signer from ``choices``; with probability ``reuse`` the previous one on its CPU."""
+    n = len(cpu)
+    draw = choices[rng.integers(0, len(choices), n)].astype(np.int16)
+    if reuse <= 0.0 or n == 0:
+        return draw
+    fresh = rng.random(n) >= reuse
+    order = np.argsort(cpu, kind="stable")
+    cs = cpu[order]
+    first = np.empty(n, bool)
+    first[0] = True
+    first[1:] = cs[1:] != cs[:-1]
+    pos = np.arange(n)
+    src = np.maximum.accumulate(np.where(fresh[order] | first, pos, 0))
+    out = np.empty(n, np.int16)
+    out[order] = draw[order][src]
+    return out
+
+
+def _host_stream(
+    rng: np.random.Generator, n: int, ncpus: int, nsigners: int, interval: int, reuse: float, cpu0: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exactly ``n`` host launches: a per-CPU Poisson process (merged), signers with reuse."""
+    t = _poisson_times(rng, n, interval / ncpus)
+    cpu = (cpu0 + rng.integers(0, ncpus, n)).astype(np.int16)
+    signer = _reuse_signers(rng, cpu, np.arange(nsigners), reuse)
+    return t, cpu, signer
+
+
+def _empty_s3() -> np.ndarray:
+    return np.zeros(0, np.int64)
+
+
+def _s3_times(rng: np.random.Generator, t: np.ndarray, count: int, lo: float, hi: float) -> np.ndarray:
+    """``count`` sorted S3 times uniform in the [lo, hi] fraction of the launches' span."""
+    if count == 0:
+        return _empty_s3()
+    a = int(t[0]) if len(t) else 0
+    b = int(t[-1]) if len(t) else 1
+    span = max(b - a, 1)
+    return np.sort(a + np.floor(span * (lo + (hi - lo) * rng.random(count)))).astype(np.int64)
+
+
+def _assemble_host(ncpus: int, nsigners: int, t: np.ndarray, cpu: np.ndarray, signer: np.ndarray, s3: np.ndarray) -> Trace:
+    """A host-only trace from sorted launch columns, with S3 rows merged in (after equal times)."""
+    n, m = len(t), len(s3)
+    if m == 0:
+        minus = np.full(n, -1, np.int16)
+        return Trace(ncpus, nsigners, (), t, np.zeros(n, np.int8), cpu, minus, minus.copy(), signer)
+    at = np.searchsorted(t, s3, side="right")
+    tt = np.insert(t, at, s3)
+    kind = np.insert(np.zeros(n, np.int8), at, S3)
+    c = np.insert(cpu, at, -1)
+    sg = np.insert(signer, at, -1)
+    minus = np.full(n + m, -1, np.int16)
+    return Trace(ncpus, nsigners, (), tt, kind, c, minus, minus.copy(), sg)
+
+
+def _check_guests(name: str, v: dict[str, Any], host_signers: int) -> None:
+    if v["nolewr"] > v["vms"]:
+        raise ConfigError(f"{name} param nolewr", v["nolewr"], f"at most vms={v['vms']}")
+    need = host_signers + _vm_signer_count(v)
+    if need > MAX_SIGNERS:
+        raise ConfigError(
+            f"{name} params",
+            need,
+            f"the host and the VMs need {need} signers but there are only {MAX_SIGNERS} test keys; "
+            "lower vms or signers_per_vm",
+        )
+
+
+def _vm_signer_count(v: dict[str, Any]) -> int:
+    lewr_vms = v["vms"] - v["nolewr"]
+    return lewr_vms * v["signers_per_vm"] + v["nolewr"]
+
+
+def _vm_layout(v: dict[str, Any], base: int) -> tuple[tuple[VmSpec, ...], np.ndarray, np.ndarray]:
+    """VM specs and each VM's signer range (first index, count), starting at signer ``base``."""
+    specs, first, count = [], [], []
+    s = base
+    for j in range(v["vms"]):
+        lewr = j < v["vms"] - v["nolewr"]
+        k = v["signers_per_vm"] if lewr else 1
+        specs.append(VmSpec(v["vcpus"], lewr, s))
+        first.append(s)
+        count.append(k)
+        s += k
+    return tuple(specs), np.array(first, np.int64), np.array(count, np.int64)
+
+
+def _schedule(
+    rng: np.random.Generator, nslices: int, ncpus: int, nvcpus_total: int, stay: float, state: list[int]
+) -> np.ndarray:
+    """Which global vCPU each CPU runs in each of ``nslices`` slices (-1: idle).
+
+    ``state`` is the current assignment (updated in place) so batches continue
+    seamlessly. Running vCPUs are distinct in every slice.
+    """
+    out = np.empty((nslices, ncpus), np.int64)
+    keep_draw = rng.random((nslices, ncpus)) < stay
+    perm_keys = rng.random((nslices, nvcpus_total))
+    for k in range(nslices):
+        keep = [state[c] if (keep_draw[k, c] and state[c] >= 0) else -1 for c in range(ncpus)]
+        kept = {x for x in keep if x >= 0}
+        free = [x for x in np.argsort(perm_keys[k]).tolist() if x not in kept]
+        it = iter(free)
+        for c in range(ncpus):
+            if keep[c] < 0:
+                keep[c] = next(it, -1)
+        state[:] = keep
+        out[k] = keep
+    return out
+
+
+def _generate_mixed(
+    rng: np.random.Generator,
+    v: dict[str, Any],
+    *,
+    host_cpus: int,
+    host_signers: int,
+    host_interval: int,
+    vm_cpus: int,
+    s3_window: tuple[float, float],
+) -> Trace:
+    target = v["launches"]
+    specs, sfirst, scount = _vm_layout(v, host_signers)
+    nvm = len(specs)
+    vcpus = v["vcpus"]
+    total_vcpus = nvm * vcpus
+    slice_ = v["slice"]
+    interval = v["interval"]
+    exit_iv = v["exit_interval"]
+    ncpus = host_cpus + vm_cpus
+    busy = min(vm_cpus, total_vcpus)
+    rate = host_cpus / host_interval + busy / interval  # launches per cycle
+    # Generate in slice batches until there are enough launches, then cut.
+    data: list[tuple[np.ndarray, ...]] = []
+    prev_row = np.full(vm_cpus, -1, np.int64)
+    state = [-1] * vm_cpus
+    got = 0
+    slice0 = 0
+    per_slice = rate * slice_
+    while got < target:
+        nsl = min(int(math.ceil((target - got) / per_slice * 1.1)) + 2, 1_000_000)
+        t_lo, t_hi = slice0 * slice_, (slice0 + nsl) * slice_
+        cols: list[tuple[np.ndarray, ...]] = []
+        if host_cpus:
+            nh = int(rng.poisson(host_cpus * (t_hi - t_lo) / host_interval))
+            ht = np.sort(t_lo + rng.integers(0, t_hi - t_lo, nh)).astype(np.int64)
+            hc = rng.integers(0, host_cpus, nh).astype(np.int16)
+            hs = rng.integers(0, host_signers, nh).astype(np.int16)
+            m1 = np.full(nh, -1, np.int16)
+            cols.append((ht, np.zeros(nh, np.int8), hc, m1, m1, hs))
+            got += nh
+        if vm_cpus and total_vcpus:
+            sched = _schedule(rng, nsl, vm_cpus, total_vcpus, v["stay"], state)
+            prev = np.vstack([prev_row[None, :], sched[:-1]])
+            prev_row = sched[-1].copy()
+            ks, cs = np.nonzero((sched != prev) & (sched >= 0))
+            g = sched[ks, cs]
+            cols.append(
+                (
+                    ((slice0 + ks) * slice_).astype(np.int64),
+                    np.full(len(ks), SCHED, np.int8),
+                    (host_cpus + cs).astype(np.int16),
+                    (g // vcpus).astype(np.int16),
+                    (g % vcpus).astype(np.int16),
+                    np.full(len(ks), -1, np.int16),
+                )
+            )
+            run_k, run_c = np.nonzero(sched >= 0)
+            run_g = sched[run_k, run_c]
+            for kind, iv in ((LAUNCH, interval), (EXIT, exit_iv)):
+                if iv <= 0:
+                    continue
+                idx = np.repeat(np.arange(len(run_k)), rng.poisson(slice_ / iv, len(run_k)))
+                m = len(idx)
+                et = (slice0 + run_k[idx]) * slice_ + rng.integers(1, slice_, m)
+                eg = run_g[idx]
+                evm = eg // vcpus
+                if kind == LAUNCH:
+                    es = sfirst[evm] + np.floor(rng.random(m) * scount[evm]).astype(np.int64)
+                    got += m
+                else:
+                    es = np.full(m, -1, np.int64)
+                cols.append(
+                    (
+                        et.astype(np.int64),
+                        np.full(m, kind, np.int8),
+                        (host_cpus + run_c[idx]).astype(np.int16),
+                        evm.astype(np.int16),
+                        (eg % vcpus).astype(np.int16),
+                        es.astype(np.int16),
+                    )
+                )
+        data.append(tuple(np.concatenate([c[i] for c in cols]) for i in range(6)))
+        slice0 += nsl
+    if data:
+        t, kind, cpu, vm, vcpu, signer = (np.concatenate([p[i] for p in data]) for i in range(6))
+    else:
+        t = np.zeros(0, np.int64)
+        kind = np.zeros(0, np.int8)
+        cpu = vm = vcpu = signer = np.zeros(0, np.int16)
+    # Sort by time; at equal times a SCHED goes first (it was emitted before its slice's events).
+    pri = np.where(kind == SCHED, 0, 1)
+    order = np.lexsort((pri, t))
+    t, kind, cpu, vm, vcpu, signer = t[order], kind[order], cpu[order], vm[order], vcpu[order], signer[order]
+    lpos = np.flatnonzero(kind == LAUNCH)
+    cut = int(lpos[target - 1]) + 1 if target else 0
+    t, kind, cpu, vm, vcpu, signer = t[:cut], kind[:cut], cpu[:cut], vm[:cut], vcpu[:cut], signer[:cut]
+    s3 = _s3_times(rng, t[kind == LAUNCH], v.get("s3", 0), *s3_window)
+    if len(s3):
+        at = np.searchsorted(t, s3, side="right")
+        t = np.insert(t, at, s3)
+        kind = np.insert(kind, at, S3)
+        cpu, vm, vcpu, signer = (np.insert(a, at, -1) for a in (cpu, vm, vcpu, signer))
+    nsigners = host_signers + _vm_signer_count(v)
+    allow = tuple(range(host_signers)) if v.get("policy") == "host-only" else None
+    return Trace(ncpus, nsigners, specs, t, kind, cpu, vm, vcpu, signer, allowlist=allow)
+
+
+# --------------------------------------------------------------------------- CSV traces
+
+_CSV_COLUMNS = ("t", "kind", "cpu", "vm", "vcpu", "signer")
+_KIND_BY_NAME = {name: k for k, name in KIND_NAMES.items()}
+
+
+def read_trace_csv(path: str | Path) -> Trace:
+    """Read and validate a CSV trace (format in the module docstring)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("workload", f"trace:{p}", "no such file") from None
+    except IsADirectoryError:
+        raise ConfigError("workload", f"trace:{p}", "is a directory, not a CSV file") from None
+    except UnicodeDecodeError:
+        raise ConfigError("workload", f"trace:{p}", "is not UTF-8 text") from None
+    except OSError as e:
+        raise ConfigError("workload", f"trace:{p}", e.strerror or "cannot be read") from None
+    return parse_trace_csv(text, source=str(p))
+
+
+def parse_trace_csv(text: str, source: str = "trace") -> Trace:
+    """Parse CSV text (see the module docstring); errors name ``source`` and the line number."""
+
+    def bad(line: int, what: str, value: Any, reason: str) -> ConfigError:
+        return ConfigError(f"{source} line {line}{what}", value, reason)
+
+    directives: dict[str, Any] = {}
+    vm_decl: dict[int, tuple[int | None, bool, int]] = {}
+    header: list[str] | None = None
+    col_index: dict[str, int] = {}
+    rows: list[tuple[int, int, int, int, int, int]] = []
+    lines: list[int] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#@"):
+            _directive(line[2:], lineno, directives, vm_decl, bad)
+            continue
+        if line.startswith("#"):
+            continue
+        cells = next(csv.reader([line]))
+        cells = [c.strip() for c in cells]
+        if header is None:
+            header = [c.lower() for c in cells]
+            for c in header:
+                if c not in _CSV_COLUMNS:
+                    raise bad(lineno, "", c, f"unknown column; the columns are {','.join(_CSV_COLUMNS)}")
+                if c in col_index:
+                    raise bad(lineno, "", c, "column named twice")
+                col_index[c] = len(col_index)
+            missing = [c for c in _CSV_COLUMNS if c not in col_index]
+            if missing:
+                raise bad(lineno, "", ",".join(header), f"missing column(s) {', '.join(missing)}")
+            continue
+        if len(cells) != len(header):
+            raise bad(lineno, "", line, f"expected {len(header)} cells, got {len(cells)}")
+        vals = []
+        for name in _CSV_COLUMNS:
+            cell = cells[col_index[name]]
+            if name == "kind":
+                low = cell.lower()
+                if low in _KIND_BY_NAME:
+                    vals.append(_KIND_BY_NAME[low])
+                    continue
+                try:
+                    k = int(low)
+                except ValueError:
+                    k = -1
+                if k not in KIND_NAMES:
+                    raise bad(lineno, ", column kind", cell, "unknown kind; expected launch, sched, exit or s3")
+                vals.append(k)
+                continue
+            if cell == "":
+                if name == "t":
+                    raise bad(lineno, ", column t", cell, "the time is required")
+                vals.append(-1)
+                continue
+            try:
+                x = int(cell)
+            except ValueError:
+                raise bad(lineno, f", column {name}", cell, "not an integer") from None
+            lim = (0, 2**62) if name == "t" else (-1, 32767)
+            if not lim[0] <= x <= lim[1]:
+                raise bad(lineno, f", column {name}", x, f"must be in [{lim[0]}, {lim[1]}]")
+            vals.append(x)
+        rows.append(tuple(vals))  # type: ignore[arg-type]
+        lines.append(lineno)
+    if header is None:
+        raise ConfigError(source, "", f"no header line ({','.join(_CSV_COLUMNS)})")
+    arr = np.array(rows, dtype=np.int64).reshape(-1, 6)
+    t, kind, cpu, vm, vcpu, signer = (arr[:, i] for i in range(6))
+    ns = kind != S3
+    ncpus = directives.get("cpus", int(cpu[ns].max()) + 1 if ns.any() else 1)
+    launch = kind == LAUNCH
+    max_signer = int(signer[launch].max()) if launch.any() else -1
+    decl_hash = max((lh for _, _, lh in vm_decl.values()), default=-1)
+    nsigners = directives.get("signers", max(max_signer, decl_hash) + 1)
+    nvms = max([int(vm.max()) + 1 if len(vm) else 0, *(j + 1 for j in vm_decl)])
+    specs = []
+    for j in range(nvms):
+        seen = vcpu[(vm == j) & ns]
+        if j in vm_decl:
+            nv, lewr, lh = vm_decl[j]
+            nv = nv if nv is not None else (int(seen.max()) + 1 if len(seen) else 1)
+        else:
+            nv, lewr, lh = (int(seen.max()) + 1 if len(seen) else 1), True, -1
+        specs.append(VmSpec(max(nv, 1), lewr, lh))
+    tr = Trace(int(ncpus), int(nsigners), tuple(specs), t, kind, cpu, vm, vcpu, signer, allowlist=directives.get("allowlist"))
+    try:
+        tr.validate()
+    except ConfigError as e:
+        row = getattr(e, "row", None)
+        if row is None:
+            raise ConfigError(f"{source} directives: {e.option}", e.value, e.reason) from None
+        raise ConfigError(f"{source} line {lines[row]}{e.option[len(f'trace row {row}'):]}", e.value, e.reason) from None
+    return tr
+
+
+def _directive(
+    body: str,
+    lineno: int,
+    directives: dict[str, Any],
+    vm_decl: dict[int, tuple[int | None, bool, int]],
+    bad: Callable[..., ConfigError],
+) -> None:
+    items: dict[str, str] = {}
+    for tok in body.split("#")[0].split():
+        if "=" not in tok:
+            raise bad(lineno, "", tok, "a #@ directive is key=value (cpus=, signers=, vm=, allowlist=)")
+        k, _, val = tok.partition("=")
+        k = k.strip().lower()
+        if k in items:
+            raise bad(lineno, "", k, "key given twice")
+        items[k] = val.strip()
+    if not items:
+        return
+
+    def num(key: str, lo: int, hi: int) -> int:
+        try:
+            x = int(items[key])
+        except ValueError:
+            raise bad(lineno, f", {key}", items[key], "not an integer") from None
+        if not lo <= x <= hi:
+            raise bad(lineno, f", {key}", x, f"must be in [{lo}, {hi}]")
+        return x
+
+    first = next(iter(items))
+    if first == "vm":
+        unknown = set(items) - {"vm", "vcpus", "lewr", "lehash"}
+        if unknown:
+            raise bad(lineno, "", sorted(unknown)[0], "unknown VM key; a vm line takes vcpus=, lewr=, lehash=")
+        j = num("vm", 0, 32767)
+        if j in vm_decl:
+            raise bad(lineno, ", vm", j, "VM declared twice")
+        nv = num("vcpus", 1, 32767) if "vcpus" in items else None
+        lewr_s = items.get("lewr", "yes").lower()
+        if lewr_s not in ("yes", "no", "true", "false", "1", "0"):
+            raise bad(lineno, ", lewr", items["lewr"], "expected yes or no")
+        lh = num("lehash", -1, MAX_SIGNERS - 1) if "lehash" in items else -1
+        vm_decl[j] = (nv, lewr_s in ("yes", "true", "1"), lh)
+        return
+    for k in items:
+        if k in directives:
+            raise bad(lineno, "", k, "directive given twice")
+        if k == "cpus":
+            directives[k] = num(k, 1, 4096)
+        elif k == "signers":
+            directives[k] = num(k, 0, MAX_SIGNERS)
+        elif k == "allowlist":
+            out = []
+            for part in items[k].split(","):
+                part = part.strip()
+                if not part:
+                    continue
+                try:
+                    out.append(int(part))
+                except ValueError:
+                    raise bad(lineno, ", allowlist", part, "not an integer") from None
+            directives[k] = tuple(out)
+        else:
+            raise bad(lineno, "", k, "unknown directive; expected cpus=, signers=, vm=, allowlist=")

@@ -1,0 +1,281 @@
+"""Test helpers for the simulator: an independent reference and random traces.
+
+``reference()`` is the contract of ``docs/simulator.md`` written as the most
+literal per-event Python loop: real 64-bit hash words per CPU (H), a per-CPU
+cache (C) and per-vCPU virtual hashes, and a plain FIFO queue per lock. It
+shares no code with ``sgxlab.sim.fast`` (not even the percentile helper), so
+agreement between the two is evidence, not tautology.
+
+``random_trace()`` makes small valid traces with a seeded numpy Generator:
+host CPUs and VM CPUs, VMs with and without lewr, migrations, vCPUs acting
+after another vCPU took their CPU, exits, S3 events and time ties.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from sgxlab.arch import INTEL_LEPUBKEYHASH
+from sgxlab.costs import CostModel
+from sgxlab.crypto import load_test_key
+from sgxlab.designs import AlwaysWrite, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare
+from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
+
+# (label, design class) for every built-in behaviour, both locks of percpu-cache.
+BUILTIN_DESIGNS = [
+    ("always-write", AlwaysWrite),
+    ("read-compare", ReadCompare),
+    ("percpu-cache:global", PerCpuCache),
+    ("percpu-cache:percpu", PerCpuCache.with_lock("percpu")),
+    ("percpu-cache-retry", PerCpuCacheRetry),
+    ("eager-load", EagerLoad),
+]
+
+_BEHAVIOUR = {
+    AlwaysWrite: "always",
+    ReadCompare: "readcmp",
+    PerCpuCache: "cache",
+    PerCpuCacheRetry: "retry",
+    EagerLoad: "eager",
+}
+
+
+def behaviour(cls: type) -> str:
+    for c in cls.__mro__:
+        if c in _BEHAVIOUR:
+            return _BEHAVIOUR[c]
+    raise KeyError(cls)
+
+
+def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
+    """The contract, event by event (slow, obvious)."""
+    how = behaviour(design)
+    lock = design.lock
+    traps = design.traps_einit
+    intel = INTEL_LEPUBKEYHASH.words
+    words = {s: load_test_key(s).mrsigner.words for s in range(trace.nsigners)}
+    H = [list(intel) for _ in range(trace.ncpus)]
+    C = [list(intel) for _ in range(trace.ncpus)]
+    V: dict[tuple[int, int], tuple[int, ...]] = {}
+    for v, spec in enumerate(trace.vms):
+        for vc in range(spec.nvcpus):
+            V[(v, vc)] = words[spec.lehash] if spec.lehash >= 0 else intel
+    c = dict(launches=0, einit=0, retries=0, wrmsr=0, rdmsr=0, schedule_ins=0, encls_exits=0,
+             msr_exits=0, exits=0, s3_events=0, overhead_cycles=0)
+    failures: dict[str, int] = {}
+    bypasses = 0
+    allowed = None if getattr(trace, "allowlist", None) is None else set(trace.allowlist)
+    done_prev: dict[Any, int] = {}
+    lat: list[int] = []
+    for i in range(len(trace)):
+        k = int(trace.kind[i])
+        t = int(trace.t[i])
+        cpu = int(trace.cpu[i])
+        vm = int(trace.vm[i])
+        vcpu = int(trace.vcpu[i])
+        if k == SCHED:
+            c["schedule_ins"] += 1
+            if how == "eager":
+                H[cpu] = list(V[(vm, vcpu)])
+                c["wrmsr"] += 4
+                c["overhead_cycles"] += 4 * costs.wrmsr_lehash
+            continue
+        if k == EXIT:
+            c["exits"] += 1
+            continue
+        if k == S3:
+            c["s3_events"] += 1
+            for h in H:
+                h[:] = intel
+            continue
+        assert k == LAUNCH
+        c["launches"] += 1
+        w = words[int(trace.signer[i])]
+        rd = wr = 0
+        einits = 1
+        service = 0
+        guest = vm >= 0
+        if guest:
+            if trace.vms[vm].lewr:
+                V[(vm, vcpu)] = w
+                c["msr_exits"] += 4
+                service += 4 * costs.vm_exit
+                if how == "eager":
+                    H[cpu] = list(w)
+                    wr += 4
+            want = V[(vm, vcpu)]
+        else:
+            want = w
+        h = H[cpu]
+        if not guest or traps:
+            if guest:
+                c["encls_exits"] += 1
+                service += costs.encls_trap
+            if how in ("always", "eager"):
+                for j in range(4):
+                    h[j] = want[j]
+                    wr += 1
+            elif how == "readcmp":
+                for j in range(4):
+                    rd += 1
+                    if h[j] != want[j]:
+                        h[j] = want[j]
+                        wr += 1
+            else:
+                cache = C[cpu]
+                for j in range(4):
+                    if cache[j] != want[j]:
+                        h[j] = want[j]
+                        cache[j] = want[j]
+                        wr += 1
+                if tuple(h) != tuple(w) and how == "retry":
+                    for j in range(4):
+                        h[j] = want[j]
+                        cache[j] = want[j]
+                        wr += 1
+                    einits = 2
+                    c["retries"] += 1
+        ok = tuple(h) == tuple(w)
+        if not ok:
+            failures["SGX_INVALID_EINITTOKEN"] = failures.get("SGX_INVALID_EINITTOKEN", 0) + 1
+        elif guest and allowed is not None and int(trace.signer[i]) not in allowed:
+            bypasses += 1  # a guest launched what the host policy would refuse the host
+        c["einit"] += einits
+        c["wrmsr"] += wr
+        c["rdmsr"] += rd
+        service += (costs.lock if lock is not None else 0) + rd * costs.rdmsr_lehash + wr * costs.wrmsr_lehash
+        service += einits * costs.einit
+        q = "global" if lock == "global" else cpu
+        start = max(t, done_prev.get(q, t))
+        done_prev[q] = start + service
+        wait = start - t
+        lat.append(start + service - t)
+        c["overhead_cycles"] += service - einits * costs.einit + (wait if lock == "global" else 0)
+    lat.sort()
+    n = len(lat)
+
+    def nearest(q: float) -> int:
+        return lat[max(1, math.ceil(q * n)) - 1] if n else 0
+
+    out: dict[str, Any] = dict(c)
+    out["failures"] = failures
+    out["latency_cycles"] = {
+        "mean": sum(lat) / n if n else 0.0,
+        "p50": nearest(0.5),
+        "p99": nearest(0.99),
+        "max": lat[-1] if n else 0,
+    }
+    out["sched_cycles"] = c["schedule_ins"] * (costs.vcpu_load + costs.context_switch)
+    out["exit_cycles"] = c["exits"] * costs.vm_exit
+    out["bypasses"] = bypasses
+    return out
+
+
+def random_trace(
+    rng: np.random.Generator,
+    *,
+    nevents: int | None = None,
+    ncpus: int | None = None,
+    nvms: int | None = None,
+    nsigners: int | None = None,
+    p_s3: float | None = None,
+    host: bool | None = None,
+    allowlist: bool | None = None,
+) -> Trace:
+    """A small valid trace exercising every rule of the contract."""
+    nevents = int(rng.integers(0, 120)) if nevents is None else nevents
+    ncpus = int(rng.integers(1, 6)) if ncpus is None else ncpus
+    nvms = int(rng.integers(0, 4)) if nvms is None else nvms
+    nsigners = int(rng.integers(1, 6)) if nsigners is None else nsigners
+    p_s3 = float(rng.choice([0.0, 0.02, 0.08])) if p_s3 is None else p_s3
+    if host is None:
+        host = bool(rng.integers(0, 2)) or nvms == 0
+    if nvms and ncpus == 1:
+        host = False
+    nhost = 0
+    if host:
+        nhost = ncpus if nvms == 0 else int(rng.integers(1, ncpus))
+    vm_cpus = list(range(nhost, ncpus))
+    vms = []
+    for _ in range(nvms):
+        lewr = bool(rng.integers(0, 2))
+        lehash = int(rng.integers(-1, nsigners)) if lewr else int(rng.integers(-1 if rng.random() < 0.1 else 0, nsigners))
+        vms.append(VmSpec(int(rng.integers(1, 4)), lewr, lehash))
+    allow: tuple[int, ...] | None = None
+    if allowlist or (allowlist is None and rng.random() < 0.3):
+        allow = tuple(sorted(int(x) for x in rng.choice(nsigners, size=int(rng.integers(1, nsigners + 1)), replace=False)))
+    where: dict[tuple[int, int], int] = {}
+    # a few "popular" signers so that caches hit as well as miss
+    popular = rng.choice(nsigners, size=min(2, nsigners), replace=False)
+    rows = []
+    t = 0
+    kinds = ["launch_host", "sched", "launch_guest", "exit", "s3"]
+    weights = np.array([3.0 if nhost else 0.0, 2.0 if vms else 0.0, 4.0 if vms else 0.0, 1.0 if vms else 0.0, 0.0])
+    if weights.sum() == 0:
+        weights[-1] = 1.0
+    weights = weights / weights.sum() * (1 - p_s3)
+    weights[-1] += p_s3
+    gap_scale = float(rng.choice([0, 5_000, 30_000, 200_000]))
+    for _ in range(nevents):
+        r = rng.random()
+        if r < 0.3:
+            dt = 0
+        else:
+            dt = int(rng.exponential(gap_scale)) if gap_scale else int(rng.integers(0, 3))
+        t += dt
+        what = kinds[int(rng.choice(5, p=weights))]
+
+        def signer() -> int:
+            return int(rng.choice(popular)) if rng.random() < 0.6 else int(rng.integers(0, nsigners))
+
+        if what == "launch_host":
+            s = signer() if allow is None else int(rng.choice(allow))
+            rows.append((t, LAUNCH, int(rng.integers(0, nhost)), -1, -1, s))
+        elif what == "sched":
+            v = int(rng.integers(0, nvms))
+            vc = int(rng.integers(0, vms[v].nvcpus))
+            cpu = int(rng.choice(vm_cpus))
+            where[(v, vc)] = cpu
+            rows.append((t, SCHED, cpu, v, vc, -1))
+        elif what in ("launch_guest", "exit"):
+            if not where:
+                continue
+            keys = sorted(where)
+            v, vc = keys[int(rng.integers(0, len(keys)))]
+            cpu = where[(v, vc)]
+            if what == "exit":
+                rows.append((t, EXIT, cpu, v, vc, -1))
+            else:
+                spec = vms[v]
+                if spec.lewr:
+                    s = signer()
+                elif spec.lehash >= 0:
+                    s = spec.lehash
+                else:
+                    continue
+                rows.append((t, LAUNCH, cpu, v, vc, s))
+        else:
+            rows.append((t, S3, -1, -1, -1, -1))
+    tr = Trace.from_rows(rows, ncpus=ncpus, nsigners=nsigners, vms=tuple(vms), name="random", allowlist=allow)
+    tr.validate()
+    return tr
+
+
+def random_costs(rng: np.random.Generator) -> CostModel:
+    """Default costs, or random ones (zeros included) to catch mis-weighted terms."""
+    if rng.random() < 0.4:
+        return CostModel()
+    pick = lambda hi: int(rng.choice([0, int(rng.integers(1, hi))]))  # noqa: E731
+    return CostModel(
+        wrmsr_lehash=pick(2000),
+        rdmsr_lehash=pick(500),
+        einit=pick(100_000),
+        encls_trap=pick(5000),
+        vm_exit=pick(3000),
+        vcpu_load=pick(5000),
+        lock=pick(300),
+        context_switch=pick(5000),
+    )
