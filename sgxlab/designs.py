@@ -72,11 +72,6 @@ Words = tuple[int, int, int, int]
 _H0, _H1, _H2, _H3 = MSR_IA32_SGXLEPUBKEYHASH
 
 
-def _hash_counts(cpu: Cpu) -> tuple[int, int]:
-    """(RDMSR, WRMSR) of the four hash MSRs on ``cpu`` so far."""
-    return cpu.hash_rd, cpu.hash_wr
-
-
 class LaunchOutcome(NamedTuple):
     """One EINIT request as a design served it: the final EINIT result, how
     many EINITs ran (``1 + retries``) and the hash-MSR accesses it made."""
@@ -139,11 +134,10 @@ class Design:
         token: Einittoken | None = None,
     ) -> LaunchOutcome:
         """Load ``words`` into ``cpu``'s MSRs the design's way, then EINIT."""
-        r0, w0 = _hash_counts(cpu)
+        r0, w0 = cpu.hash_rd, cpu.hash_wr
         self.update_lepubkeyhash(cpu, words)
         result = einit(cpu, sigstruct, enclave, token)
-        r1, w1 = _hash_counts(cpu)
-        return LaunchOutcome(result, 1, 0, r1 - r0, w1 - w0)
+        return LaunchOutcome(result, 1, 0, cpu.hash_rd - r0, cpu.hash_wr - w0)
 
     def __repr__(self) -> str:
         return f"<design {self.name} on {self.platform.ncpus} CPUs>"
@@ -235,7 +229,7 @@ class PerCpuCacheRetry(PerCpuCache):
         enclave: Enclave,
         token: Einittoken | None = None,
     ) -> LaunchOutcome:
-        r0, w0 = _hash_counts(cpu)
+        r0, w0 = cpu.hash_rd, cpu.hash_wr
         self.update_lepubkeyhash(cpu, words)
         result = einit(cpu, sigstruct, enclave, token)
         retries = 0
@@ -243,8 +237,7 @@ class PerCpuCacheRetry(PerCpuCache):
             self.update_lepubkeyhash(cpu, words, enforce=True)
             result = einit(cpu, sigstruct, enclave, token)
             retries = 1
-        r1, w1 = _hash_counts(cpu)
-        return LaunchOutcome(result, 1 + retries, retries, r1 - r0, w1 - w0)
+        return LaunchOutcome(result, 1 + retries, retries, cpu.hash_rd - r0, cpu.hash_wr - w0)
 
 
 class EagerLoad(Design):

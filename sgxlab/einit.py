@@ -102,6 +102,12 @@ __all__ = [
     "CHECKS",
 ]
 
+# Plain ints: ``int & IntFlag`` dispatches to IntFlag.__rand__, which is slow.
+_INIT = int(Attr.INIT)
+_DEBUG = int(Attr.DEBUG)
+_KSS = int(Attr.KSS)
+_ZERO16 = bytes(16)
+
 CHECKS = (
     "sigstruct-format",
     "unmasked-event",
@@ -428,7 +434,7 @@ def einit(
         p = info.problems[0]
         return _fail(SgxError.SGX_INVALID_SIG_STRUCT, CHECKS[0], f"malformed SIGSTRUCT: {p}", cpu)
     # 2. Event window: a pending interrupt aborts the long verification.
-    if cpu.take_event():
+    if cpu.pending_event and cpu.take_event():
         return _fail(
             SgxError.SGX_UNMASKED_EVENT,
             CHECKS[1],
@@ -447,7 +453,7 @@ def einit(
             cpu,
         )
     # 4. KSS family ID.
-    if any(sig.isvfamilyid) and not secs.attributes.flags & Attr.KSS:
+    if sig.isvfamilyid != _ZERO16 and not secs.attributes.flags & _KSS:
         return _fail(
             SgxError.SGX_INVALID_SIG_STRUCT,
             CHECKS[3],
@@ -508,7 +514,7 @@ def einit(
             )
     else:
         # 10. A debug LE cannot launch a production enclave.
-        if token.maskedattributesle.flags & Attr.DEBUG and not secs.attributes.flags & Attr.DEBUG:
+        if token.maskedattributesle.flags & _DEBUG and not secs.attributes.flags & _DEBUG:
             return _fail(
                 SgxError.SGX_INVALID_EINITTOKEN,
                 CHECKS[9],
@@ -566,7 +572,7 @@ def einit(
     secs.mrsigner = info.mrsigner.digest
     secs.isvprodid = sig.isvprodid
     secs.isvsvn = sig.isvsvn
-    secs.attributes = Attributes(secs.attributes.flags | int(Attr.INIT), secs.attributes.xfrm)
+    secs.attributes = Attributes._trusted(secs.attributes.flags | _INIT, secs.attributes.xfrm)
     enclave.mrsigner = info.mrsigner.digest
     enclave.isvprodid = sig.isvprodid
     enclave.isvsvn = sig.isvsvn

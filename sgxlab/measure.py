@@ -143,6 +143,8 @@ def _is_u(value: Any, bits: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << bits
 
 
+_ZERO16 = bytes(16)
+
 class Enclave:
     """One enclave as the EPC holds it: SECS, running MRENCLAVE, pages, EINIT state.
 
@@ -185,6 +187,8 @@ class Enclave:
         "isvextprodid",
         "padding",
         "_hash",
+        "_shared",
+        "_final",
         "_given",
         "_content",
         "_stream",
@@ -213,6 +217,8 @@ class Enclave:
         self.secs = dataclasses.replace(self._secs0)
         block = _ECREATE.pack(MEAS_ECREATE, secs.ssaframesize, secs.size)
         self._hash: Any = hashlib.sha256(block)
+        self._shared = False  # True while _hash is shared with a fork (copy on write)
+        self._final: bytes | None = None  # SHA256FINAL of the current state, once computed
         self._given: bytes | None = None
         self.update_count = 1
         self.pages = {}
@@ -255,8 +261,8 @@ class Enclave:
         self.mrsigner = None
         self.isvprodid = 0
         self.isvsvn = 0
-        self.isvfamilyid = bytes(16)
-        self.isvextprodid = bytes(16)
+        self.isvfamilyid = _ZERO16
+        self.isvextprodid = _ZERO16
         self.padding = b""
 
     @classmethod
@@ -353,6 +359,16 @@ class Enclave:
         return content
 
     def _measure(self, blocks: bytes) -> None:
+        # Every change to the measurement, pages or stream comes through here,
+        # so this is where a fork stops sharing them with its parent.
+        if self._shared:
+            self._hash = self._hash.copy()
+            self.pages = dict(self.pages)
+            self._content = dict(self._content)
+            if self._stream is not None:
+                self._stream = list(self._stream)
+            self._shared = False
+        self._final = None
         self._hash.update(blocks)
         self.update_count += len(blocks) >> 6
         if self._stream is not None:
@@ -416,8 +432,10 @@ class Enclave:
         SIGSTRUCT.ENCLAVEHASH); the running hash is left untouched."""
         if self._given is not None:
             return self._given
-        digest: bytes = self._hash.copy().digest()
-        return digest
+        final = self._final
+        if final is None:
+            final = self._final = self._hash.copy().digest()
+        return final
 
     def page_data(self, offset: int) -> bytes:
         """The 4096 bytes of the page added at ``offset``, as the EPC holds them
@@ -444,22 +462,31 @@ class Enclave:
         """A fresh, not yet initialized enclave with the same SECS (as
         ECREATE left it), pages and measurement state.
 
-        The running hash is copied (``hashlib`` ``copy()``), the rest is shallow
-        copies of immutable data, so forking is far cheaper than replaying the
-        build. Both enclaves can go on independently: EINIT on one does not
-        initialize the other, and further EADDs measure only into their own
-        hash.
+        Forking is copy-on-write: the two share the running hash, the page
+        tables and the recorded stream until either measures more, so a fork
+        costs about a microsecond however large the image. Both enclaves go on
+        independently: EINIT on one does not initialize the other, and further
+        EADDs measure only into their own hash.
         """
         new = Enclave.__new__(Enclave)
         new._secs0 = self._secs0
         new.secs = self._secs0.copy()
-        new._hash = self._hash.copy() if self._hash is not None else None
+        new._hash = self._hash
+        new.pages = self.pages
+        new._content = self._content
+        new._stream = self._stream
+        new._shared = self._shared = True
+        new._final = self._final
         new._given = self._given
         new.update_count = self.update_count
-        new.pages = dict(self.pages)
-        new._content = dict(self._content)
-        new._stream = list(self._stream) if self._stream is not None else None
-        new._reset_einit_state()
+        # _reset_einit_state(), inlined: forks are made once per simulated launch.
+        new.initialized = False
+        new.mrsigner = None
+        new.isvprodid = 0
+        new.isvsvn = 0
+        new.isvfamilyid = _ZERO16
+        new.isvextprodid = _ZERO16
+        new.padding = b""
         return new
 
     def __repr__(self) -> str:

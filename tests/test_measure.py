@@ -615,3 +615,25 @@ def test_build_write_replay_property(spec, ssa):
     stream = write_sgxs(pages, ssaframesize=ssa)
     assert hashlib.sha256(stream).digest() == enclave.mrenclave()
     assert replay_sgxs(stream).mrenclave() == enclave.mrenclave()
+
+
+def test_fork_is_copy_on_write_in_both_directions():
+    from sgxlab.measure import Enclave
+    from sgxlab.structs import Secinfo, Secs
+
+    parent = Enclave(Secs.new(size=0x4000), record=True)
+    parent.add_page(0x0, Secinfo.of(5), b"code".ljust(4096, b"\0"))
+    before = parent.mrenclave()
+    child = parent.fork()
+    assert child.mrenclave() == before and child.pages == parent.pages
+    child.add_page(0x1000, Secinfo.of(3), bytes(4096))
+    assert parent.mrenclave() == before and 0x1000 not in parent.pages
+    assert len(parent.measured_stream()) < len(child.measured_stream())
+    other = parent.fork()
+    parent.add_page(0x2000, Secinfo.of(3), bytes(4096))
+    assert other.mrenclave() == before and 0x2000 not in other.pages and 0x2000 not in child.pages
+    assert child.mrenclave() != parent.mrenclave() != before
+    import hashlib
+
+    for e in (parent, child, other):
+        assert hashlib.sha256(e.measured_stream()).digest() == e.mrenclave()

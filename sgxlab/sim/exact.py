@@ -43,13 +43,12 @@ import numpy as np
 
 from ..arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
 from ..costs import CostModel
-from ..crypto import load_test_key, sign_sigstruct
 from ..designs import Design, design_class
 from ..einit import SigInfo, einit
 from ..errors import ConfigError
-from ..measure import Enclave, Page, build_enclave
+from ..measure import Enclave
 from ..platform import Platform
-from ..structs import Sigstruct
+from ..samples import signed_enclave
 from .stats import latency_summary
 from .trace import LAUNCH, S3, SCHED, Trace
 
@@ -133,11 +132,9 @@ class SignerImage:
 
 
 def signer_image(s: int) -> SignerImage:
-    """Build and sign signer ``s``'s one-page enclave with ``data/keys/key{s:02d}.pem``."""
-    key = load_test_key(s)
-    enclave = build_enclave([Page(0, data=f"sgxlab simulated enclave of signer {s:02d}".encode())])
-    sig = sign_sigstruct(key, Sigstruct.new(enclavehash=enclave.mrenclave(), isvprodid=s))
-    return SignerImage(s, enclave, sig.to_bytes(), key.mrsigner.words)
+    """Build and sign signer ``s``'s enclave with ``data/keys/key{s:02d}.pem``."""
+    e = signed_enclave(s, tag=f"simulated enclave of signer {s:02d}".encode(), isvprodid=s)
+    return SignerImage(s, e.image, e.sigstruct_bytes, e.mrsigner.words)
 
 
 def design_label(cls: type[Design]) -> str:
