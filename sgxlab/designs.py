@@ -113,10 +113,11 @@ class Design:
     def update_lepubkeyhash(self, cpu: Cpu, words: Words) -> None:
         """Make ``cpu``'s hash MSRs hold ``words`` (the kernel's
         ``sgx_update_lepubkeyhash``). The base class writes all four."""
-        cpu.wrmsr(_H0, words[0])
-        cpu.wrmsr(_H1, words[1])
-        cpu.wrmsr(_H2, words[2])
-        cpu.wrmsr(_H3, words[3])
+        wrmsr = cpu.wrmsr
+        wrmsr(_H0, words[0])
+        wrmsr(_H1, words[1])
+        wrmsr(_H2, words[2])
+        wrmsr(_H3, words[3])
 
     def on_epc_loss(self) -> None:
         """Called when the simulator *knows* of an S3/EPC loss. Real kernels

@@ -107,6 +107,9 @@ _INIT = int(Attr.INIT)
 _DEBUG = int(Attr.DEBUG)
 _KSS = int(Attr.KSS)
 _ZERO16 = bytes(16)
+_SUCCESS = SgxError.SUCCESS
+_TOKENLESS = " (token-less launch)"
+_WITH_TOKEN = " (launched with an EINITTOKEN)"
 
 CHECKS = (
     "sigstruct-format",
@@ -580,6 +583,6 @@ def einit(
     enclave.isvextprodid = sig.isvextprodid
     enclave.padding = HARDCODED_PKCS1_5_PADDING
     enclave.initialized = True
-    how = " (token-less launch)" if token is None or not token.valid & 1 else " (launched with an EINITTOKEN)"
-    return EinitResult(SgxError.SUCCESS, f"{info.ok_text}{cpu.index}{how}", "commit", cpu.index)
+    how = _TOKENLESS if token is None or not token.valid & 1 else _WITH_TOKEN
+    return EinitResult(_SUCCESS, info.ok_text + str(cpu.index) + how, "commit", cpu.index)
 

@@ -53,3 +53,18 @@ def test_readme_einit_transcript(vectors, capsys, monkeypatch):
     monkeypatch.chdir(vectors / "fortanix-rust-sgx")
     assert main(shlex.split(command)[2:]) == 0
     assert capsys.readouterr().out == expected
+
+
+def test_the_debate_in_numbers_table_is_what_compare_returns():
+    section = _section("The debate in numbers")
+    (code,) = _blocks(section, "python")
+    (table,) = _blocks(section, "text")
+    first, rest = code.split("\n", 1)
+    scope: dict = {}
+    exec(first, scope)  # import sgxlab
+    scope["result"] = eval(rest, scope)  # the expression the README shows
+    assert scope["result"].to_string(index=False) + "\n" == table
+    # The prose's arithmetic: the WRMSRs the cache saves, priced in EINITs.
+    df = scope["result"].set_index("design")
+    saved = df.loc["always-write", "wrmsr"] - df.loc["percpu-cache", "wrmsr"]
+    assert saved == 3784 and round(saved * 400 / 60_000) == 25
