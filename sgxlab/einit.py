@@ -78,7 +78,7 @@ checks alignment before it gets here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, Union
 
 from .arch import CONTROLLED_ATTRIBUTES, Attr, KeyName, LeHash, SgxError
@@ -183,6 +183,8 @@ class SigInfo:
     mrsigner: LeHash
     mrsigner_words: tuple[int, int, int, int]
     ok_text: str = ""
+    sig_ok: bool = False
+    mrsigner_list: list[int] = field(default_factory=list)
 
     @classmethod
     def of(cls, data: Union[bytes, Sigstruct]) -> SigInfo:
@@ -191,7 +193,8 @@ class SigInfo:
         check = None if problems else verify_sigstruct(sig)
         mr = sig.mrsigner
         ok_text = f"enclave {_short(sig.enclavehash)} signed by {mr.short()} initialized on CPU "
-        return cls(sig, problems, check, mr, mr.words, ok_text)
+        sig_ok = check is not None and check.signature_valid and check.q1q2_valid
+        return cls(sig, problems, check, mr, mr.words, ok_text, sig_ok, list(mr.words))
 
 
 def _short(b: bytes) -> str:
@@ -445,9 +448,9 @@ def einit(
             cpu,
         )
     # 3. Signature with the embedded modulus, Q1 and Q2.
-    chk = info.check
-    assert chk is not None
-    if not (chk.signature_valid and chk.q1q2_valid):
+    if not info.sig_ok:
+        chk = info.check
+        assert chk is not None
         return _fail(
             SgxError.SGX_INVALID_SIGNATURE,
             CHECKS[2],
@@ -473,8 +476,8 @@ def einit(
             cpu,
         )
     # 6. Controlled attributes (EINITTOKEN_KEY) need the LE signer in the MSRs.
-    cpu_words = cpu.lehash_words
-    signer_is_le = info.mrsigner_words == cpu_words
+    signer_is_le = cpu.lepubkeyhash == info.mrsigner_list
+    cpu_words = cpu.lehash_words if not signer_is_le else info.mrsigner_words
     if secs.attributes.flags & CONTROLLED_ATTRIBUTES and not signer_is_le:
         return _fail(
             SgxError.SGX_INVALID_ATTRIBUTE,

@@ -351,7 +351,7 @@ class Cpu:
         "hash_rd",
         "hash_wr",
         "_fc",
-        "_hash",
+        "lepubkeyhash",
         "_lehash",
         "_rd_slot",
         "_wr_slot",
@@ -396,7 +396,10 @@ class Cpu:
 
         Counters are kept.
         """
-        self._hash = list(_INTEL_WORDS)
+        # The hardware words hash0..hash3. Public so EINIT can compare them
+        # cheaply; read it, never assign to it: writes go through wrmsr(),
+        # which applies the access rules and counts.
+        self.lepubkeyhash: list[int] = list(_INTEL_WORDS)
         self._lehash: LeHash | None = INTEL_LEPUBKEYHASH
         self.pending_event = False
         self._set_fc(0)
@@ -434,7 +437,7 @@ class Cpu:
     @property
     def lehash_words(self) -> tuple[int, int, int, int]:
         """The four hash words EINIT compares against (uncounted; hard-wired value without LC)."""
-        h = self._hash
+        h = self.lepubkeyhash
         return (h[0], h[1], h[2], h[3])
 
     @property
@@ -442,7 +445,7 @@ class Cpu:
         """The current launch-enclave hash as a :class:`LeHash` (uncounted, cached)."""
         h = self._lehash
         if h is None:
-            h = self._lehash = LeHash.from_words(self._hash)
+            h = self._lehash = LeHash.from_words(self.lepubkeyhash)
         return h
 
     def inject_event(self) -> None:
@@ -463,7 +466,7 @@ class Cpu:
         if i is not None:
             self.rdmsr_count[msr] += 1
             self.hash_rd += 1
-            return self._hash[i]
+            return self.lepubkeyhash[i]
         if msr == 0x3A:  # IA32_FEATURE_CONTROL; a literal keeps the hot path free of lookups
             self.rdmsr_count[msr] += 1
             return self._fc
@@ -478,7 +481,7 @@ class Cpu:
         """
         i = self._wr_slot.get(msr)
         if i is not None and value.__class__ is int and 0 <= value <= 0xFFFF_FFFF_FFFF_FFFF:
-            self._hash[i] = value
+            self.lepubkeyhash[i] = value
             self._lehash = None
             self.wrmsr_count[msr] += 1
             self.hash_wr += 1
@@ -509,7 +512,7 @@ class Cpu:
             elif self._wr_slot is _NO_SLOT:
                 reason = _R_LOCKED_NO_LC
             else:
-                self._hash[i] = value
+                self.lepubkeyhash[i] = value
                 self._lehash = None
                 return
             raise GeneralProtection(reason, msr=msr, value=value, cpu=self.index)
