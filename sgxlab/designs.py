@@ -168,9 +168,10 @@ class ReadCompare(Design):
     source = "Kai Huang, LKML reply to Andy Lutomirski, May 2017"
 
     def update_lepubkeyhash(self, cpu: Cpu, words: Words) -> None:
+        rdmsr, wrmsr = cpu.rdmsr, cpu.wrmsr
         for msr, w in zip(MSR_IA32_SGXLEPUBKEYHASH, words):
-            if cpu.rdmsr(msr) != w:
-                cpu.wrmsr(msr, w)
+            if rdmsr(msr) != w:
+                wrmsr(msr, w)
 
 
 class PerCpuCache(Design):

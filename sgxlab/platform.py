@@ -133,7 +133,6 @@ KNOWN_MSRS: tuple[int, ...] = (MSR_IA32_FEATURE_CONTROL, *MSR_IA32_SGXLEPUBKEYHA
 _HASH_SLOT: Mapping[int, int] = MappingProxyType(
     {msr: i for i, msr in enumerate(MSR_IA32_SGXLEPUBKEYHASH)}
 )
-_NO_SLOT: Mapping[int, int] = MappingProxyType({})
 
 DEFAULT_CPUSVN = bytes([2, 6, 2, 0xFF, 1, 1]) + bytes(10)
 """The emulated CPUSVN: 16 bytes whose first six look like a real Skylake-era
@@ -380,7 +379,9 @@ class Cpu:
         self.hash_rd = 0  # RDMSRs of 0x8C-0x8F, all four together (a fast total)
         self.hash_wr = 0  # WRMSRs of 0x8C-0x8F
         # Reads depend only on CPUID, so the read table is fixed for life.
-        self._rd_slot = _HASH_SLOT if (sgx1 and sgx_lc) else _NO_SLOT
+        # Per-CPU plain dicts (a MappingProxy lookup is noticeably slower on
+        # this hot path); never mutated, never shared between CPUs.
+        self._rd_slot: dict[int, int] = dict(_HASH_SLOT) if (sgx1 and sgx_lc) else {}
         valid = FEAT_CTL_LOCKED | FEAT_CTL_VMX_INSIDE_SMX | FEAT_CTL_VMX_OUTSIDE_SMX
         if sgx1:
             valid |= FEAT_CTL_SGX_ENABLED
@@ -410,7 +411,7 @@ class Cpu:
         writable = self.sgx1 and self.sgx_lc and (
             not locked or bool(value & FEAT_CTL_SGX_LC_ENABLED)
         )
-        self._wr_slot = _HASH_SLOT if writable else _NO_SLOT
+        self._wr_slot: dict[int, int] = dict(_HASH_SLOT) if writable else {}
 
     @property
     def feature_control(self) -> int:
@@ -509,7 +510,7 @@ class Cpu:
                 reason = _R_NO_SGX1
             elif not self.sgx_lc:
                 reason = _R_NO_LC
-            elif self._wr_slot is _NO_SLOT:
+            elif not self._wr_slot:
                 reason = _R_LOCKED_NO_LC
             else:
                 self.lepubkeyhash[i] = value

@@ -531,7 +531,7 @@ _SECS_LAYOUT: _Layout = (
 _check_layout("SECS", _SECS_LAYOUT, 4096)
 
 
-@dataclass(eq=True, slots=True)
+@dataclass(eq=True)
 class Secs(_Struct):
     """SECS (4096 bytes): the enclave control structure, with the fields EINIT uses.
 
@@ -561,6 +561,13 @@ class Secs(_Struct):
     NAME: ClassVar[str] = "SECS"
     SIZE: ClassVar[int] = 4096
     LAYOUT: ClassVar[_Layout] = _SECS_LAYOUT
+
+    def copy(self) -> Secs:
+        """A shallow copy. SECS keeps its fields in ``__dict__`` (no slots) so
+        that this is one dict copy: the simulator copies a SECS per launch."""
+        new = object.__new__(Secs)
+        new.__dict__ = self.__dict__.copy()
+        return new
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Secs:
