@@ -534,12 +534,12 @@ def einit(
         if bad:
             return _fail(SgxError.SGX_INVALID_EINITTOKEN, CHECKS[10], f"EINITTOKEN reserved space: {bad[0]}", cpu)
         # 12. CPUSVN.
-        p = _platform_of(cpu, "EINIT with an EINITTOKEN")
-        if _cpusvn_exceeds(token.cpusvnle, p.cpusvn):
+        plat = _platform_of(cpu, "EINIT with an EINITTOKEN")
+        if _cpusvn_exceeds(token.cpusvnle, plat.cpusvn):
             return _fail(
                 SgxError.SGX_INVALID_CPUSVN,
                 CHECKS[11],
-                f"EINITTOKEN.CPUSVNLE {token.cpusvnle.hex()} exceeds CPUSVN {p.cpusvn.hex()}",
+                f"EINITTOKEN.CPUSVNLE {token.cpusvnle.hex()} exceeds CPUSVN {plat.cpusvn.hex()}",
                 cpu,
             )
         # 13. MAC under the launch key derived from this CPU's MSRs.

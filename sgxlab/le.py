@@ -182,6 +182,8 @@ class LaunchEnclave:
             return TokenResult(None, refusal)
         le_secs = self.enclave.secs
         keyid = self._rng.randbytes(32)
+        if self.cpu.platform is None:
+            return TokenResult(None, "the launch enclave runs on a CPU without a platform (no fuses, no CPUSVN)")
         cpusvn = self.cpu.platform.cpusvn
         req = Keyrequest(
             keyname=0,

@@ -288,7 +288,13 @@ class HostOnly(Workload):
 
     name = "host-only"
     summary = "token-less launches from K signers on N host CPUs"
-    params = (_launches(10_000), _cpus(4), _P_SIGNERS, _interval(400_000, "on one CPU"), _P_REUSE)
+    params: ClassVar[tuple[Param, ...]] = (
+        _launches(10_000),
+        _cpus(4),
+        _P_SIGNERS,
+        _interval(400_000, "on one CPU"),
+        _P_REUSE,
+    )
 
     def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
         t, cpu, signer = _host_stream(rng, v["launches"], v["cpus"], v["signers"], v["interval"], v["reuse"])
@@ -353,7 +359,7 @@ class Mixed(Workload):
 
     name = "mixed"
     summary = "host launches on host CPUs and guests on their own (disjoint) CPUs, together"
-    params = (
+    params: ClassVar[tuple[Param, ...]] = (
         _launches(10_000),
         _cpus(2, "host_cpus", "host CPUs (numbered first)"),
         Param("host_signers", int, 3, "signers the host launches (key00..)", 1, MAX_SIGNERS),

@@ -208,7 +208,7 @@ class ExactSimulation:
         self.einits = 0
         self.retries = 0
         self.failures: dict[int, int] = {}
-        self.failure_reasons: dict[str, str] = {}
+        self.failure_reasons: dict[int, str] = {}
         self.schedule_ins = 0
         self.encls_exits = 0
         self.msr_exits = 0

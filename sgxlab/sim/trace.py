@@ -126,12 +126,17 @@ class Trace:
     ) -> Trace:
         """Build from ``(t, kind, cpu, vm, vcpu, signer)`` tuples (sorted stably by t)."""
         rows = sorted(rows, key=lambda r: r[0])
-        cols = list(zip(*rows)) if rows else [()] * 6
+        cols = [np.array(c) for c in (list(zip(*rows)) if rows else [()] * 6)]
         return cls(
             ncpus,
             nsigners,
             tuple(vms),
-            *(np.array(c) for c in cols),
+            cols[0],
+            cols[1],
+            cols[2],
+            cols[3],
+            cols[4],
+            cols[5],
             name=name,
             params=dict(params or {}),
             allowlist=allowlist,
