@@ -25,8 +25,9 @@ same work (for a and d), or the engine's launches/s divided by SimPy's
 launches/s on the same workload kind measured in this run (b, c), or SimPy's
 bytes per launch divided by the fast engine's (e). The fast engine is timed as
 ``sgxlab.sim.fast.simulate(trace, design, costs)`` with its default trace
-validation; the figure for an already-validated trace (``validate=False``)
-is printed beside it.
+validation, which is free for a trace the workload generator already
+validated (the verdict is remembered); the ``validate=False`` figure is
+printed beside it as a check.
 """
 
 from __future__ import annotations
