@@ -35,6 +35,9 @@ __all__ = [
     "SgxError",
     "Attr",
     "CONTROLLED_ATTRIBUTES",
+    "SUPPORTED_ATTRIBUTES",
+    "SUPPORTED_XFRM",
+    "SUPPORTED_MISCSELECT",
     "KeyName",
     "LeHash",
     "INTEL_LEPUBKEYHASH",
@@ -99,6 +102,20 @@ class Attr(enum.IntFlag):
     KSS = 1 << 7
     AEXNOTIFY = 1 << 10
 
+
+SUPPORTED_ATTRIBUTES = int(
+    Attr.INIT | Attr.DEBUG | Attr.MODE64BIT | Attr.PROVISIONKEY | Attr.EINITTOKEN_KEY | Attr.KSS
+)
+"""ATTRIBUTES.flags bits the emulated CPU supports (CPUID.(12H,1)): every bit
+outside Linux's ``SGX_ATTR_RESERVED_MASK`` (BIT(3) | BIT(6) | GENMASK(63, 8),
+``arch/x86/include/asm/sgx.h``). ECREATE faults on any other bit."""
+
+SUPPORTED_XFRM = 0xFF
+"""XFRM bits the emulated CPU supports: x87, SSE, AVX, MPX and AVX-512 (a
+Skylake-SP-class XCR0). ECREATE faults on any other bit."""
+
+SUPPORTED_MISCSELECT = 0x1
+"""MISCSELECT bits the emulated CPU supports: EXINFO (bit 0)."""
 
 CONTROLLED_ATTRIBUTES = int(Attr.EINITTOKEN_KEY)
 """The SDM's CONTROLLED_ATTRIBUTES mask (0x20): only an enclave signed by the

@@ -20,6 +20,8 @@ command line or a widget.
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import dataclasses
 import tomllib
 from dataclasses import dataclass
@@ -45,7 +47,7 @@ class CostParam:
     doc: str
 
 
-COST_PARAMS: dict[str, CostParam] = {
+COST_PARAMS: Mapping[str, CostParam] = MappingProxyType({
     p.name: p
     for p in (
         CostParam(
@@ -118,7 +120,7 @@ COST_PARAMS: dict[str, CostParam] = {
             "switching a physical CPU from one vCPU thread to another",
         ),
     )
-}
+})
 """Every cost parameter, in display order."""
 
 

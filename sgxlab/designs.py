@@ -44,7 +44,9 @@ emulator layer itself has no notion of time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, NamedTuple, Union
+from types import MappingProxyType
+
+from typing import TYPE_CHECKING, ClassVar, Mapping, NamedTuple, Union
 
 from .arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
 from .einit import EinitResult, SigInfo, einit
@@ -178,7 +180,10 @@ class PerCpuCache(Design):
     """Andy Lutomirski, LKML 12 May 2017: a per-CPU variable holding the
     current SGXLEPUBKEYHASH under a lock; compare, WRMSR only on change.
 
-    The cache starts at Intel's reset value. It is never told about S3: after
+    The cache starts at Intel's reset value, the MSRs' value at boot (the 2019
+    kernel's ``DEFINE_PER_CPU`` array started at zero instead, so its first
+    EINIT on each CPU wrote all four words; the two differ only for a signer
+    whose hash shares a word with Intel's). It is never told about S3: after
     a suspend/resume the MSRs are back at Intel's value while the cache still
     says otherwise, and EINIT fails with SGX_INVALID_EINITTOKEN (the reason
     the 2019 kernel code added a retry, and the 2020 review removed the cache).
@@ -262,9 +267,9 @@ class EagerLoad(Design):
         Design.update_lepubkeyhash(self, cpu, words)
 
 
-DESIGNS: dict[str, type[Design]] = {
+DESIGNS: Mapping[str, type[Design]] = MappingProxyType({
     d.name: d for d in (EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, AlwaysWrite)
-}
+})
 """The built-in designs by name, in the order the debate took them up."""
 
 

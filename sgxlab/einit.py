@@ -420,6 +420,12 @@ def einit(
     exceptions. Raises :class:`GeneralProtection` if the enclave is already
     initialized, as the instruction faults.
     """
+    if not cpu.sgx_on:
+        raise GeneralProtection(
+            "SGX is not enabled: ENCLS faults unless IA32_FEATURE_CONTROL is locked with bit 18 (SGX_ENABLE) set",
+            instruction="EINIT",
+            cpu=cpu.index,
+        )
     if enclave.initialized:
         raise GeneralProtection(
             "the SECS is already initialized: EINIT on an initialized enclave faults",

@@ -546,7 +546,9 @@ def reference_einit(
     cpu = Cpu(cpu_index, sgx1=True, sgx_lc=view.cpuid_sgx_lc, platform=platform)
     if view.cpuid_sgx_lc:
         for msr, w in zip(_HASH, view.words):
-            cpu.wrmsr(msr, w)  # the reference CPU is unlocked, as after reset
+            cpu.wrmsr(msr, w)  # firmware's pre-lock write of the guest's values
+    # Then firmware locks FEATURE_CONTROL with SGX enabled, as the guest's did.
+    cpu.wrmsr(MSR_IA32_FEATURE_CONTROL, FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED)
     return einit(cpu, sigstruct, enclave.fork(), token)
 
 
@@ -1090,6 +1092,13 @@ class Vcpu:
         A vCPU already there is put first. The design's ``vcpu_load`` hook
         runs (eager-load writes the four words to hardware); on a host whose
         LC is not writable there is nothing it could write, so it is skipped.
+
+        Loading a vCPU again on the CPU it is already loaded on is a
+        schedule-in as well (counted, and the hook runs): that is what
+        happens when its thread runs again there, e.g. after an S3 resume
+        thaws it, and ``kvm_arch_vcpu_load`` runs once more (from the preempt
+        notifier ``kvm_sched_in`` in ``virt/kvm/kvm_main.c``, or from the
+        ``vcpu_load`` of the next KVM_RUN).
         """
         kvm = self._alive()
         cpu = kvm.platform.cpu(cpu_index)
@@ -1127,6 +1136,16 @@ class Vcpu:
         faults (#GP), as on hardware.
         """
         kvm = self._alive()
+        need = FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED
+        if self.feature_control & need != need:
+            # handle_encls(): #GP unless the guest's BIOS enabled SGX
+            # (sgx_enabled_in_guest_bios: FEATURE_CONTROL locked with SGX_ENABLE).
+            self.gp_count += 1
+            raise GeneralProtection(
+                "SGX is not enabled in the guest: its IA32_FEATURE_CONTROL is not locked with bit 18 (SGX_ENABLE)",
+                instruction="EINIT",
+                cpu=self.label,
+            )
         if enclave.initialized:
             self.gp_count += 1
             raise GeneralProtection(

@@ -66,7 +66,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Union
 
-from .arch import Attr
+from .arch import SUPPORTED_ATTRIBUTES, SUPPORTED_MISCSELECT, SUPPORTED_XFRM, Attr
 from .errors import ConfigError, GeneralProtection, StructError
 from .structs import (
     PT_REG,
@@ -247,6 +247,15 @@ class Enclave:
             raise bad("SECS.SSAFRAMESIZE is 0; an SSA frame needs at least one page")
         if attrs.flags & Attr.INIT:
             raise bad("SECS.ATTRIBUTES.INIT is set; only EINIT may set it")
+        if attrs.flags & ~SUPPORTED_ATTRIBUTES:
+            raise bad(
+                f"SECS.ATTRIBUTES {attrs.flags:#x} sets reserved bits {attrs.flags & ~SUPPORTED_ATTRIBUTES:#x} "
+                f"(supported: {SUPPORTED_ATTRIBUTES:#x})"
+            )
+        if attrs.xfrm & ~SUPPORTED_XFRM:
+            raise bad(f"SECS.ATTRIBUTES.XFRM {attrs.xfrm:#x} sets bits the CPU does not support (XCR0 {SUPPORTED_XFRM:#x})")
+        if not _is_u(secs.miscselect, 32) or secs.miscselect & ~SUPPORTED_MISCSELECT:
+            raise bad(f"SECS.MISCSELECT {secs.miscselect!r} sets bits the CPU does not support ({SUPPORTED_MISCSELECT:#x})")
         if attrs.xfrm & 0x3 != 0x3:
             raise bad(f"SECS.ATTRIBUTES.XFRM {attrs.xfrm:#x} must have bits 0 and 1 (x87, SSE) set")
         for name in _SECS_RESERVED:

@@ -347,6 +347,7 @@ class Cpu:
         "rdmsr_count",
         "wrmsr_count",
         "gp_count",
+        "sgx_on",
         "hash_rd",
         "hash_wr",
         "_fc",
@@ -407,6 +408,10 @@ class Cpu:
 
     def _set_fc(self, value: int) -> None:
         self._fc = value
+        # ENCLS works only once firmware locked FEATURE_CONTROL with SGX_ENABLE.
+        self.sgx_on = self.sgx1 and value & (FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED) == (
+            FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED
+        )
         locked = bool(value & FEAT_CTL_LOCKED)
         writable = self.sgx1 and self.sgx_lc and (
             not locked or bool(value & FEAT_CTL_SGX_LC_ENABLED)
@@ -426,8 +431,7 @@ class Cpu:
     @property
     def sgx_enabled(self) -> bool:
         """SGX leaf functions usable: FEATURE_CONTROL locked with bit 18 (SDM §42.2.1)."""
-        need = FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED
-        return self.sgx1 and self._fc & need == need
+        return self.sgx_on
 
     @property
     def lc_writable(self) -> bool:

@@ -53,7 +53,9 @@ place a host sees a guest EINIT, and only when EINIT exiting is on).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Iterable
+from types import MappingProxyType
+
+from typing import TYPE_CHECKING, ClassVar, Iterable, Mapping
 
 from .arch import LeHash
 from .errors import ConfigError
@@ -150,11 +152,12 @@ class AllowAll(HostPolicy):
     """Allow every signer, on the host and in guests.
 
     This is what Linux merged: ``sgx_encl_init()`` writes each enclave's own
-    MRSIGNER into the MSRs and launches it (commit 9d0c151b41fe); the only
-    restriction is PROVISIONKEY, behind ``/dev/sgx_provision`` (commit
-    c82c61865024), which KVM reuses through KVM_CAP_SGX_ATTRIBUTE. It is also
-    Andy Lutomirski's option 1 in the LKML thread of 12 May 2017, which he
-    found quite sensible.
+    MRSIGNER into the MSRs and launches it (commit 9d0c151b41fe). Mainline's
+    one restriction, PROVISIONKEY behind ``/dev/sgx_provision`` (commit
+    c82c61865024, reused by KVM through KVM_CAP_SGX_ATTRIBUTE), is about
+    attributes rather than signers and is not modelled here. It is also Andy
+    Lutomirski's option 1 in the LKML thread of 12 May 2017, which he found
+    quite sensible.
     """
 
     name = "allow-all"
@@ -314,9 +317,9 @@ class ApprovedSet(_SignerSet):
         return None if mrsigner in self.signers else self._not_listed(mrsigner, "approved set")
 
 
-POLICIES: dict[str, type[HostPolicy]] = {
+POLICIES: Mapping[str, type[HostPolicy]] = MappingProxyType({
     p.name: p for p in (AllowAll, Allowlist, SingleLE, ApprovedSet, HostOnly)
-}
+})
 """The built-in policies by name, in the order the tables list them."""
 
 POLICY_NAMES: tuple[str, ...] = tuple(POLICIES)

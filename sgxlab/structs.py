@@ -352,7 +352,9 @@ class Sigstruct(_Struct):
     ) -> Sigstruct:
         """An unsigned SIGSTRUCT with the SDM's constant headers and exponent 3;
         sign it with :func:`sgxlab.crypto.sign_sigstruct`. The default masks
-        compare every attribute bit except DEBUG (as Intel's signing tool does)."""
+        compare every attribute and XFRM bit except DEBUG, so a debug build of
+        the enclave passes too. (Intel's signing tool also leaves bits 48-55
+        and several XFRM bits out of its masks; pass ``attributemask`` for that.)"""
         if attributemask is None:
             attributemask = Attributes(_U64 & ~int(Attr.DEBUG), _U64)
         sig = cls(

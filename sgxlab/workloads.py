@@ -75,6 +75,8 @@ shared, a non-lewr guest launching another signer, ...).
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import csv
 import math
 from dataclasses import dataclass
@@ -429,9 +431,9 @@ class TraceFile(Workload):
         return tr
 
 
-WORKLOADS: dict[str, type[Workload]] = {
+WORKLOADS: Mapping[str, type[Workload]] = MappingProxyType({
     w.name: w for w in (HostOnly, MultiTenant, EnclaveChurn, SuspendResume, Mixed, Workshop)
-}
+})
 """The generated workloads by name (``trace:PATH`` is handled by :func:`workload_class`)."""
 
 

@@ -868,3 +868,23 @@ def test_import_sgxlab_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def test_guest_einit_faults_until_guest_firmware_enables_sgx():
+    """handle_encls: #GP unless the guest BIOS locked FEATURE_CONTROL with SGX_ENABLE."""
+    from sgxlab.errors import GeneralProtection
+    from sgxlab.kvm import Kvm, SgxGuestConfig
+    from sgxlab.platform import Platform
+    from sgxlab.samples import signed_enclave
+
+    e = signed_enclave(1)
+    kvm = Kvm(Platform(2, "flexible"))
+    vm = kvm.create_vm(SgxGuestConfig.parse("epc=64M,lewr"), guest_firmware=False)
+    vcpu = vm.vcpus[0]
+    vcpu.load(0)
+    with pytest.raises(GeneralProtection, match="not enabled in the guest"):
+        vcpu.einit(e.sigstruct, e.fresh())
+    vcpu.wrmsr(0x3A, 0x60001)  # the guest's firmware locks it, SGX and LC enabled
+    for i, w in enumerate(e.mrsigner.words):
+        vcpu.wrmsr(0x8C + i, w)
+    assert vcpu.einit(e.sigstruct, e.fresh()).code == 0

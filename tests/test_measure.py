@@ -637,3 +637,22 @@ def test_fork_is_copy_on_write_in_both_directions():
 
     for e in (parent, child, other):
         assert hashlib.sha256(e.measured_stream()).digest() == e.mrenclave()
+
+
+@pytest.mark.parametrize(
+    "attrs,misc,what",
+    [
+        ((0x4 | 0x8, 0x3), 0, "reserved bits 0x8"),  # bit 3 is reserved (Linux SGX_ATTR_RESERVED_MASK)
+        ((0x4 | 0x40, 0x3), 0, "reserved bits 0x40"),  # bit 6 (CET) is not supported by this CPU
+        ((0x4 | 1 << 8, 0x3), 0, "reserved bits 0x100"),
+        ((0x4, 0x3 | 1 << 9), 0, "XFRM"),
+        ((0x4, 0x3), 0x2, "MISCSELECT"),
+    ],
+)
+def test_ecreate_refuses_unsupported_bits(attrs, misc, what):
+    from sgxlab.errors import GeneralProtection
+    from sgxlab.measure import Enclave
+    from sgxlab.structs import Attributes, Secs
+
+    with pytest.raises(GeneralProtection, match=what):
+        Enclave(Secs.new(attributes=Attributes(*attrs), miscselect=misc))
