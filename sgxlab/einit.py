@@ -334,6 +334,14 @@ def egetkey(cpu: Cpu, enclave: Enclave, request: Keyrequest) -> EgetkeyResult:
     """
     if not enclave.initialized:
         raise GeneralProtection("EGETKEY runs inside an initialized enclave", instruction="EGETKEY", cpu=cpu.index)
+    if enclave.epc is not None and enclave.epc[1] != enclave.epc[0].epc_generation:
+        # S3 or another loss of EPC wiped the enclave's pages: entering it faults.
+        raise GeneralProtection(
+            f"the enclave was lost with the EPC (generation {enclave.epc[1]}, now "
+            f"{enclave.epc[0].epc_generation}): rebuild and relaunch it",
+            instruction="EGETKEY",
+            cpu=cpu.index,
+        )
     if any(request.reserved1) or any(request.reserved2) or request.keypolicy & ~0x3F:
         raise GeneralProtection(
             "KEYREQUEST reserved bytes or KEYPOLICY reserved bits (15:6) are not zero",
@@ -592,6 +600,9 @@ def einit(
     enclave.isvextprodid = sig.isvextprodid
     enclave.padding = HARDCODED_PKCS1_5_PADDING
     enclave.initialized = True
+    plat = cpu.platform
+    if plat is not None:
+        enclave.epc = (plat, plat.epc_generation)
     how = _TOKENLESS if token is None or not token.valid & 1 else _WITH_TOKEN
     return EinitResult(_SUCCESS, info.ok_text + str(cpu.index) + how, "commit", cpu.index)
 

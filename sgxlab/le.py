@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Iterable
 from .arch import Attr, LeHash
 from .crypto import SigningKey, aes_cmac, sign_sigstruct
 from .einit import EinitResult, egetkey, einit
-from .errors import ConfigError
+from .errors import ConfigError, GeneralProtection
 from .structs import Attributes, Einittoken, Keyrequest, Secinfo, Secs, Sigstruct
 
 if TYPE_CHECKING:
@@ -193,7 +193,10 @@ class LaunchEnclave:
             keyid=keyid,
             miscmask=0xFFFFFFFF,
         )
-        key = egetkey(self.cpu, self.enclave, req)
+        try:
+            key = egetkey(self.cpu, self.enclave, req)
+        except GeneralProtection as gp:
+            return TokenResult(None, f"EGETKEY faulted: {gp.reason}")
         if not key.ok or key.key is None:
             return TokenResult(None, f"EGETKEY failed: {key.reason}")
         token = Einittoken(

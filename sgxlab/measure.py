@@ -164,6 +164,9 @@ class Enclave:
     * ``initialized`` -- False until EINIT succeeds; EADD/EEXTEND then #GP.
     * ``pages`` -- page offset -> SECINFO.FLAGS as measured (a TCS shows
       0x100).
+    * ``epc`` -- ``(platform, epc_generation)`` where EINIT initialized the
+      enclave (None before). An S3 or other loss of EPC on that platform
+      destroys it: EGETKEY inside it then faults.
     * ``mrsigner``, ``isvprodid``, ``isvsvn``, ``isvfamilyid``,
       ``isvextprodid``, ``padding`` -- SECS state that EINIT commits from the
       SIGSTRUCT and that the SDM keeps in implementation-specific space.
@@ -186,6 +189,7 @@ class Enclave:
         "isvfamilyid",
         "isvextprodid",
         "padding",
+        "epc",
         "_hash",
         "_shared",
         "_final",
@@ -266,6 +270,7 @@ class Enclave:
             raise bad("SECS.CONFIGID/CONFIGSVN are set but ATTRIBUTES.KSS is clear")
 
     def _reset_einit_state(self) -> None:
+        self.epc = None
         self.initialized = False
         self.mrsigner = None
         self.isvprodid = 0
@@ -489,6 +494,7 @@ class Enclave:
         new._given = self._given
         new.update_count = self.update_count
         # _reset_einit_state(), inlined: forks are made once per simulated launch.
+        new.epc = None
         new.initialized = False
         new.mrsigner = None
         new.isvprodid = 0

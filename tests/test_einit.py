@@ -1231,3 +1231,23 @@ def test_vector_real_hw_token_reaches_the_mac_check(vectors, expected):
     r = einit(cpu, sig, enc, tok)
     assert (r.code, r.name, r.check) == (16, "SGX_INVALID_EINITTOKEN", "token-mac")
     assert "c56df82f…" in r.reason  # its MAC needs that CPU's fuses
+
+
+def test_s3_destroys_the_launch_enclave_until_it_is_relaunched(le_key, key_a):
+    """Loss of EPC wipes enclaves (Sean Christopherson, LKML Sep 2020): the LE
+    cannot derive keys any more; relaunched, it issues tokens again."""
+    platform = Platform(1, "flexible")
+    cpu = platform.cpu(0)
+    le = LaunchEnclave.create(le_key, allowlist=[key_a.mrsigner])
+    set_lehash(cpu, le_key.mrsigner)
+    assert le.launch(cpu).ok
+    enc = build()
+    sig = sign(key_a, enc.mrenclave())
+    assert le.get_token(sig, BASE).granted
+    platform.s3_resume()
+    refused = le.get_token(sig, BASE)
+    assert not refused.granted and "lost with the EPC" in refused.reason
+    set_lehash(cpu, le_key.mrsigner)  # the MSRs were reset too
+    assert le.launch(cpu).ok
+    tok = le.get_token(sig, BASE).token
+    assert einit(cpu, sig, enc, tok).ok
