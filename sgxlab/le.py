@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
 from .arch import Attr, LeHash
-from .crypto import SigningKey, aes_cmac, sign_sigstruct
+from .crypto import SigningKey, aes_cmac
 from .einit import EinitResult, egetkey, einit
 from .errors import ConfigError, GeneralProtection
-from .structs import Attributes, Einittoken, Keyrequest, Secinfo, Secs, Sigstruct
+from .samples import signed_enclave
+from .structs import Attributes, Einittoken, Keyrequest, Sigstruct
 
 if TYPE_CHECKING:
     from .measure import Enclave
@@ -122,23 +123,17 @@ class LaunchEnclave:
         )
 
     def __post_init__(self) -> None:
-        from .measure import Enclave
-
         # Accept the same signer spellings as create() when built directly.
         self.allowlist = _hashes(self.allowlist, "allowlist")
         self.provision_allowlist = _hashes(self.provision_allowlist, "provision_allowlist")
         self._rng = random.Random(self.seed)
         flags = int(Attr.MODE64BIT | Attr.EINITTOKEN_KEY) | (int(Attr.DEBUG) if self.debug else 0)
-        attrs = Attributes(flags, 0x3)
-        # A one-page code image and a TCS: enough to have a real measurement.
-        image = Enclave(Secs.new(size=0x2000, attributes=attrs))
-        code = (b"sgxlab launch enclave " + self.key.mrsigner.digest).ljust(4096, b"\0")
-        image.add_page(0x0, Secinfo.of(5), code)
-        image.add_page(0x1000, Secinfo.of(0, 1), bytes(4096))
-        self._image = image
-        unsigned = Sigstruct.new(
-            enclavehash=image.mrenclave(),
-            attributes=attrs,
+        # A code page and a TCS, signed the way Intel signs its LE: vendor
+        # 0x8086, SWDEFINED 0x10, bits 48-55 and DEBUG out of the mask.
+        built = signed_enclave(
+            self.key,
+            label=b"sgxlab launch enclave ",
+            attributes=Attributes(flags, 0x3),
             attributemask=Attributes(0xFF00FFFFFFFFFFFF & ~int(Attr.DEBUG), 0xFFFFFFFFFFFFFF1B),
             vendor=0x8086,
             date=0x20170512,
@@ -146,7 +141,13 @@ class LaunchEnclave:
             isvsvn=self.isvsvn,
             swdefined=0x10,
         )
-        self.sigstruct = sign_sigstruct(self.key, unsigned)
+        self._image = built.image
+        self.sigstruct = built.sigstruct
+
+    def fresh(self) -> Enclave:
+        """A new, uninitialized copy of the LE's enclave (to launch it elsewhere,
+        e.g. inside a guest)."""
+        return self._image.fork()
 
     @property
     def mrsigner(self) -> LeHash:
@@ -154,7 +155,7 @@ class LaunchEnclave:
 
     def launch(self, cpu: Cpu) -> EinitResult:
         """EINIT the LE itself on ``cpu`` (token-less: the MSRs must hold its signer)."""
-        enclave = self._image.fork()
+        enclave = self.fresh()
         result = einit(cpu, self.sigstruct, enclave)
         if result.ok:
             self.enclave = enclave

@@ -49,18 +49,24 @@ def signed_enclave(
     attributemask: Attributes | None = None,
     isvprodid: int = 1,
     isvsvn: int = 1,
+    vendor: int = 0,
+    date: int = 0,
+    swdefined: int = 0,
+    label: bytes = b"sgxlab sample enclave ",
 ) -> SignedEnclave:
     """Build, measure and sign a two-page enclave.
 
     ``key`` is a :class:`SigningKey` or the index of a test key in
-    ``data/keys``. ``tag`` goes into the code page, so different tags give
-    different MRENCLAVEs. SECS and SIGSTRUCT attributes default to MODE64BIT
-    with XFRM 0x3.
+    ``data/keys``. The code page holds ``label``, the signer's hash and
+    ``tag``, so different tags give different MRENCLAVEs. SECS and SIGSTRUCT
+    attributes default to MODE64BIT with XFRM 0x3; ``attributemask``,
+    ``vendor``, ``date``, ``swdefined``, ``isvprodid`` and ``isvsvn`` go into
+    the SIGSTRUCT as given.
     """
     k = load_test_key(key) if isinstance(key, int) else key
     attrs = attributes if attributes is not None else Attributes(int(Attr.MODE64BIT), 0x3)
     image = Enclave(Secs.new(size=0x2000, attributes=attrs))
-    code = (b"sgxlab sample enclave " + k.mrsigner.digest + bytes(tag))[:4096].ljust(4096, b"\0")
+    code = (bytes(label) + k.mrsigner.digest + bytes(tag))[:4096].ljust(4096, b"\0")
     image.add_page(0x0, Secinfo.of(SECINFO_R | SECINFO_X, PT_REG), code)
     image.add_page(0x1000, Secinfo.of(0, PT_TCS), bytes(4096))
     sig = sign_sigstruct(
@@ -71,6 +77,9 @@ def signed_enclave(
             attributemask=attributemask,
             isvprodid=isvprodid,
             isvsvn=isvsvn,
+            vendor=vendor,
+            date=date,
+            swdefined=swdefined,
         ),
     )
     return SignedEnclave(sig, sig.to_bytes(), image, k)
