@@ -3,7 +3,8 @@
 This is how one would usually write the model of ``docs/simulator.md``: a
 SimPy ``Environment``, a source process that walks the trace in order and
 applies each event's functional effect with plain Python state (per-CPU
-hardware hash words ``H``, per-CPU cache ``C``, per-vCPU virtual words), and
+hardware hash words ``H``, per-CPU cache ``C``, per-vCPU virtual words, the
+vCPU running on each CPU, scheduled in again after an S3 resume), and
 one SimPy process per launch that queues on a ``simpy.Resource`` (the global
 mutex, or one resource per physical CPU), holds it for the launch's service
 time and records its latency. It shares no code with either engine, so equal
@@ -57,6 +58,8 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
     C = [list(intel) for _ in range(ncpus)]
     V = [[(words[vm.lehash] if vm.lehash >= 0 else intel) for _ in range(vm.nvcpus)] for vm in trace.vms]
     lewr = [vm.lewr for vm in trace.vms]
+    running: dict[int, tuple[int, int]] = {}  # CPU -> (vm, vcpu) of the vCPU loaded there
+    cpu_of: dict[tuple[int, int], int] = {}  # vCPU -> the CPU it was last loaded on
     allow = None if getattr(trace, "allowlist", None) is None else set(trace.allowlist)
 
     env = simpy.Environment()
@@ -80,23 +83,33 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
         if glob:
             n["overhead"] += wait
 
+    def vcpu_load(cpu: int, vm: int, vc: int) -> None:
+        n["schedule_ins"] += 1
+        if how == "eager":  # vcpu_load writes the vCPU's four values
+            H[cpu][:] = V[vm][vc]
+            n["wrmsr"] += 4
+            n["overhead"] += 4 * costs.wrmsr_lehash
+
     def source():  # type: ignore[no-untyped-def]
         T, K, CP, VM, VC, SG = (col.tolist() for col in (trace.t, trace.kind, trace.cpu, trace.vm, trace.vcpu, trace.signer))
         for t, k, cpu, vm, vc, s in zip(T, K, CP, VM, VC, SG):
             if t > env.now:
                 yield env.timeout(t - env.now)
             if k == SCHED:
-                n["schedule_ins"] += 1
-                if how == "eager":  # vcpu_load writes the vCPU's four values
-                    H[cpu][:] = V[vm][vc]
-                    n["wrmsr"] += 4
-                    n["overhead"] += 4 * costs.wrmsr_lehash
+                prev = cpu_of.get((vm, vc))
+                if prev is not None and running.get(prev) == (vm, vc):
+                    del running[prev]  # vcpu_put on the CPU it leaves
+                cpu_of[(vm, vc)] = cpu
+                running[cpu] = (vm, vc)
+                vcpu_load(cpu, vm, vc)
             elif k == EXIT:
                 n["exits"] += 1
             elif k == S3:
                 n["s3_events"] += 1
                 for h in H:
                     h[:] = intel
+                for c2 in sorted(running):  # resumed vCPU threads: kvm_sched_in
+                    vcpu_load(c2, *running[c2])
             elif k == LAUNCH:
                 n["launches"] += 1
                 w = words[s]

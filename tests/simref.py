@@ -2,13 +2,15 @@
 
 ``reference()`` is the contract of ``docs/simulator.md`` written as the most
 literal per-event Python loop: real 64-bit hash words per CPU (H), a per-CPU
-cache (C) and per-vCPU virtual hashes, and a plain FIFO queue per lock. It
-shares no code with ``sgxlab.sim.fast`` (not even the percentile helper), so
-agreement between the two is evidence, not tautology.
+cache (C), per-vCPU virtual hashes, the vCPU current on each CPU (reloaded
+after S3), and a plain FIFO queue per lock. It shares no code with
+``sgxlab.sim.fast`` (not even the percentile helper), so agreement between
+the two is evidence, not tautology.
 
 ``random_trace()`` makes small valid traces with a seeded numpy Generator:
-host CPUs and VM CPUs, VMs with and without lewr, migrations, vCPUs acting
-after another vCPU took their CPU, exits, S3 events and time ties.
+host CPUs and VM CPUs, VMs with and without lewr, migrations (leaving a CPU
+with no current vCPU), vCPUs displaced by another and scheduled in again,
+repeated schedule-ins on the same CPU, exits, S3 events and time ties.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
     H = [list(intel) for _ in range(trace.ncpus)]
     C = [list(intel) for _ in range(trace.ncpus)]
     V: dict[tuple[int, int], tuple[int, ...]] = {}
+    current: dict[int, tuple[int, int]] = {}  # CPU -> the vCPU running there
+    on: dict[tuple[int, int], int] = {}  # vCPU -> the CPU it runs on
     for v, spec in enumerate(trace.vms):
         for vc in range(spec.nvcpus):
             V[(v, vc)] = words[spec.lehash] if spec.lehash >= 0 else intel
@@ -70,6 +74,14 @@ def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
     allowed = None if getattr(trace, "allowlist", None) is None else set(trace.allowlist)
     done_prev: dict[Any, int] = {}
     lat: list[int] = []
+
+    def schedule_in(cpu: int, who: tuple[int, int]) -> None:
+        c["schedule_ins"] += 1
+        if how == "eager":
+            H[cpu] = list(V[who])
+            c["wrmsr"] += 4
+            c["overhead_cycles"] += 4 * costs.wrmsr_lehash
+
     for i in range(len(trace)):
         k = int(trace.kind[i])
         t = int(trace.t[i])
@@ -77,19 +89,23 @@ def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
         vm = int(trace.vm[i])
         vcpu = int(trace.vcpu[i])
         if k == SCHED:
-            c["schedule_ins"] += 1
-            if how == "eager":
-                H[cpu] = list(V[(vm, vcpu)])
-                c["wrmsr"] += 4
-                c["overhead_cycles"] += 4 * costs.wrmsr_lehash
+            old = on.get((vm, vcpu))
+            if old is not None and current.get(old) == (vm, vcpu):
+                del current[old]  # a migration: the old CPU has no vCPU now
+            on[(vm, vcpu)] = cpu
+            current[cpu] = (vm, vcpu)  # displaces whoever ran there
+            schedule_in(cpu, (vm, vcpu))
             continue
         if k == EXIT:
+            assert current.get(cpu) == (vm, vcpu)
             c["exits"] += 1
             continue
         if k == S3:
             c["s3_events"] += 1
             for h in H:
                 h[:] = intel
+            for where in sorted(current):  # thawed vCPU threads: kvm_sched_in on their CPU
+                schedule_in(where, current[where])
             continue
         assert k == LAUNCH
         c["launches"] += 1
@@ -99,6 +115,7 @@ def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
         service = 0
         guest = vm >= 0
         if guest:
+            assert current.get(cpu) == (vm, vcpu), f"row {i}: the vCPU is not current"
             if trace.vms[vm].lewr:
                 V[(vm, vcpu)] = w
                 c["msr_exits"] += 4
@@ -207,7 +224,8 @@ def random_trace(
     allow: tuple[int, ...] | None = None
     if allowlist or (allowlist is None and rng.random() < 0.3):
         allow = tuple(sorted(int(x) for x in rng.choice(nsigners, size=int(rng.integers(1, nsigners + 1)), replace=False)))
-    where: dict[tuple[int, int], int] = {}
+    where: dict[tuple[int, int], int] = {}  # vCPU -> the CPU of its latest SCHED
+    current: dict[int, tuple[int, int]] = {}  # CPU -> the vCPU current there
     # a few "popular" signers so that caches hit as well as miss
     popular = rng.choice(nsigners, size=min(2, nsigners), replace=False)
     rows = []
@@ -237,15 +255,22 @@ def random_trace(
         elif what == "sched":
             v = int(rng.integers(0, nvms))
             vc = int(rng.integers(0, vms[v].nvcpus))
-            cpu = int(rng.choice(vm_cpus))
+            if (v, vc) in where and rng.random() < 0.3:
+                cpu = where[(v, vc)]  # scheduled in again where it ran (maybe displaced meanwhile)
+            else:
+                cpu = int(rng.choice(vm_cpus))
+            old = where.get((v, vc))
+            if old is not None and current.get(old) == (v, vc):
+                del current[old]  # migrated away: the old CPU has no current vCPU
             where[(v, vc)] = cpu
+            current[cpu] = (v, vc)  # displaces the vCPU that was current there
             rows.append((t, SCHED, cpu, v, vc, -1))
         elif what in ("launch_guest", "exit"):
-            if not where:
+            if not current:
                 continue
-            keys = sorted(where)
-            v, vc = keys[int(rng.integers(0, len(keys)))]
-            cpu = where[(v, vc)]
+            cpus = sorted(current)  # only a current vCPU acts
+            cpu = cpus[int(rng.integers(0, len(cpus)))]
+            v, vc = current[cpu]
             if what == "exit":
                 rows.append((t, EXIT, cpu, v, vc, -1))
             else:

@@ -100,8 +100,8 @@ def test_engines_agree_on_the_example_csv() -> None:
 
 @pytest.mark.parametrize("chunk", range(8))
 def test_exact_fast_and_reference_agree_on_adversarial_traces(chunk: int) -> None:
-    """Hand-rolled traces (allowlists, vCPUs acting after another took their CPU,
-    ties, zero costs) through all three: exact, fast and the reference loop."""
+    """Hand-rolled traces (allowlists, vCPUs displaced and scheduled in again,
+    S3 reloads, ties, zero costs) through all three: exact, fast and the reference loop."""
     for seed in range(chunk * 10, chunk * 10 + 10):
         rng = np.random.default_rng(7_000 + seed)
         trace = random_trace(rng, nevents=int(rng.integers(0, 200)))

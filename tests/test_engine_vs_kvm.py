@@ -12,7 +12,12 @@ engine's summary:
 * guest ``LAUNCH`` -> for a lewr VM, four guest WRMSRs of the signer's words
   (``vcpu.wrmsr``), then ``vcpu.einit(sigstruct, fresh enclave)``;
 * host ``LAUNCH`` -> ``kvm.host_einit(cpu, ...)``;
-* ``S3`` -> ``platform.s3_resume()``; ``EXIT`` -> counted only.
+* ``S3`` -> ``platform.s3_resume()``, then ``vcpu.load(cpu)`` again for
+  every vCPU loaded on a CPU, in CPU order: resume thaws the vCPU threads and
+  KVM's preempt notifier runs ``kvm_sched_in`` -> ``kvm_arch_vcpu_load`` on
+  their CPU (``Vcpu.load`` on the CPU a vCPU is already loaded on counts a
+  schedule-in and runs the design's ``vcpu_load``, as that does);
+* ``EXIT`` -> counted only.
 
 Both sides use the engine's own signer images (``exact.signer_image``). A
 trace with a host allowlist is replayed under the KVM ``host-only`` policy,
@@ -25,13 +30,11 @@ S3 events and bypasses; and, because counts cannot see everything, the final
 state: every vCPU's virtual hash, every CPU's hardware hash and the design's
 per-CPU cache.
 
-One intentional difference (``docs/simulator.md``, "vCPU that is not
-current"): the trace rules let a vCPU act on the CPU of its latest SCHED even
-after another vCPU was scheduled in there. The engines take the trace
-literally (no schedule-in); kvm.py does what KVM_RUN does and loads the vCPU
-first. Generated workloads never contain such rows (the replay below asserts
-it); :func:`test_displaced_vcpu_is_an_intentional_difference` pins the
-difference on a hand-made trace.
+A vCPU acts only while it is current on its CPU (a trace rule), so every
+guest launch finds its vCPU loaded on the trace's CPU and ``Vcpu.einit``
+never has to load it itself (the replay asserts it). A trace in which a
+displaced vCPU acts is refused by ``Trace.validate``
+(:func:`test_displaced_vcpu_is_refused`).
 
 Not compared, on purpose: ``Design.on_epc_loss`` (the engine calls it at S3,
 kvm.py has no S3 notion; every built-in design ignores it), and timing (kvm.py
@@ -48,6 +51,7 @@ import pytest
 
 from sgxlab.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, LeHash, SgxError
 from sgxlab.designs import DESIGNS
+from sgxlab.errors import ConfigError
 from sgxlab.kvm import Kvm, SgxGuestConfig
 from sgxlab.platform import Platform
 from sgxlab.policy import HostOnly
@@ -106,12 +110,11 @@ def _lehash(images: _Images, s: int) -> LeHash:
     return INTEL_LEPUBKEYHASH if s < 0 else LeHash.from_words(images[s].mrsigner_words)
 
 
-def kvm_replay(trace: Trace, design: str, images: _Images, *, strict: bool = True) -> dict[str, Any]:
+def kvm_replay(trace: Trace, design: str, images: _Images) -> dict[str, Any]:
     """Replay ``trace`` through kvm.py objects; the engine's summary keys plus ``codes``.
 
-    ``strict``: assert that every guest launch finds its vCPU loaded on the
-    trace's CPU (no implicit ``vcpu_load`` by ``Vcpu.einit``). ``implicit_loads``
-    counts the launches where it was not.
+    Asserts that every guest launch finds its vCPU loaded on the trace's CPU
+    (so ``Vcpu.einit`` never loads it itself): the trace rules guarantee it.
     """
     trace.validate()
     platform = Platform(trace.ncpus, "flexible")
@@ -125,7 +128,7 @@ def kvm_replay(trace: Trace, design: str, images: _Images, *, strict: bool = Tru
         for spec in trace.vms
     ]
     codes: list[int] = []
-    einits = retries = exits = s3 = bypasses = implicit = 0
+    einits = retries = exits = s3 = bypasses = 0
     rows = zip(trace.kind.tolist(), trace.cpu.tolist(), trace.vm.tolist(), trace.vcpu.tolist(), trace.signer.tolist())
     for i, (k, c, v, vc, s) in enumerate(rows):
         if k == SCHED:
@@ -135,6 +138,9 @@ def kvm_replay(trace: Trace, design: str, images: _Images, *, strict: bool = Tru
         elif k == S3:
             platform.s3_resume()
             s3 += 1
+            # The frozen vCPU threads run again: kvm_sched_in on the CPU each is loaded on.
+            for vcpu in sorted((x for vm in vms for x in vm.vcpus if x.pcpu is not None), key=lambda x: x.pcpu.index):
+                vcpu.load(vcpu.pcpu.index)
         elif v < 0:
             img = images[s]
             out = kvm.host_einit(c, img.sigstruct, img.enclave.fork())
@@ -145,9 +151,7 @@ def kvm_replay(trace: Trace, design: str, images: _Images, *, strict: bool = Tru
             assert k == LAUNCH
             img = images[s]
             vcpu = vms[v].vcpus[vc]
-            if vcpu.pcpu is not platform.cpus[c]:
-                implicit += 1
-                assert not strict, f"row {i}: vCPU {vc} of VM {v} acts on CPU {c} but is not loaded there"
+            assert vcpu.pcpu is platform.cpus[c], f"row {i}: vCPU {vc} of VM {v} acts on CPU {c} but is not loaded there"
             if trace.vms[v].lewr:  # a Linux guest: always write, then token-less EINIT
                 for msr, w in zip(MSR_IA32_SGXLEPUBKEYHASH, img.mrsigner_words):
                     vcpu.wrmsr(msr, w)
@@ -178,7 +182,6 @@ def kvm_replay(trace: Trace, design: str, images: _Images, *, strict: bool = Tru
         "s3_events": s3,
         "bypasses": bypasses,
         "codes": codes,
-        "implicit_loads": implicit,
         "state": {
             "virtual": [[v.lehash_words for v in vm.vcpus] for vm in vms],
             "hardware": [cpu.lehash_words for cpu in platform.cpus],
@@ -246,12 +249,14 @@ def test_cases_are_not_vacuous() -> None:
             seen["bypasses"] += per["always-write"]["bypasses"]
             seen["stale cache"] += sum(per["percpu-cache"]["failures"].values())
             seen["retries"] += per["percpu-cache-retry"]["retries"]
-            seen["eager-load failures"] += sum(per["eager-load"]["failures"].values())
+            seen["S3 reloads"] += per["always-write"]["schedule_ins"] - int((tr.kind == SCHED).sum())
             seen["eager-load schedule writes"] += per["eager-load"]["wrmsr"] > 4 * per["eager-load"]["launches"]
+            # A vCPU acts only while current, and S3 reloads it: eager-load never fails.
+            assert per["eager-load"]["failures"] == {}, (name, params, seed)
             seen["read-compare skips"] += per["read-compare"]["wrmsr"] < 4 * per["read-compare"]["launches"]
     assert all(seen[k] > 0 for k in (
         "msr_exits", "encls_exits", "bypasses", "stale cache", "retries",
-        "eager-load failures", "eager-load schedule writes", "read-compare skips",
+        "S3 reloads", "eager-load schedule writes", "read-compare skips",
     )), seen  # fmt: skip
 
 
@@ -292,11 +297,11 @@ def test_example_csv_agrees(design: str, images: _Images) -> None:
     assert_agree(make_trace(f"trace:{path}"), design, images, f"example.csv {design}")
 
 
-# --------------------------------------------------------------------------- the documented difference
+# --------------------------------------------------------------------------- a displaced vCPU cannot act
 
 # vCPU 0 of VM 0 is scheduled in on CPU 0, then VM 1's vCPU takes CPU 0, then
-# VM 0's vCPU launches "on CPU 0" without a SCHED of its own (the trace rules
-# allow it), then VM 1's vCPU does the same. Neither VM has lewr.
+# VM 0's vCPU launches "on CPU 0" without a SCHED of its own. Real KVM cannot
+# do that (the vCPU would be loaded again first), so the trace is invalid.
 _DISPLACED_ROWS = [
     (0, SCHED, 0, 0, 0, -1),
     (1, SCHED, 0, 1, 0, -1),
@@ -305,26 +310,45 @@ _DISPLACED_ROWS = [
 ]
 
 
+@pytest.mark.parametrize("kind", [LAUNCH, EXIT])
+def test_displaced_vcpu_is_refused(kind: int) -> None:
+    rows = list(_DISPLACED_ROWS)
+    rows[2] = (2, kind, 0, 0, 0, 0 if kind == LAUNCH else -1)
+    tr = Trace.from_rows(rows, ncpus=1, nsigners=2, vms=(VmSpec(1, False, 0), VmSpec(1, False, 1)))
+    assert not tr._rows_ok()
+    with pytest.raises(ConfigError, match=r"trace row 2=\(0, 0, 0\): a vCPU acts only while it is current") as e:
+        tr.validate()
+    assert e.value.row == 2
+    assert "vCPU 0 of VM 1 was scheduled in on CPU 0 since" in str(e.value)
+    for design in DESIGN_NAMES:
+        with pytest.raises(ConfigError, match="row 2"):
+            exact.simulate(tr, design)
+    # Scheduled in again, it may act: what KVM_RUN would have done.
+    ok = Trace.from_rows(
+        [*_DISPLACED_ROWS[:2], (2, SCHED, 0, 0, 0, -1), (2, LAUNCH, 0, 0, 0, 0)],
+        ncpus=1,
+        nsigners=2,
+        vms=(VmSpec(1, False, 0), VmSpec(1, False, 1)),
+    )
+    ok.validate()
+
+
 @pytest.mark.parametrize("design", DESIGN_NAMES)
-def test_displaced_vcpu_is_an_intentional_difference(design: str, images: _Images) -> None:
-    """docs/simulator.md, "vCPU that is not current": the engine takes the trace
-    literally, kvm.py loads the vCPU first as KVM_RUN would."""
-    tr = Trace.from_rows(_DISPLACED_ROWS, ncpus=1, nsigners=2, vms=(VmSpec(1, False, 0), VmSpec(1, False, 1)))
-    tr.validate()  # a valid trace
-    got = kvm_replay(tr, design, images, strict=False)
-    want = exact.simulate(tr, design)
-    assert got["implicit_loads"] == 2
-    assert want["schedule_ins"] == 2  # only the SCHED rows
-    assert got["schedule_ins"] == 4  # plus one vcpu_load per launch
-    assert got["codes"] == [0, 0]  # each vCPU runs with its own (virtual) hash
-    eager = DESIGNS[design].loads_on_schedule
-    if eager:
-        # The engine's native EINIT of VM 0 sees VM 1's words in hardware.
-        assert engine_codes(tr, design) == [int(SgxError.SGX_INVALID_EINITTOKEN), 0]
-        assert want["failures"] == {"SGX_INVALID_EINITTOKEN": 1}
-        assert (want["wrmsr"], got["wrmsr"]) == (8, 16)  # KVM's two extra loads write 4 each
-    else:
-        # A trapped EINIT uses the vCPU's virtual words either way: only schedule_ins differs.
-        assert engine_codes(tr, design) == got["codes"]
-        same = [k for k in COMPARED if k != "schedule_ins"]
-        assert {k: got[k] for k in same} == {k: want[k] for k in same}
+def test_s3_reloads_the_running_vcpus_like_kvm(design: str, images: _Images) -> None:
+    """After S3 each running vCPU is scheduled in again (kvm_sched_in): under
+    eager-load its words are back in hardware and its native EINIT succeeds."""
+    rows = [
+        (0, SCHED, 0, 0, 0, -1),
+        (0, SCHED, 1, 1, 0, -1),
+        (1, LAUNCH, 0, 0, 0, 0),
+        (2, SCHED, 1, 0, 0, -1),  # VM 0 migrates to CPU 1 (VM 1 displaced), CPU 0 is left empty
+        (3, S3, -1, -1, -1, -1),  # one reload: VM 0's vCPU on CPU 1
+        (4, LAUNCH, 1, 0, 0, 0),
+    ]
+    tr = Trace.from_rows(rows, ncpus=2, nsigners=2, vms=(VmSpec(1, False, 0), VmSpec(1, False, 1)))
+    got = assert_agree(tr, design, images, f"s3 reload {design}")
+    assert got["schedule_ins"] == 4 and got["codes"] == [0, 0]
+    if DESIGNS[design].loads_on_schedule:
+        assert got["wrmsr"] == 16
+        assert got["state"]["hardware"][0] == INTEL_LEPUBKEYHASH.words  # nobody reloaded CPU 0
+        assert got["state"]["hardware"][1] == images[0].mrsigner_words

@@ -184,20 +184,72 @@ def test_eager_load_counts_on_a_generated_workload():
     assert s["overhead_cycles"] >= 4 * s["schedule_ins"] * CostModel().wrmsr_lehash
 
 
-def test_eager_load_native_guest_fails_after_s3_until_rescheduled():
+def test_s3_resume_reloads_the_running_vcpu():
+    """S3 resets the MSRs, then the frozen vCPU thread runs again: a schedule-in
+    (kvm_sched_in) that, under eager-load, writes its words back."""
     vms = (VmSpec(1, False, 1),)
     rows = [
         (0, SCHED, 0, 0, 0, -1),
         (10, LAUNCH, 0, 0, 0, 1),
         (20, S3, -1, -1, -1, -1),
-        (30, LAUNCH, 0, 0, 0, 1),  # hardware back at Intel's: native EINIT fails
+        (30, LAUNCH, 0, 0, 0, 1),  # hardware holds the vCPU's words again: native EINIT succeeds
         (40, SCHED, 0, 0, 0, -1),
         (50, LAUNCH, 0, 0, 0, 1),
     ]
     tr = Trace.from_rows(rows, ncpus=1, nsigners=2, vms=vms)
     sim = ExactSimulation(tr, "eager-load", records=True).run()
-    assert [r.code for r in sim.launch_records()] == [0, 16, 0]
+    assert [r.code for r in sim.launch_records()] == [0, 0, 0]
+    s = sim.summary()
+    w = CostModel().wrmsr_lehash
+    assert s["schedule_ins"] == 3 and s["wrmsr"] == 12 and s["overhead_cycles"] == 12 * w
     assert summary(tr, "always-write")["failures"] == {}
+    # A trapping design's vcpu_load does nothing: the per-CPU cache stays stale.
+    pc = summary(tr, "percpu-cache")
+    assert pc["schedule_ins"] == 3 and pc["failures"] == {"SGX_INVALID_EINITTOKEN": 2}
+
+
+def test_s3_reload_order_and_user_hooks():
+    """The design sees s3_resume, then on_epc_loss, then one vcpu_load per CPU
+    with a current vCPU, by CPU, each with that vCPU's words; a CPU whose vCPU
+    moved away gets none."""
+    calls: list[tuple] = []
+
+    class Spy(AlwaysWrite):
+        name = "spy"
+
+        def vcpu_load(self, cpu, words):
+            calls.append(("load", cpu.index, words))
+
+        def on_epc_loss(self):
+            calls.append(("epc",))
+
+    vms = (VmSpec(2, True, 0), VmSpec(1, False, 1))
+    rows = [
+        (0, SCHED, 2, 0, 0, -1),
+        (0, SCHED, 1, 1, 0, -1),
+        (0, SCHED, 0, 0, 1, -1),
+        (1, LAUNCH, 2, 0, 0, 2),  # vm0/0's virtual hash is now signer 2
+        (2, SCHED, 3, 0, 1, -1),  # vm0/1 leaves CPU 0 for CPU 3
+        (3, S3, -1, -1, -1, -1),
+    ]
+    tr = Trace.from_rows(rows, ncpus=4, nsigners=3, vms=vms)
+    sim = ExactSimulation(tr, Spy)
+    sim.step(5)
+    calls.clear()
+    sim.step(1)
+    words = {s: img.mrsigner_words for s, img in sim.images.items()}
+    assert calls == [("epc",), ("load", 1, words[1]), ("load", 2, words[2]), ("load", 3, words[0])]
+    assert sim.summary()["schedule_ins"] == 4 + 3
+
+
+def test_s3_reloads_survive_stepping():
+    tr = make_trace("multi-tenant", {"launches": 1500, "cpus": 3, "s3": 7, "slice": 150_000}, seed=8)
+    whole = summary(tr, "eager-load")
+    assert whole["schedule_ins"] > int(np.count_nonzero(tr.kind == SCHED))
+    sim = ExactSimulation(tr, "eager-load")
+    while not sim.done:
+        sim.step(13)
+    assert sim.summary() == whole
 
 
 # --------------------------------------------------------------------------- timing

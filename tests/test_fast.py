@@ -135,25 +135,58 @@ def test_eager_load_by_hand() -> None:
     rows = [
         (0, SCHED, 0, 0, 0, -1),  # vm0 loaded on CPU 0: 4 WRMSR of signer 2
         (1, LAUNCH, 0, 0, 0, 2),  # native, MSRs right
-        (2, S3, -1, -1, -1, -1),
-        (3, LAUNCH, 0, 0, 0, 2),  # MSRs back at Intel's: fails
+        (2, S3, -1, -1, -1, -1),  # MSRs back at Intel's, then vm0 is scheduled in again: 4 WRMSR
+        (3, LAUNCH, 0, 0, 0, 2),  # so this native EINIT succeeds
         (4, EXIT, 0, 0, 0, -1),
         (5, SCHED, 1, 1, 0, -1),  # vm1 (lehash Intel) on CPU 1
         (6, LAUNCH, 1, 1, 0, 1),  # lewr: passthrough, fine
-        (7, SCHED, 0, 1, 0, -1),  # vm1 migrates to CPU 0: its virtual hash is now signer 1
-        (8, SCHED, 0, 0, 0, -1),  # vm0 back on CPU 0
-        (9, LAUNCH, 0, 0, 0, 2),  # fine again
+        (7, SCHED, 0, 1, 0, -1),  # vm1 migrates to CPU 0 (vm0 displaced, CPU 1 left empty)
+        (8, S3, -1, -1, -1, -1),  # only vm1 is current anywhere: one reload, on CPU 0
+        (9, SCHED, 0, 0, 0, -1),  # vm0 back on CPU 0
+        (10, LAUNCH, 0, 0, 0, 2),  # fine again
     ]
     tr = Trace.from_rows(rows, ncpus=2, nsigners=3, vms=vms)
     c = CostModel()
     e = simulate(tr, EagerLoad, c)
-    assert e["failures"] == {"SGX_INVALID_EINITTOKEN": 1}
-    assert e["schedule_ins"] == 4 and e["wrmsr"] == 4 * 4 + 4 and e["encls_exits"] == 0 and e["msr_exits"] == 4
-    assert e["exits"] == 1 and e["exit_cycles"] == c.vm_exit and e["sched_cycles"] == 4 * (c.vcpu_load + c.context_switch)
-    # overhead: the lewr launch's 4 guest WRMSR exits and 4 passthrough WRMSRs, plus 16 schedule-in WRMSRs
-    assert e["overhead_cycles"] == 4 * c.vm_exit + 4 * c.wrmsr_lehash + 16 * c.wrmsr_lehash
+    assert e["failures"] == {}
+    # 4 SCHED rows + 2 S3 reloads; 4 WRMSR each, plus the lewr launch's passthrough
+    assert e["schedule_ins"] == 6 and e["wrmsr"] == 6 * 4 + 4 and e["encls_exits"] == 0 and e["msr_exits"] == 4
+    assert e["exits"] == 1 and e["exit_cycles"] == c.vm_exit and e["sched_cycles"] == 6 * (c.vcpu_load + c.context_switch)
+    # overhead: the lewr launch's 4 guest WRMSR exits and 4 passthrough WRMSRs, plus 24 schedule-in WRMSRs
+    assert e["overhead_cycles"] == 4 * c.vm_exit + 4 * c.wrmsr_lehash + 24 * c.wrmsr_lehash
     aw = simulate(tr, AlwaysWrite, c)
     assert aw["failures"] == {} and aw["encls_exits"] == 4 and aw["wrmsr"] == 16 and aw["msr_exits"] == 4
+    assert aw["schedule_ins"] == 6 and aw["overhead_cycles"] == 4 * c.vm_exit + 16 * c.wrmsr_lehash + 4 * c.encls_trap
+    for label, design in BUILTIN_DESIGNS:
+        assert simulate(tr, design, c) == reference(tr, design, c), label
+
+
+def test_s3_reloads_only_current_vcpus() -> None:
+    """After S3, a schedule-in for each CPU whose latest SCHED's vCPU has not moved on."""
+    vms = (VmSpec(2, lewr=False, lehash=0), VmSpec(1, lewr=False, lehash=1))
+    s3 = (0, S3, -1, -1, -1, -1)
+    rows = [
+        (0, SCHED, 0, 0, 0, -1),  # vm0/0 on CPU 0
+        (0, SCHED, 1, 0, 1, -1),  # vm0/1 on CPU 1
+        (0, SCHED, 2, 1, 0, -1),  # vm1/0 on CPU 2
+        s3,  # 3 reloads
+        (0, SCHED, 1, 1, 0, -1),  # vm1/0 to CPU 1: displaces vm0/1, leaves CPU 2 empty
+        s3,  # 2 reloads (CPUs 0 and 1)
+        (0, SCHED, 1, 1, 0, -1),  # again on the same CPU: still current there
+        s3,  # 2 reloads
+        (0, SCHED, 0, 0, 1, -1),  # vm0/1 displaces vm0/0 on CPU 0
+        (0, SCHED, 2, 0, 0, -1),  # vm0/0 on CPU 2
+        s3,  # 3 reloads
+        (0, LAUNCH, 2, 0, 0, 0),  # every native EINIT finds its own words
+        (0, LAUNCH, 0, 0, 1, 0),
+        (0, LAUNCH, 1, 1, 0, 1),
+    ]
+    tr = Trace.from_rows(rows, ncpus=3, nsigners=2, vms=vms)
+    r = run_all(tr)
+    for label, out in r.items():
+        assert out["schedule_ins"] == 7 + 3 + 2 + 2 + 3 and out["s3_events"] == 4, label
+        assert out["failures"] == {}, label
+    assert r["eager-load"]["wrmsr"] == 4 * 17
 
 
 def test_global_lock_serialises_and_counts_lock_wait() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sgxlab.errors import ConfigError
-from sgxlab.sim.trace import LAUNCH, SCHED, Trace, VmSpec
+from sgxlab.sim.trace import EXIT, LAUNCH, SCHED, Trace, VmSpec
 
 
 def _trace() -> Trace:
@@ -40,3 +40,76 @@ def test_changing_static_facts_revalidates():
     with pytest.raises(ConfigError):
         tr.validate()
     assert np.all(tr.kind >= 0)
+
+
+# --------------------------------------------------------------------------- a vCPU acts only while current
+
+
+def _two_vms() -> tuple[VmSpec, ...]:
+    return (VmSpec(2, True, -1), VmSpec(1, False, 1))
+
+
+@pytest.mark.parametrize("kind, signer", [(LAUNCH, 1), (EXIT, -1)])
+def test_a_displaced_vcpu_may_not_act(kind, signer):
+    rows = [
+        (0, SCHED, 0, 0, 0, -1),
+        (1, SCHED, 1, 0, 1, -1),
+        (2, LAUNCH, 0, 0, 0, 1),  # fine: current on CPU 0
+        (3, SCHED, 0, 1, 0, -1),  # VM 1's vCPU takes CPU 0
+        (4, kind, 0, 0, 0, signer),  # VM 0's vCPU 0 is displaced
+    ]
+    tr = Trace.from_rows(rows, ncpus=2, nsigners=2, vms=_two_vms())
+    assert not tr._rows_ok()
+    with pytest.raises(ConfigError, match=r"^trace row 4=\(0, 0, 0\): a vCPU acts only while it is current") as e:
+        tr.validate()
+    assert e.value.row == 4 and "vCPU 0 of VM 1 was scheduled in on CPU 0 since" in str(e.value)
+    # Scheduled in again first, it may act.
+    ok = Trace.from_rows([*rows[:4], (4, SCHED, 0, 0, 0, -1), rows[4]], ncpus=2, nsigners=2, vms=_two_vms())
+    ok.validate()
+
+
+def test_a_migrated_vcpu_acts_only_on_its_new_cpu():
+    rows = [(0, SCHED, 0, 0, 0, -1), (1, SCHED, 1, 0, 0, -1), (2, EXIT, 0, 0, 0, -1)]
+    tr = Trace.from_rows(rows, ncpus=2, nsigners=2, vms=_two_vms())
+    with pytest.raises(ConfigError, match="row 2.*the CPU it was scheduled in on"):
+        tr.validate()
+    again = Trace.from_rows([*rows[:2], (2, SCHED, 1, 0, 0, -1), (3, EXIT, 1, 0, 0, -1)], ncpus=2, nsigners=2, vms=_two_vms())
+    again.validate()  # a second SCHED onto the same CPU keeps it current
+
+
+def _schedule_rows(rng: np.random.Generator) -> Trace:
+    """SCHEDs and acts on 3 CPUs by 3 vCPUs; an act is by a random vCPU on its
+    last CPU (sometimes displaced) or, rarely, on any CPU."""
+    vms = _two_vms()
+    vcpus = [(0, 0), (0, 1), (1, 0)]
+    where: dict[tuple[int, int], int] = {}
+    rows = []
+    for t in range(int(rng.integers(1, 14))):
+        who = vcpus[int(rng.integers(3))]
+        if rng.random() < 0.4 or who not in where:
+            c = int(rng.integers(3))
+            where[who] = c
+            rows.append((t, SCHED, c, *who, -1))
+        else:
+            c = where[who] if rng.random() < 0.95 else int(rng.integers(3))
+            if rng.random() < 0.5:
+                rows.append((t, EXIT, c, *who, -1))
+            else:
+                rows.append((t, LAUNCH, c, *who, 1))
+    return Trace.from_rows(rows, ncpus=3, nsigners=2, vms=vms)
+
+
+def test_vectorised_and_row_walk_agree_on_who_is_current():
+    rng = np.random.default_rng(2017)
+    seen = {"ok": 0, "current": 0, "other": 0}
+    for _ in range(4000):
+        tr = _schedule_rows(rng)
+        try:
+            tr._validate_rows()
+            slow = True
+            seen["ok"] += 1
+        except ConfigError as e:
+            slow = False
+            seen["current" if "while it is current" in str(e) else "other"] += 1
+        assert tr._rows_ok() == slow
+    assert min(seen.values()) > 200, seen

@@ -22,14 +22,22 @@ trace in row order:
   through to hardware only under a design that loads on schedule-in
   (eager-load, Kai's RFC);
 * S3 is :meth:`Platform.s3_resume`: every CPU's hash MSRs go back to Intel's
-  value.
+  value; the design's ``on_epc_loss`` hook runs. Then, as the frozen vCPU
+  threads run again, every vCPU current on a CPU (the one its latest SCHED
+  put there, unless it was scheduled elsewhere since) is scheduled in again
+  there, in CPU order: KVM runs ``kvm_arch_vcpu_load`` (from the preempt
+  notifier ``kvm_sched_in``, or the next KVM_RUN's ``vcpu_load``), so it
+  counts as a schedule-in and the design's ``vcpu_load`` runs. Which vCPU is
+  current is worked out from the SCHED rows only when an S3 row comes
+  (:meth:`ExactSimulation._current_at`), so the per-row loop does no extra
+  work.
 
 Timing follows the contract: integer cycles, FIFO queues (one for a global
 lock, else one per CPU), latencies kept in a compact ``array('q')``, and
 summaries streamed; per-launch records are kept only when asked (by default
 for runs of at most :data:`RECORDS_DEFAULT_MAX` launches).
 
-Signer *s* is ``data/keys/key{s:02d}.pem``; its enclave is a one-page image
+Signer *s* is ``data/keys/key{s:02d}.pem``; its enclave is a two-page image (code and TCS)
 whose content names *s*, signed once per simulation.
 """
 
@@ -201,6 +209,15 @@ class ExactSimulation:
         ]
         allow = trace.allowlist
         self._forbidden = [allow is not None and s not in allow for s in range(n)]
+        # For S3 resumes: the S3 rows, the SCHED rows (only if some S3 can find a
+        # vCPU), and the vCPU current on each CPU as of SCHED row _sched_pos.
+        self._s3_rows: list[int] = np.flatnonzero(trace.kind == S3).tolist()
+        self._sched_rows = (
+            np.flatnonzero(trace.kind == SCHED) if self._s3_rows and trace.vms else np.zeros(0, np.int64)
+        )
+        self._sched_pos = 0
+        self._current: dict[int, tuple[int, int]] = {}
+        self._on: dict[tuple[int, int], int] = {}
 
         self.platform.reset_counters()
         self.pos = 0
@@ -287,6 +304,8 @@ class ExactSimulation:
         trap_c = mx_c = 0
 
         check_bypass = any(forbidden)
+        s3_base = self.s3_events
+        current_at = self._current_at
         retries = msr_cycles = wait_sum = sched_over = 0
         sched_ins = encls = msr_exits = exits = s3 = bypasses = 0
 
@@ -365,9 +384,17 @@ class ExactSimulation:
                     vload(cpu, vwords[v][vc])
                     sched_over += (cpu.hash_rd - r0) * c_rd + (cpu.hash_wr - w0) * c_wr
             elif k == S3:
-                s3 += 1
                 platform.s3_resume()
                 design.on_epc_loss()
+                # Resume thaws the vCPU threads: each current vCPU is scheduled in again.
+                for c, (v, vc) in current_at(s3_base + s3):
+                    sched_ins += 1
+                    if loads:
+                        cpu = cpus[c]
+                        r0, w0 = cpu.hash_rd, cpu.hash_wr
+                        vload(cpu, vwords[v][vc])
+                        sched_over += (cpu.hash_rd - r0) * c_rd + (cpu.hash_wr - w0) * c_wr
+                s3 += 1
             else:
                 exits += 1
 
@@ -385,6 +412,31 @@ class ExactSimulation:
         self.exits += exits
         self.s3_events += s3
         self.bypasses += bypasses
+
+    def _current_at(self, n: int) -> list[tuple[int, tuple[int, int]]]:
+        """``(cpu, (vm, vcpu))`` of every vCPU current at the ``n``-th S3 row, by CPU.
+
+        Replays the SCHED rows before that row (each SCHED row once over the
+        whole run): a SCHED makes its vCPU current on its CPU, displacing the
+        one there, and leaves the CPU it came from with none.
+        """
+        row = self._s3_rows[n]
+        rows = self._sched_rows
+        i = self._sched_pos
+        if i < len(rows) and rows[i] < row:
+            j = int(np.searchsorted(rows, row))
+            tr = self.trace
+            cur, on = self._current, self._on
+            sel = rows[i:j]
+            for c, v, vc in zip(tr.cpu[sel].tolist(), tr.vm[sel].tolist(), tr.vcpu[sel].tolist()):
+                key = (v, vc)
+                old = on.get(key)
+                if old is not None and cur.get(old) == key:
+                    del cur[old]
+                on[key] = c
+                cur[c] = key
+            self._sched_pos = j
+        return sorted(self._current.items())
 
     # ------------------------------------------------------------------ results
 

@@ -28,10 +28,18 @@ word by word. With ``s3[i]`` = number of S3 events before launch *i*:
 * ``percpu-cache-retry``: after any launch H = w; the first EINIT fails iff
   ``s3`` changed since the previous launch on the CPU and some unwritten word
   differs from Intel's; then 4 more WRMSRs and a second EINIT.
-* ``eager-load``: H on a CPU is set by the last SCHED (the vCPU's virtual
-  hash at that moment: its last lewr launch's signer, else its VM's
+* ``eager-load``: H on a CPU is set by the last schedule-in (the vCPU's
+  virtual hash at that moment: its last lewr launch's signer, else its VM's
   ``lehash``), lewr-guest launch or host launch on that CPU, unless an S3
-  came later; a guest without lewr fails when that H is not its signer.
+  came later; a guest without lewr fails when that H is not its signer (on
+  a valid trace it never does, see docs/simulator.md, but this engine
+  computes it rather than assume it).
+
+S3 resumes schedule every current vCPU in again (:func:`_s3_reloads`): a
+SCHED row keeps its vCPU current until the next SCHED onto its CPU or of
+its vCPU, and every S3 in between reloads it. Their number is added to
+``schedule_ins`` (and, under eager-load, 4 WRMSR each); eager-load also
+merges them into its per-CPU state as SCHED rows right after their S3 row.
 
 ``bypasses`` (a host policy ``trace.allowlist``) are the guest launches that
 succeed for a signer outside the allowlist.
@@ -203,30 +211,96 @@ def _wait(A: np.ndarray, S: np.ndarray, starts: np.ndarray | None) -> np.ndarray
     return cm
 
 
-def _eager_failures(trace: Trace, ids: np.ndarray, s3_row: np.ndarray | None) -> np.ndarray:
-    """Trace rows of the native guest EINITs that fail under eager-load (guests without lewr only)."""
-    kind, cpu, vm, vcpu, signer = trace.kind, trace.cpu, trace.vm, trace.vcpu, trace.signer
+def _next_same(group: np.ndarray, rows: np.ndarray, none: int) -> np.ndarray:
+    """For each of ``rows`` (ascending), the next one with the same ``group`` value (``none`` if none)."""
+    out = np.empty(len(rows), dtype=np.int64)
+    if len(rows):
+        o = np.argsort(group, kind="stable")
+        g = group[o]
+        ro = rows[o]
+        out[o[:-1]] = np.where(g[1:] == g[:-1], ro[1:], none)
+        out[o[-1]] = none
+    return out
+
+
+def _s3_reloads(trace: Trace, s3_row: np.ndarray, *, expand: bool) -> tuple[int, np.ndarray | None]:
+    """The implicit schedule-ins of S3 resumes (docs/simulator.md, S3).
+
+    A SCHED row *j* keeps its vCPU current on its CPU until the next SCHED
+    onto that CPU or of that vCPU, whichever comes first; every S3 row in
+    between reloads it. Returns the number of reloads and, with ``expand``,
+    an ``(4, n)`` int64 array of them (S3 row, cpu, vm, vcpu) in row order
+    (by S3 row, then CPU). Work and memory are O(SCHED rows + reloads).
+    """
+    N = len(trace)
+    # A SCHED after the last S3 reloads nothing, and leaving it out changes no
+    # earlier SCHED's count (its end would be after that S3 too).
+    last = int(np.searchsorted(s3_row, s3_row[-1]))  # the last S3 row
+    sr = np.flatnonzero(trace.kind[:last] == SCHED)
+    if not len(sr):
+        return 0, (np.zeros((4, 0), np.int64) if expand else None)
+    cpu_s, vm_s, vcpu_s = trace.cpu[sr], trace.vm[sr], trace.vcpu[sr]
+    end = _next_same(cpu_s, sr, N)
+    np.minimum(end, _next_same(_vcpu_key(vm_s, vcpu_s, trace), sr, N), out=end)
+    end -= 1
+    before = s3_row[sr]  # S3 rows before the SCHED (it is not one)
+    cnt = s3_row[end] - before  # S3 rows strictly between the SCHED and its end
+    del end
+    total = int(cnt.sum(dtype=np.int64))
+    if not expand:
+        return total, None
+    j = np.repeat(np.arange(len(sr)), cnt)
+    first = np.cumsum(cnt, dtype=np.int64) - cnt
+    ordinal = before[j] + (np.arange(total) - first[j])  # 0-based S3 number
+    at = np.searchsorted(s3_row, ordinal + 1)  # that S3's row: where the running count reaches it
+    out = np.stack([at, cpu_s[j].astype(np.int64), vm_s[j].astype(np.int64), vcpu_s[j].astype(np.int64)])
+    o = np.lexsort((out[1], out[0]))
+    return total, out[:, o]
+
+
+def _eager_failures(
+    trace: Trace, ids: np.ndarray, s3_row: np.ndarray | None, reloads: np.ndarray | None
+) -> np.ndarray:
+    """Trace rows of the native guest EINITs that fail under eager-load (guests without lewr only).
+
+    ``reloads`` (from :func:`_s3_reloads`) are implicit SCHED rows placed
+    right after their S3 row.
+    """
+    kind = trace.kind
     nvms = len(trace.vms)
     none = np.zeros(0, dtype=np.int64)
     if nvms == 0:
         return none
     lewr_tab = np.array([s.lewr for s in trace.vms] + [False], dtype=bool)
     lehash_tab = np.array([s.lehash for s in trace.vms] + [-1], dtype=np.int16)
-    is_sched = kind == SCHED
-    r = np.flatnonzero(is_sched | (kind == LAUNCH))
+    r = np.flatnonzero((kind == SCHED) | (kind == LAUNCH))
     k_r = kind[r]
-    vm_r = vm[r]
+    vm_r = trace.vm[r]
+    if not (~lewr_tab[vm_r] & (vm_r >= 0) & (k_r == LAUNCH)).any():
+        return none
+    cpu_r = trace.cpu[r]
+    vcpu_r = trace.vcpu[r]
+    code = trace.signer[r]  # the signer for launches, to fill for SCHED rows
+    s3_r = s3_row[r] if s3_row is not None else None
+    if reloads is not None and reloads.shape[1]:
+        assert s3_row is not None
+        at = np.searchsorted(r, reloads[0])  # right after the S3 row
+        m = reloads.shape[1]
+        r = np.insert(r, at, -1)  # no trace row of its own
+        k_r = np.insert(k_r, at, np.full(m, SCHED, k_r.dtype))
+        cpu_r = np.insert(cpu_r, at, reloads[1].astype(cpu_r.dtype))
+        vm_r = np.insert(vm_r, at, reloads[2].astype(vm_r.dtype))
+        vcpu_r = np.insert(vcpu_r, at, reloads[3].astype(vcpu_r.dtype))
+        code = np.insert(code, at, np.full(m, -1, code.dtype))
+        assert s3_r is not None
+        s3_r = np.insert(s3_r, at, s3_row[reloads[0]])
     sched_r = k_r == SCHED
     lewr_r = lewr_tab[vm_r]
     check_r = ~sched_r & (vm_r >= 0) & ~lewr_r
-    if not check_r.any():
-        return none
-    code = signer[r]  # a copy: the signer for launches, to fill for SCHED rows
     if sched_r.any():
         # The vCPU's virtual hash when it is scheduled in: its last lewr launch's signer, else lehash.
         q = np.flatnonzero(sched_r | lewr_r)  # SCHED rows and lewr-guest launches
-        rq = r[q]
-        key = _vcpu_key(vm[rq], vcpu[rq], trace)
+        key = _vcpu_key(vm_r[q], vcpu_r[q], trace)
         o = np.argsort(key, kind="stable")
         key_s = key[o]
         nq = len(q)
@@ -237,16 +311,16 @@ def _eager_failures(trace: Trace, ids: np.ndarray, s3_row: np.ndarray | None) ->
         gstart = np.maximum.accumulate(np.where(start, pos, 0))
         sq = sched_r[q][o]
         last = np.maximum.accumulate(np.where(~sq, pos, -1))
-        sig_s = signer[rq][o]
-        v = np.where(last >= gstart, sig_s[np.maximum(last, 0)], lehash_tab[vm[rq][o]])
+        sig_s = code[q][o]
+        v = np.where(last >= gstart, sig_s[np.maximum(last, 0)], lehash_tab[vm_r[q][o]])
         vq = np.empty(nq, dtype=np.int16)
         vq[o] = v
         code[q[sched_r[q]]] = vq[sched_r[q]]
-        del key, o, key_s, pos, start, gstart, sq, last, sig_s, v, vq, q, rq
+        del key, o, key_s, pos, start, gstart, sq, last, sig_s, v, vq, q
     # Per CPU: the last setter before each check row, unless an S3 came after it.
     nr = len(r)
-    o = np.argsort(cpu[r], kind="stable")
-    cpu_s = cpu[r][o]
+    o = np.argsort(cpu_r, kind="stable")
+    cpu_s = cpu_r[o]
     pos = np.arange(nr, dtype=np.int64)
     start = np.empty(nr, dtype=bool)
     start[0] = True
@@ -256,8 +330,8 @@ def _eager_failures(trace: Trace, ids: np.ndarray, s3_row: np.ndarray | None) ->
     last = np.maximum.accumulate(np.where(~chk_s, pos, -1))
     valid = last >= gstart
     lastc = np.maximum(last, 0)
-    if s3_row is not None:
-        s3_s = s3_row[r][o]
+    if s3_r is not None:
+        s3_s = s3_r[o]
         valid &= s3_s[lastc] == s3_s
     code_s = code[o]
     H = np.where(valid, code_s[lastc], np.int16(-1))[chk_s]
@@ -300,6 +374,7 @@ def simulate(
 
     kind = trace.kind
     N = len(trace)
+    nvms = len(trace.vms)
     is_launch = kind == LAUNCH
     nl = int(np.count_nonzero(is_launch))
     nsched = int(np.count_nonzero(kind == SCHED))
@@ -308,6 +383,12 @@ def simulate(
     ns3 = int(np.count_nonzero(is_s3))
     s3_row = np.cumsum(is_s3, dtype=np.int32) if ns3 else None
     del is_s3
+    # S3 resume schedules every current vCPU in again: implicit SCHED rows.
+    nreload = 0
+    reloads: np.ndarray | None = None
+    if s3_row is not None and nsched and nvms:
+        nreload, reloads = _s3_reloads(trace, s3_row, expand=mode == "eager-load")
+    nsched += nreload
 
     li: np.ndarray | None = None if nl == N else np.flatnonzero(is_launch)
     del is_launch
@@ -315,7 +396,6 @@ def simulate(
     def take(col: np.ndarray) -> np.ndarray:
         return col if li is None else col[li]
 
-    nvms = len(trace.vms)
     cpu_l = take(trace.cpu)
     order: np.ndarray | None = None
     if nl and trace.ncpus > 1 and int(cpu_l.min()) != int(cpu_l.max()):
@@ -411,7 +491,8 @@ def simulate(
             assert lewr_s is not None
             wr_s = (~guest_s | lewr_s).astype(np.int8) * np.int8(4)  # host path, lewr passthrough
         extra_wrmsr = 4 * nsched
-        fail_rows = _eager_failures(trace, ids, s3_row)
+        fail_rows = _eager_failures(trace, ids, s3_row, reloads)
+        del reloads
 
     failures = 0
     if fail_s is not None:

@@ -29,8 +29,11 @@ outcome, it is only counted.
 
 Rules a trace obeys (``Trace.validate`` checks them):
 
-* a guest LAUNCH or EXIT happens on the CPU where that vCPU was last
-  scheduled in (a SCHED row earlier in the trace);
+* a guest LAUNCH or EXIT happens only while its vCPU is *current* on that
+  CPU: the latest SCHED row onto the CPU scheduled in this vCPU, and the
+  vCPU has not been scheduled in elsewhere since (a vCPU runs guest code only
+  inside KVM_RUN, i.e. while loaded; one displaced by another vCPU, or
+  migrated away, needs a new SCHED before it acts again);
 * host LAUNCHes happen on CPUs no vCPU is ever scheduled on (host CPUs and
   VM CPUs are disjoint, so a host launch never preempts a vCPU);
 * a guest without lewr launches only enclaves of its ``lehash`` signer (its
@@ -206,7 +209,9 @@ class Trace:
         nv = np.array([m.nvcpus for m in self.vms], dtype=np.int64)
         if np.any((gvc < 0) | (gvc >= nv[gv])):
             return False
-        # A guest LAUNCH/EXIT must happen on the CPU of its vCPU's latest SCHED.
+        # A guest LAUNCH/EXIT must happen on the CPU of its vCPU's latest SCHED
+        # (row j), and no other SCHED may have come onto that CPU between j and
+        # the act: then j is also the CPU's latest SCHED, the vCPU is current.
         # The key is one small integer per vCPU: int16 keys let numpy's stable
         # sort use radix sort, several times faster than sorting int64.
         total = int(nv.sum())
@@ -215,23 +220,42 @@ class Trace:
         key = off[gv] + gvc.astype(kdt)
         order = np.argsort(key, kind="stable")
         ks, sched, cs = key[order], gk[order] == SCHED, gc[order]
-        pos = np.arange(len(ks))
-        last = np.maximum.accumulate(np.where(sched, pos, -1))
-        first = np.maximum.accumulate(np.where(np.r_[True, ks[1:] != ks[:-1]], pos, 0))
-        acts = ~sched
-        if np.any(acts & (last < first)):
+        # No vCPU acts before its first SCHED: each vCPU's rows start with one.
+        if not sched[0] or not sched[np.flatnonzero(ks[1:] != ks[:-1]) + 1].all():
             return False
-        if np.any(acts & (cs[np.maximum(last, 0)] != cs)):
+        last = np.maximum.accumulate(np.where(sched, np.arange(len(ks)), -1))  # its latest SCHED
+        if np.any(cs[last] != cs):
+            return False
+        # Every vCPU's group (in key order) starts with a SCHED, so the acts
+        # after a SCHED run up to the next SCHED position; the last of them is
+        # the latest. The vCPU stays current until the next SCHED onto its CPU
+        # (``nxt``, per SCHED in key order): that act must come before it.
+        # Only SCHED-sized arrays here (SCHED rows are few).
+        P = np.flatnonzero(sched)
+        jrow = order[P]  # guest-row index of each SCHED, in key order
+        by_cpu = np.argsort(jrow)  # -> row order (rows are distinct) ...
+        by_cpu = by_cpu[np.argsort(gc[jrow[by_cpu]], kind="stable")]  # ... -> (CPU, row) order
+        nxt = np.full(len(P), len(gk), dtype=np.int64)
+        if len(P) > 1:
+            same = gc[jrow[by_cpu[1:]]] == gc[jrow[by_cpu[:-1]]]
+            nxt[by_cpu[:-1][same]] = jrow[by_cpu[1:]][same]
+        end = np.empty_like(P)
+        end[:-1] = P[1:] - 1
+        if len(P):
+            end[-1] = len(ks) - 1
+        has = end > P
+        if np.any(nxt[has] < order[end[has]]):
             return False
         lewr = np.array([m.lewr for m in self.vms], dtype=bool)
         lehash = np.array([m.lehash for m in self.vms], dtype=np.int64)
         if np.any((gk == LAUNCH) & ~lewr[gv] & (gs != lehash[gv])):
             return False
-        return not np.intersect1d(c[host], gc[gk == SCHED]).size
+        return not np.intersect1d(c[host], gc[jrow]).size
 
     def _validate_rows(self) -> None:
         """The rules row by row, in order (slow; names the first bad row)."""
         where: dict[tuple[int, int], int] = {}
+        current: dict[int, tuple[int, int]] = {}  # CPU -> the vCPU its latest SCHED put there
         vm_cpus: set[int] = set()
         host_cpus: set[int] = set()
         allowed = None if self.allowlist is None else set(self.allowlist)
@@ -265,10 +289,19 @@ class Trace:
                 if c in host_cpus:
                     raise _err(i, " cpu", c, "host launches and vCPUs must use disjoint CPUs")
                 where[(v, vc)] = c
+                current[c] = (v, vc)
                 vm_cpus.add(c)
                 continue
             if where.get((v, vc)) != c:
                 raise _err(i, "", (v, vc, c), "a vCPU acts only on the CPU it was scheduled in on")
+            if current[c] != (v, vc):
+                ov, ovc = current[c]
+                raise _err(
+                    i,
+                    "",
+                    (v, vc, c),
+                    f"a vCPU acts only while it is current: vCPU {ovc} of VM {ov} was scheduled in on CPU {c} since",
+                )
             if k == LAUNCH and not spec.lewr and s != spec.lehash:
                 raise _err(i, " signer", s, f"VM {v} has no lewr: it can launch only signer {spec.lehash}")
 
