@@ -16,6 +16,20 @@ Everything else is an assumption, marked as such and easy to sweep. Presets
 live in ``data/costs/*.toml``; :meth:`CostModel.preset` loads one and
 :meth:`CostModel.with_overrides` applies ``name=value`` strings from the
 command line or a widget.
+
+Bounds. Every cycle cost is a whole number in ``[0, MAX_COST]`` with
+``MAX_COST = 2**40`` cycles (about nine minutes at 2 GHz, 18 million times
+EINIT's 60k): nothing real comes near it, and it keeps each value and a
+launch's service time (at most :data:`SERVICE_TERMS` = 20 charged costs with
+the built-in designs, so below 2**45) far inside int64. The engines keep
+per-launch times, waits and running sums of service times in int64; those
+are exact while ``trace end + launches * max_service() < 2**63``. At the
+default costs that holds with a wide margin (10 M launches stay below
+2**42), but no per-cost cap can promise it for every launch count (10 M
+saturated launches at 2**40 cycles each would pass 2**63), so
+:func:`check_int64_budget` checks the actual trace before a run and
+``sgxlab.run`` refuses, naming the largest cost, rather than let a number
+wrap. ``cpu_ghz`` must be a finite, positive number.
 """
 
 from __future__ import annotations
@@ -23,6 +37,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +45,28 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 
-__all__ = ["CostParam", "CostModel", "COST_PARAMS", "PRESETS_DIR", "preset_names"]
+__all__ = [
+    "CostParam",
+    "CostModel",
+    "COST_PARAMS",
+    "PRESETS_DIR",
+    "preset_names",
+    "MAX_COST",
+    "SERVICE_TERMS",
+    "check_int64_budget",
+]
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "data" / "costs"
+
+MAX_COST = 2**40
+"""Largest accepted value of any cycle cost (see the module docstring: int64 headroom)."""
+
+SERVICE_TERMS = 20
+"""Most costs one launch's service time charges with a built-in design: two
+EINITs (percpu-cache-retry's retry), the lock, 4 RDMSRs, 8 WRMSRs (4 + 4 on
+the retry), the ENCLS trap and 4 intercepted guest WRMSRs (VM exits)."""
+
+_I64_LIMIT = 2**63
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,16 +183,28 @@ class CostModel:
                 raise ConfigError(f"cost {p}", v, "must be a whole number of cycles")
             if v < 0:
                 raise ConfigError(f"cost {p}", v, "must not be negative")
-        if isinstance(self.cpu_ghz, bool) or not isinstance(self.cpu_ghz, (int, float)) or not self.cpu_ghz > 0:
-            raise ConfigError("cost cpu_ghz", self.cpu_ghz, "must be a positive number of GHz")
+            if v > MAX_COST:
+                raise ConfigError(f"cost {p}", v, _TOO_BIG)
+        g = self.cpu_ghz
+        if isinstance(g, bool) or not isinstance(g, (int, float)):
+            raise ConfigError("cost cpu_ghz", g, "must be a positive number of GHz")
+        try:
+            ok = math.isfinite(g) and g > 0
+        except OverflowError:  # an int too large for a float
+            ok = False
+        if not ok:
+            raise ConfigError("cost cpu_ghz", g, "must be a finite, positive number of GHz")
+        if not isinstance(self.name, str):
+            raise ConfigError("cost name", self.name, "must be a string")
 
     # construction ---------------------------------------------------------
 
     @classmethod
     def preset(cls, name: str) -> CostModel:
         """Load ``data/costs/NAME.toml`` (see :func:`preset_names`)."""
+        bad_name = not isinstance(name, str) or not name or any(c in name for c in "/\\\0")
         path = PRESETS_DIR / f"{name}.toml"
-        if not isinstance(name, str) or "/" in name or not path.is_file():
+        if bad_name or not path.is_file():
             raise ConfigError("costs", name, f"unknown preset; choose one of {', '.join(preset_names())}")
         try:
             data = tomllib.loads(path.read_text())
@@ -212,6 +258,18 @@ class CostModel:
         """Cycles to nanoseconds at ``cpu_ghz``."""
         return cycles / self.cpu_ghz
 
+    def max_service(self) -> int:
+        """An upper bound on one launch's service time (cycles) with a built-in
+        design: :data:`SERVICE_TERMS` charged costs (see there)."""
+        return (
+            2 * self.einit
+            + self.lock
+            + 4 * self.rdmsr_lehash
+            + 8 * self.wrmsr_lehash
+            + self.encls_trap
+            + 4 * self.vm_exit
+        )
+
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {p: getattr(self, p) for p in COST_PARAMS}
         d["cpu_ghz"] = self.cpu_ghz
@@ -234,6 +292,7 @@ class CostModel:
 
 
 def _number(name: str, value: Any) -> int | float:
+    given = value  # errors show what the user wrote ("1e30"), not a 100-digit int
     if isinstance(value, bool):
         raise ConfigError(f"cost {name}", value, "must be a number, not a boolean")
     if isinstance(value, str):
@@ -244,18 +303,55 @@ def _number(name: str, value: Any) -> int | float:
             try:
                 value = float(s)
             except ValueError:
-                raise ConfigError(f"cost {name}", value, "is not a number") from None
+                raise ConfigError(f"cost {name}", given, "is not a number") from None
+            if math.isinf(value) and "inf" not in s.lower() and name != "cpu_ghz":
+                raise ConfigError(f"cost {name}", given, _TOO_BIG)  # digits past float's range
     if not isinstance(value, (int, float)):
         raise ConfigError(f"cost {name}", value, "must be a number")
     if name == "cpu_ghz":
-        return float(value)
+        try:
+            g = float(value)
+        except OverflowError:
+            g = math.inf
+        if not (math.isfinite(g) and g > 0):
+            raise ConfigError("cost cpu_ghz", given, "must be a finite, positive number of GHz")
+        return g
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"cost {name}", given, "must be a finite whole number of cycles")
         if not value.is_integer():
-            raise ConfigError(f"cost {name}", value, "must be a whole number of cycles")
+            raise ConfigError(f"cost {name}", given, "must be a whole number of cycles")
         value = int(value)
     if value < 0:
-        raise ConfigError(f"cost {name}", value, "must not be negative")
+        raise ConfigError(f"cost {name}", given, "must not be negative")
+    if value > MAX_COST:
+        raise ConfigError(f"cost {name}", given, _TOO_BIG)
     return value
+
+
+_TOO_BIG = (
+    f"must be at most 2**40 = {MAX_COST:,} cycles (about 9 minutes at 2 GHz), "
+    "so the simulators' int64 times and sums stay exact"
+)
+
+
+def check_int64_budget(costs: CostModel, launches: int, t_end: int) -> None:
+    """Refuse a run whose int64 times could wrap: ``t_end + launches * max_service() >= 2**63``.
+
+    ``t_end`` is the trace's last time (cycles) and ``launches`` its number of
+    launches. Every per-launch time, wait and running sum of service times
+    the engines keep is at most that bound (waits included: a launch never
+    waits longer than the service of everything queued before it).
+    """
+    worst = int(t_end) + int(launches) * costs.max_service()
+    if worst >= _I64_LIMIT:
+        big = max(COST_PARAMS, key=lambda p: getattr(costs, p))
+        raise ConfigError(
+            f"cost {big}",
+            getattr(costs, big),
+            f"too large for {launches:,} launches: the run's cycle counts could reach {worst:.3g}, "
+            "past int64 (2**63); lower the costs or the number of launches",
+        )
 
 
 def preset_names() -> list[str]:

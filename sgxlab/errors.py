@@ -31,7 +31,11 @@ class SgxlabError(Exception):
 
 def _show(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value) if abs(value) < 1 << 32 else hex(value)
+        if abs(value) < 1 << 32:
+            return str(value)
+        if value.bit_length() > 300:  # a huge number: its size, not a screenful of digits
+            return f"{'-' if value < 0 else ''}0x{abs(value) >> (value.bit_length() - 32):x}... ({value.bit_length()} bits)"
+        return hex(value)
     if isinstance(value, (bytes, bytearray)):
         b = bytes(value)
         return b[:16].hex() + ("…" if len(b) > 16 else "") + f" ({len(b)} bytes)"

@@ -88,7 +88,6 @@ There is no module-level mutable state: a :class:`Kvm` owns its VMs.
 
 from __future__ import annotations
 
-import copy
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -123,6 +122,7 @@ __all__ = [
     "SgxGuestConfig",
     "parse_size",
     "format_size",
+    "MAX_EPC",
     "GuestView",
     "GuestEinit",
     "hardware_consistent",
@@ -195,6 +195,12 @@ class GuestOptionError(ConfigError):
 
 _SIZE_RE = re.compile(r"([0-9]+)([KMGkmg]?)")
 _SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+MAX_EPC = 1 << 40
+"""Largest EPC a guest may be given: 1 TiB (``1024G``). The largest real EPC is
+512 GB per socket (3rd-generation Xeon Scalable, Ice Lake-SP), 1 TB on a
+two-socket host, so nothing real exceeds it; larger sizes are typos."""
+
 _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
 _KAI_KEYS = ("epc", "lehash", "lewr")
 
@@ -202,8 +208,9 @@ _KAI_KEYS = ("epc", "lehash", "lewr")
 def parse_size(text: Any, option: str = "epc") -> int:
     """Parse an EPC size: digits with an optional K, M or G suffix (powers of 1024).
 
-    The result must be positive and a multiple of 4 KiB (QEMU's rule for EPC
-    sections). Raises :class:`GuestOptionError` of kind ``bad-size``.
+    The result must be positive, a multiple of 4 KiB (QEMU's rule for EPC
+    sections) and at most :data:`MAX_EPC` (1 TiB). Raises
+    :class:`GuestOptionError` of kind ``bad-size``.
     """
     if isinstance(text, int) and not isinstance(text, bool):
         n = text
@@ -213,14 +220,25 @@ def parse_size(text: Any, option: str = "epc") -> int:
             raise GuestOptionError(
                 "bad-size", option, text, "expected a size: digits with an optional K, M or G suffix (e.g. 64M)"
             )
-        n = int(m.group(1)) * _SUFFIX[m.group(2).upper()]
+        digits = m.group(1).lstrip("0") or "0"
+        if len(digits) > 16:  # > 10**16 bytes whatever the suffix; int() of 5,000 digits would raise
+            raise GuestOptionError("bad-size", option, text, _EPC_TOO_BIG)
+        n = int(digits) * _SUFFIX[m.group(2).upper()]
     else:
         raise GuestOptionError("bad-size", option, text, "expected a size such as 64M or a number of bytes")
     if n <= 0:
         raise GuestOptionError("bad-size", option, text, "the EPC size must be positive")
+    if n > MAX_EPC:
+        raise GuestOptionError("bad-size", option, text, _EPC_TOO_BIG)
     if n % PAGE:
         raise GuestOptionError("bad-size", option, text, f"the EPC size must be a multiple of 4 KiB ({PAGE} bytes)")
     return n
+
+
+_EPC_TOO_BIG = (
+    f"the EPC size must be at most 1024G (1 TiB, {MAX_EPC:,} bytes): no SGX host has more EPC "
+    "(512 GB per socket at most)"
+)
 
 
 def format_size(n: int) -> str:
@@ -373,7 +391,10 @@ class SgxGuestConfig:
         ``-object memory-backend-epc,id=ID,size=SIZE[,...]`` and
         ``-M|-machine [...,]sgx-epc.N.memdev=ID``. The EPC size is the sum of
         the referenced backends. Other options are ignored; ``lehash`` or
-        ``lewr`` anywhere is an error, as QEMU has neither.
+        ``lewr`` anywhere is an error, as QEMU has neither. As in QEMU, two
+        ``-object`` options may not share an ``id=``, each section index ``N``
+        appears once and the indices run 0, 1, ... without gaps, and a backend
+        backs at most one section. The total must be at most :data:`MAX_EPC`.
         """
         if not isinstance(text, str):
             raise GuestOptionError("not-a-string", "qemu", text, "expected a QEMU command line")
@@ -384,6 +405,7 @@ class SgxGuestConfig:
         sgxlc = False
         backends: dict[str, int] = {}
         memdevs: list[tuple[str, str]] = []
+        object_ids: set[str] = set()
         i = 0
         while i < len(argv):
             opt = argv[i]
@@ -419,9 +441,15 @@ class SgxGuestConfig:
                         raise GuestOptionError("qemu-syntax", "-cpu sgx", arg, "SGX is switched off: not an SGX guest")
             elif opt == "-object":
                 kind, _, rest = arg.partition(",")
+                props = dict(p.partition("=")[::2] for p in rest.split(",") if p)
+                if "id" in props:  # QEMU: object ids are unique across every -object
+                    if props["id"] in object_ids:
+                        raise GuestOptionError(
+                            "qemu-syntax", "-object id", props["id"], "duplicate ID: another -object already has it"
+                        )
+                    object_ids.add(props["id"])
                 if kind != "memory-backend-epc":
                     continue
-                props = dict(p.partition("=")[::2] for p in rest.split(",") if p)
                 if "id" not in props or "size" not in props:
                     raise GuestOptionError(
                         "qemu-syntax", "-object memory-backend-epc", arg, "needs id=... and size=..."
@@ -435,12 +463,42 @@ class SgxGuestConfig:
         if not memdevs:
             raise GuestOptionError("qemu-syntax", "-M sgx-epc", text, "no EPC section: add -M sgx-epc.0.memdev=<id>")
         total = 0
+        seen_idx: set[int] = set()
+        seen_mem: dict[str, str] = {}
         for idx, mem in memdevs:
+            if int(idx) in seen_idx:
+                raise GuestOptionError(
+                    "qemu-syntax", f"sgx-epc.{idx}.memdev", mem, f"EPC section {int(idx)} is given twice"
+                )
+            seen_idx.add(int(idx))
+            if mem in seen_mem:
+                raise GuestOptionError(
+                    "qemu-syntax",
+                    f"sgx-epc.{idx}.memdev",
+                    mem,
+                    f"backend {mem!r} is already sgx-epc.{seen_mem[mem]}'s memdev: each EPC section needs its own",
+                )
+            seen_mem[mem] = idx
             if mem not in backends:
                 raise GuestOptionError(
                     "qemu-syntax", f"sgx-epc.{idx}.memdev", mem, "no -object memory-backend-epc with that id"
                 )
             total += backends[mem]
+        if seen_idx != set(range(len(seen_idx))):  # QEMU turns sgx-epc.N into a list: 0, 1, ... without gaps
+            missing = min(set(range(len(seen_idx))) - seen_idx)
+            raise GuestOptionError(
+                "qemu-syntax",
+                "-M sgx-epc",
+                ",".join(f"sgx-epc.{i}" for i in sorted(seen_idx))[:60],
+                f"EPC sections are numbered 0, 1, ... without gaps: sgx-epc.{missing}.memdev is missing",
+            )
+        if total > MAX_EPC:
+            raise GuestOptionError(
+                "bad-size",
+                "-M sgx-epc",
+                format_size(total),
+                "the EPC sections add up to more than 1024G (1 TiB): no SGX host has more EPC",
+            )
         return cls(epc=total, mode="merged", sgxlc=sgxlc)
 
     # -- views ------------------------------------------------------------------
@@ -1215,15 +1273,8 @@ def launch_le_in_guest(vcpu: Vcpu, le: LaunchEnclave, *, sigstruct: SigArg | Non
     ``le.get_token`` works; its tokens verify wherever the guest's hash (real
     or virtual) is the LE's signer. ``sigstruct`` may pass the LE's SIGSTRUCT
     bytes to reuse the platform's signature cache.
-
-    :class:`~sgxlab.le.LaunchEnclave` exposes no public image, so this forks
-    its private ``_image`` (le.py is another contributor's; a public
-    accessor there would remove this reach-in).
     """
-    image = getattr(le, "_image", None)
-    if image is None:
-        raise SgxlabError("this LaunchEnclave has no enclave image to launch")
-    enclave = image.fork()
+    enclave = le.fresh()
     r = vcpu.einit(le.sigstruct if sigstruct is None else sigstruct, enclave)
     if r.launched:
         le.enclave = enclave
@@ -1348,9 +1399,7 @@ def _matrix_row(kvm: Kvm, setup: _MatrixSetup, lewr: bool, lehash: str, signer: 
                 "token-less EINIT"
             )
         else:
-            le = copy.copy(setup.les[lehash])
-            le.enclave = None
-            le.cpu = None
+            le = setup.les[lehash].clone()  # its own KEYID stream: rows do not depend on each other
             r = launch_le_in_guest(vcpu, le, sigstruct=setup.le_sig[lehash])
             steps.append(r)
             if not r.launched:
@@ -1389,9 +1438,10 @@ def policy_matrix_records(design: str | type[Design] = "always-write") -> list[d
     from .policy import POLICY_NAMES
 
     setup = _MatrixSetup.build()
-    platform = Platform(2, "flexible")
     rows: list[dict[str, Any]] = []
     for pname in POLICY_NAMES:
+        # A fresh host per policy: no MSR, cache or design state leaks from one policy's rows to the next.
+        platform = Platform(2, "flexible")
         kvm = Kvm(platform, policy_by_name(pname, approved=setup.approved), design)
         for lewr in (False, True):
             for lehash in MATRIX_LEHASH:
@@ -1411,8 +1461,11 @@ def policy_matrix(design: str | type[Design] = "always-write") -> pandas.DataFra
     VM was refused).
 
     Each row really runs: a flexible 2-CPU host with the policy and
-    ``design``; KVM creates the VM (or refuses it); the guest then launches a
-    real enclave signed with a test key from ``data/keys``:
+    ``design`` (a fresh host for each policy's 12 rows, so no MSR or design
+    state carries over from another policy); KVM creates the VM (or refuses
+    it); the guest then launches a real enclave signed with a test key from
+    ``data/keys`` (a guest's LE is a fresh :meth:`~sgxlab.le.LaunchEnclave.clone`
+    with its own KEYID stream, so no row depends on the rows before it):
 
     * test key 00 signs the **host-approved LE** (``lehash="approved"``); its
       token policy is the host's approved set {key 00, key 01};

@@ -30,6 +30,7 @@ enclave's own signer into the MSRs; both work on this emulator.
 
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
@@ -152,6 +153,20 @@ class LaunchEnclave:
     @property
     def mrsigner(self) -> LeHash:
         return self.key.mrsigner
+
+    def clone(self) -> LaunchEnclave:
+        """A copy that is not running, with its own KEYID generator seeded from ``seed``.
+
+        It shares the signed SIGSTRUCT and the image (neither changes once
+        built), so it is cheap; unlike :func:`copy.copy` it shares no random
+        state, so the tokens it issues do not depend on what other copies
+        issued before.
+        """
+        clone = copy.copy(self)
+        clone.enclave = None
+        clone.cpu = None
+        clone._rng = random.Random(self.seed)
+        return clone
 
     def launch(self, cpu: Cpu) -> EinitResult:
         """EINIT the LE itself on ``cpu`` (token-less: the MSRs must hold its signer)."""

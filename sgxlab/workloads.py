@@ -42,11 +42,38 @@ vCPUs not running elsewhere, so vCPUs migrate between CPUs (a SCHED row is
 written only when the CPU's vCPU changes). A running vCPU launches enclaves
 as a Poisson process (mean gap ``interval``) and takes plain VM exits (mean
 gap ``exit_interval``), always strictly inside the slice, so the trace
-rules hold. A guest with lewr launches signers from its own set of
-``signers_per_vm``; a guest without lewr launches only its lehash signer.
+rules hold (a vCPU acts only while it is current on its CPU). A guest with
+lewr launches signers from its own set of ``signers_per_vm``; a guest
+without lewr launches only its lehash signer.
 Generation stops at exactly ``launches`` launches. *S3 events* fall at
 uniformly random times between the first and the last launch (``workshop``:
 in the middle half).
+
+Bounds
+------
+
+Every numeric parameter has a minimum and a maximum (``sgxlab workloads
+--json`` lists them): ``launches`` at most :data:`MAX_TRACE_ROWS` (a trace
+cannot have more launches than rows); ``cpus``/``host_cpus``/``vm_cpus`` at
+most 4,096 (the emulator's :data:`~sgxlab.platform.MAX_CPUS`); ``signers``,
+``vms``, ``nolewr``, ``signers_per_vm`` and ``host_signers`` at most 64 (one
+test key each); ``vcpus`` at most 256; ``s3`` at most 1,000,000; and every
+time (``interval``, ``host_interval``, ``exit_interval``, ``slice``) at most
+:data:`MAX_GAP` = 2**36 cycles (about 34 s at 2 GHz), so that even
+``MAX_TRACE_ROWS`` launches one ``interval`` apart end before 2**62 cycles
+and every time fits int64 with room for the simulators' sums. A value
+outside its range, a non-number and a non-finite float (``inf``, ``nan``)
+are refused by name.
+
+Before generating anything a workload estimates the size of its trace from
+the parameters (launches; VM exits = running vCPUs x duration /
+``exit_interval``; schedule-ins <= VM CPUs x slices x (1 - ``stay``); S3
+events) and refuses, naming the parameter that makes it big and how to shrink
+it, a trace of more than :data:`MAX_TRACE_ROWS` rows (50 M rows are about
+0.9 GB of columns) or a schedule of more than :data:`MAX_SCHEDULE_CELLS`
+slot draws (slices x (VM CPUs + vCPUs); the scheduler draws each in Python,
+so this bounds the time and memory it takes). A 10 M-launch ``host-only``
+trace is 10 M rows and well inside both.
 
 CSV traces (``trace:PATH``)
 ---------------------------
@@ -60,16 +87,20 @@ blank lines are skipped, and lines starting with ``#@`` declare the static
 facts (so ``pandas.read_csv(path, comment="#")`` still reads the events)::
 
     #@ cpus=4                       # physical CPUs (default: highest cpu + 1)
-    #@ signers=8                    # signer indices 0..7 = data/keys/key00..07
+    #@ signers=8                    # signer indices 0..7 = data/keys/key00..07 (at most 64)
     #@ vm=0 vcpus=2 lewr=yes lehash=3   # one line per VM; lehash -1 = Intel's
     #@ allowlist=0,1                # optional host-only launch policy
 
 Undeclared VMs get ``vcpus`` = highest vCPU seen + 1, ``lewr=yes`` and
-``lehash=-1``. Every problem is a :class:`ConfigError` naming the file's
+``lehash=-1``. Signers are the 64 test keys, so a signer cell or ``lehash``
+is at most 63 and ``signers=`` at most 64; a CPU cell is at most 4,095; a
+``launch``, ``sched`` or ``exit`` row needs its CPU (only ``s3`` rows leave
+it empty). Every problem is a :class:`ConfigError` naming the file's
 line number: an unknown or missing column, an unknown kind, a non-integer,
 a wrong number of cells, a bad directive, and any rule :meth:`Trace.validate`
-enforces (a vCPU acting on a CPU it is not scheduled on, host and VM CPUs
-shared, a non-lewr guest launching another signer, ...).
+enforces (a vCPU acting on a CPU it is not scheduled on, or after another
+vCPU was scheduled in there, host and VM CPUs shared, a non-lewr guest
+launching another signer, ...).
 ``data/traces/example.csv`` is a small example.
 """
 
@@ -89,6 +120,9 @@ from .errors import ConfigError
 from .sim.trace import EXIT, KIND_NAMES, LAUNCH, S3, SCHED, Trace, VmSpec
 
 __all__ = [
+    "MAX_TRACE_ROWS",
+    "MAX_SCHEDULE_CELLS",
+    "MAX_GAP",
     "Param",
     "Workload",
     "WORKLOADS",
@@ -102,6 +136,22 @@ __all__ = [
 
 MAX_SIGNERS = 64
 """Signer *s* is ``data/keys/key{s:02d}.pem``; there are 64 test keys."""
+
+MAX_TRACE_ROWS = 50_000_000
+"""Most rows (events) a generated trace may have: about 0.9 GB of columns
+(17 bytes a row) plus the generator's temporaries. See "Bounds" above."""
+
+MAX_SCHEDULE_CELLS = 20_000_000
+"""Most (slice, CPU or vCPU) draws the vCPU scheduler of the guest workloads
+may make: it loops over slices in Python, about 0.3 us a draw, so this is
+seconds of work and at most 160 MB per random matrix."""
+
+MAX_GAP = 2**36
+"""Largest accepted time parameter (``interval``, ``host_interval``,
+``exit_interval``, ``slice``), in cycles: about 34 s at 2 GHz. With at most
+:data:`MAX_TRACE_ROWS` launches a trace then ends before 2**62 cycles."""
+
+_MAX_CPUS = 4096  # sgxlab.platform.MAX_CPUS (not imported: workloads stay free of the emulator)
 
 
 # --------------------------------------------------------------------------- parameters
@@ -120,8 +170,14 @@ class Param:
     choices: tuple[str, ...] | None = None
 
     def convert(self, value: Any, workload: str) -> Any:
-        """``value`` (a Python value or a command-line string) as this parameter's type."""
+        """``value`` (a Python value or a command-line string) as this parameter's type.
+
+        Floats must be finite, and an integer parameter accepts a float only
+        when it is a whole number (``1e6``); the value must lie in
+        ``[min, max]``. Errors show the value as given.
+        """
         opt = f"{workload} param {self.name}"
+        given = value
         t = self.type
         if isinstance(value, str) and t is not str:
             text = value.strip().replace("_", "")
@@ -132,49 +188,53 @@ class Param:
                 elif low in ("0", "false", "no", "off"):
                     value = False
                 else:
-                    raise ConfigError(opt, value, "expected true/false")
+                    raise ConfigError(opt, given, "expected true/false")
             elif t is int:
                 try:
                     value = int(text, 0)
                 except ValueError:
                     try:
-                        f = float(text)
+                        value = float(text)
                     except ValueError:
-                        raise ConfigError(opt, value, "expected a whole number") from None
-                    if not f.is_integer():
-                        raise ConfigError(opt, value, "expected a whole number") from None
-                    value = int(f)
+                        raise ConfigError(opt, given, "expected a whole number") from None
+                    if math.isinf(value) and "inf" not in text.lower() and self.max is not None:
+                        raise ConfigError(opt, given, f"must be at most {_num(self.max)}")  # past float's range
             elif t is float:
                 try:
                     value = float(text)
                 except ValueError:
-                    raise ConfigError(opt, value, "expected a number") from None
+                    raise ConfigError(opt, given, "expected a number") from None
         if t is bool:
             if not isinstance(value, (bool, np.bool_)):
-                raise ConfigError(opt, value, "expected true or false")
+                raise ConfigError(opt, given, "expected true or false")
             value = bool(value)
         elif t is int:
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float)):
-                raise ConfigError(opt, value, "expected a whole number")
-            if isinstance(value, float):
-                if not value.is_integer():
-                    raise ConfigError(opt, value, "expected a whole number")
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)):
+                raise ConfigError(opt, given, "expected a whole number")
+            if isinstance(value, (float, np.floating)):
+                if not math.isfinite(value):
+                    raise ConfigError(opt, given, "expected a finite whole number")
+                if not float(value).is_integer():
+                    raise ConfigError(opt, given, "expected a whole number")
             value = int(value)
         elif t is float:
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise ConfigError(opt, value, "expected a number")
-            value = float(value)
+                raise ConfigError(opt, given, "expected a number")
+            try:
+                value = float(value)
+            except OverflowError:  # an int beyond float's range
+                value = math.inf
             if not math.isfinite(value):
-                raise ConfigError(opt, value, "expected a finite number")
+                raise ConfigError(opt, given, "expected a finite number")
         elif t is str:
             if not isinstance(value, str):
-                raise ConfigError(opt, value, "expected a string")
+                raise ConfigError(opt, given, "expected a string")
         if self.choices is not None and value not in self.choices:
-            raise ConfigError(opt, value, f"expected one of {', '.join(self.choices)}")
+            raise ConfigError(opt, given, f"expected one of {', '.join(self.choices)}")
         if self.min is not None and value < self.min:
-            raise ConfigError(opt, value, f"must be at least {_num(self.min)}")
+            raise ConfigError(opt, given, f"must be at least {_num(self.min)}")
         if self.max is not None and value > self.max:
-            raise ConfigError(opt, value, f"must be at most {_num(self.max)}")
+            raise ConfigError(opt, given, f"must be at most {_num(self.max)}")
         return value
 
     def as_dict(self) -> dict[str, Any]:
@@ -189,30 +249,63 @@ class Param:
 
 
 def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
+    if float(x).is_integer():
+        n = int(x)
+        power = n >= 2**32 and n & (n - 1) == 0
+        return f"{n:,} (2**{n.bit_length() - 1})" if power else f"{n:,}"
+    return str(x)
+
+
+def _size_error(workload: str, names: list[str], values: dict[str, Any], reason: str) -> ConfigError:
+    names = [n for n in names if n in values]
+    if len(names) == 1:
+        return ConfigError(f"{workload} param {names[0]}", values[names[0]], reason)
+    return ConfigError(f"{workload} params {', '.join(names)}", {n: values[n] for n in names}, reason)
+
+
+def _guest_estimate(v: dict[str, Any], host_cpus: int, host_interval: int, vm_cpus: int) -> dict[str, float]:
+    """:meth:`Workload.estimate` for :func:`_generate_mixed` (expected values; the
+    schedule-ins are an upper bound)."""
+    n = v["launches"]
+    total_vcpus = v["vms"] * v["vcpus"]
+    busy = min(vm_cpus, total_vcpus)
+    rate = host_cpus / host_interval + busy / v["interval"]  # launches per cycle
+    span = n / rate if n else 0.0
+    slices = span / v["slice"] * 1.1 + 2 if n and busy else 0.0  # as _generate_mixed batches them
+    return {
+        "launch": n,
+        "exit": busy * span / v["exit_interval"] if v["exit_interval"] else 0.0,
+        "sched": vm_cpus * (slices * (1.0 - v["stay"]) + 1) if slices else 0.0,
+        "s3": v.get("s3", 0),
+        "span": span,
+        "slices": slices,
+        "cells": slices * (vm_cpus + total_vcpus),
+    }
 
 
 # Shared parameter definitions (each workload picks its own defaults).
 def _launches(default: int) -> Param:
-    return Param("launches", int, default, "number of enclave launches (EINIT requests) in the trace", 0, 100_000_000)
+    return Param("launches", int, default, "number of enclave launches (EINIT requests) in the trace", 0, MAX_TRACE_ROWS)
 
 
 def _cpus(default: int, name: str = "cpus", what: str = "physical CPUs") -> Param:
-    return Param(name, int, default, what, 1, 4096)
+    return Param(name, int, default, what, 1, _MAX_CPUS)
 
 
 def _interval(default: int, who: str) -> Param:
-    return Param("interval", int, default, f"mean cycles between launches {who} (exponential gaps)", 1)
+    return Param("interval", int, default, f"mean cycles between launches {who} (exponential gaps)", 1, MAX_GAP)
 
 
 _P_SIGNERS = Param("signers", int, 4, "number of enclave signers (test keys key00..)", 1, MAX_SIGNERS)
 _P_REUSE = Param("reuse", float, 0.5, "probability that a launch repeats the previous signer on its CPU", 0.0, 1.0)
 _P_VMS = Param("vms", int, 4, "number of VMs (tenants), each with its own lehash", 1, MAX_SIGNERS)
 _P_VCPUS = Param("vcpus", int, 2, "vCPUs per VM", 1, 256)
-_P_NOLEWR = Param("nolewr", int, 1, "how many of the VMs (the last ones) have no lewr: they only launch their lehash signer", 0)
+_P_NOLEWR = Param(
+    "nolewr", int, 1, "how many of the VMs (the last ones) have no lewr: they only launch their lehash signer", 0, MAX_SIGNERS
+)
 _P_SPV = Param("signers_per_vm", int, 2, "signers each lewr VM launches (its lehash signer first)", 1, MAX_SIGNERS)
-_P_EXIT = Param("exit_interval", int, 200_000, "mean cycles between plain VM exits of a running vCPU (0: none)", 0)
-_P_SLICE = Param("slice", int, 2_000_000, "scheduler time slice in cycles (1 ms at 2 GHz)", 2)
+_P_EXIT = Param("exit_interval", int, 200_000, "mean cycles between plain VM exits of a running vCPU (0: none)", 0, MAX_GAP)
+_P_SLICE = Param("slice", int, 2_000_000, "scheduler time slice in cycles (1 ms at 2 GHz)", 2, MAX_GAP)
 _P_STAY = Param("stay", float, 0.25, "probability that a CPU keeps its vCPU for the next slice (else it is rescheduled, migrating vCPUs)", 0.0, 1.0)
 _P_S3 = Param("s3", int, 0, "number of S3 suspend/resume events at random times", 0, 1_000_000)
 _P_POLICY = Param(
@@ -256,11 +349,60 @@ class Workload:
                 )
             values[k] = known[k].convert(v, cls.name)
         cls.check(values)
+        cls.check_size(values)
         return values
 
     @classmethod
     def check(cls, values: dict[str, Any]) -> None:
         """Cross-parameter checks (subclasses)."""
+
+    @classmethod
+    def estimate(cls, values: dict[str, Any]) -> dict[str, float]:
+        """The expected size of the trace, before generating it: rows by kind
+        (``launch``, ``exit``, ``sched``, ``s3``), ``span`` (cycles) and, for the
+        guest workloads, ``cells`` (scheduler draws; see "Bounds")."""
+        return {"launch": values.get("launches", 0), "s3": values.get("s3", 0)}
+
+    @classmethod
+    def check_size(cls, values: dict[str, Any]) -> None:
+        """Refuse parameters whose trace would be too big (see "Bounds"), naming them."""
+        est = cls.estimate(values)
+        rows = sum(est.get(k, 0) for k in ("launch", "exit", "sched", "s3"))
+        if rows > MAX_TRACE_ROWS:
+            parts = {"launch": "launches", "exit": "VM exits", "sched": "schedule-ins", "s3": "S3 events"}
+            detail = ", ".join(f"{est[k]:,.0f} {what}" for k, what in parts.items() if est.get(k))
+            biggest = max(("launch", "exit", "sched", "s3"), key=lambda k: est.get(k, 0))
+            names, advice = {
+                "launch": (["launches"], "lower launches"),
+                "exit": (["exit_interval"], "raise exit_interval (0: no plain exits) or lower launches"),
+                "sched": (["slice", "stay"], "raise slice or stay, or lower launches"),
+                "s3": (["s3"], "lower s3 or launches"),
+            }[biggest]
+            raise _size_error(
+                cls.name,
+                names,
+                values,
+                f"the trace would have about {rows:,.0f} rows ({detail}), more than the limit of "
+                f"{MAX_TRACE_ROWS:,}; {advice}",
+            )
+        cells = est.get("cells", 0)
+        if cells > MAX_SCHEDULE_CELLS:
+            raise _size_error(
+                cls.name,
+                ["slice", "interval", "launches"],
+                values,
+                f"the vCPU scheduler would plan about {est['slices']:,.0f} slices of {values['slice']:,} cycles "
+                f"({cells:,.0f} draws, more than the limit of {MAX_SCHEDULE_CELLS:,}); raise slice, "
+                "launch more often (lower interval/host_interval) or lower launches",
+            )
+        # A guard: within the maxima the span stays below 50 M x 2**36 (x 1.1 for slice rounding) < 0.9 * 2**62.
+        if est.get("span", 0) > 0.9 * 2**62:
+            raise _size_error(
+                cls.name,
+                ["interval", "launches"],
+                values,
+                f"the trace would last about {est['span']:.3g} cycles; times must stay below 2**62",
+            )
 
     def trace(self, seed: int = 0) -> Trace:
         """The validated trace for ``seed``."""
@@ -297,6 +439,12 @@ class HostOnly(Workload):
         _interval(400_000, "on one CPU"),
         _P_REUSE,
     )
+
+    @classmethod
+    def estimate(cls, values: dict[str, Any]) -> dict[str, float]:
+        est = super().estimate(values)
+        est["span"] = values["launches"] * values["interval"] / values["cpus"]
+        return est
 
     def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
         t, cpu, signer = _host_stream(rng, v["launches"], v["cpus"], v["signers"], v["interval"], v["reuse"])
@@ -352,6 +500,10 @@ class MultiTenant(Workload):
     def check(cls, v: dict[str, Any]) -> None:
         _check_guests(cls.name, v, host_signers=0)
 
+    @classmethod
+    def estimate(cls, values: dict[str, Any]) -> dict[str, float]:
+        return _guest_estimate(values, 0, 1, values["cpus"])
+
     def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
         return _generate_mixed(rng, v, host_cpus=0, host_signers=0, host_interval=1, vm_cpus=v["cpus"], s3_window=(0.0, 1.0))
 
@@ -365,7 +517,7 @@ class Mixed(Workload):
         _launches(10_000),
         _cpus(2, "host_cpus", "host CPUs (numbered first)"),
         Param("host_signers", int, 3, "signers the host launches (key00..)", 1, MAX_SIGNERS),
-        Param("host_interval", int, 400_000, "mean cycles between launches on one host CPU", 1),
+        Param("host_interval", int, 400_000, "mean cycles between launches on one host CPU", 1, MAX_GAP),
         _cpus(2, "vm_cpus", "CPUs the vCPUs run on (after the host CPUs)"),
         *_GUEST_PARAMS,
         _P_S3,
@@ -376,6 +528,10 @@ class Mixed(Workload):
     @classmethod
     def check(cls, v: dict[str, Any]) -> None:
         _check_guests(cls.name, v, host_signers=v["host_signers"])
+
+    @classmethod
+    def estimate(cls, values: dict[str, Any]) -> dict[str, float]:
+        return _guest_estimate(values, values["host_cpus"], values["host_interval"], values["vm_cpus"])
 
     def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
         return _generate_mixed(
@@ -723,6 +879,11 @@ def _generate_mixed(
 
 _CSV_COLUMNS = ("t", "kind", "cpu", "vm", "vcpu", "signer")
 _KIND_BY_NAME = {name: k for k, name in KIND_NAMES.items()}
+_CSV_LIMITS = {"t": (0, 2**62), "cpu": (-1, _MAX_CPUS - 1), "vm": (-1, 32767), "vcpu": (-1, 32767), "signer": (-1, MAX_SIGNERS - 1)}
+_CSV_WHY = {
+    "signer": f" (a signer is one of the {MAX_SIGNERS} test keys data/keys/key00..key{MAX_SIGNERS - 1:02d}; -1 or empty: none)",
+    "cpu": f" (the emulator has at most {_MAX_CPUS} CPUs)",
+}
 
 
 def read_trace_csv(path: str | Path) -> Trace:
@@ -803,10 +964,17 @@ def parse_trace_csv(text: str, source: str = "trace") -> Trace:
                 x = int(cell)
             except ValueError:
                 raise bad(lineno, f", column {name}", cell, "not an integer") from None
-            lim = (0, 2**62) if name == "t" else (-1, 32767)
+            lim = _CSV_LIMITS[name]
             if not lim[0] <= x <= lim[1]:
-                raise bad(lineno, f", column {name}", x, f"must be in [{lim[0]}, {lim[1]}]")
+                raise bad(lineno, f", column {name}", x, f"must be in [{lim[0]}, {lim[1]}]{_CSV_WHY.get(name, '')}")
             vals.append(x)
+        if vals[2] < 0 and vals[1] != S3:
+            raise bad(
+                lineno,
+                ", column cpu",
+                cells[col_index["cpu"]],
+                f"a {KIND_NAMES[vals[1]]} row needs its CPU, 0 or more (only s3 rows leave cpu empty)",
+            )
         rows.append(tuple(vals))  # type: ignore[arg-type]
         lines.append(lineno)
     if header is None:
@@ -889,7 +1057,12 @@ def _directive(
         if k == "cpus":
             directives[k] = num(k, 1, 4096)
         elif k == "signers":
-            directives[k] = num(k, 0, MAX_SIGNERS)
+            try:
+                directives[k] = num(k, 0, MAX_SIGNERS)
+            except ConfigError as e:
+                raise bad(
+                    lineno, ", signers", e.value, f"{e.reason}: there are {MAX_SIGNERS} test keys (data/keys/key00..key63)"
+                ) from None
         elif k == "allowlist":
             out = []
             for part in items[k].split(","):
@@ -897,9 +1070,12 @@ def _directive(
                 if not part:
                     continue
                 try:
-                    out.append(int(part))
+                    x = int(part)
                 except ValueError:
                     raise bad(lineno, ", allowlist", part, "not an integer") from None
+                if not 0 <= x < MAX_SIGNERS:
+                    raise bad(lineno, ", allowlist", x, f"a signer index is in [0, {MAX_SIGNERS - 1}] (the test keys)")
+                out.append(x)
             directives[k] = tuple(out)
         else:
             raise bad(lineno, "", k, "unknown directive; expected cpus=, signers=, vm=, allowlist=")

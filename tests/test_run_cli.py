@@ -93,7 +93,10 @@ def test_user_design_runs_exact_and_round_trips_its_config(tmp_path):
     s = r.summary()
     assert s["design"] == "paranoid" and s["rdmsr"] == 4 * s["einit"] == s["wrmsr"]
     assert r.config.design == f"{__name__}:Paranoid"
-    again = RunConfig.from_json(r.config.to_json()).run()
+    saved = RunConfig.from_json(r.config.to_json())
+    with pytest.raises(ConfigError, match="allow_import=True"):
+        saved.run()  # a config file may not import modules by itself
+    again = saved.run(allow_import=True)
     assert again.summary() == s
     if have_fast():
         with pytest.raises(EngineUnsupported):

@@ -230,6 +230,10 @@ def csv_error(text: str) -> str:
         (HEAD + "5,launch,0,,,0\n\n# note\n3,launch,0,,,0\n", "x.csv line 5=3: times must not decrease"),
         ("#@ cpus=1\n" + HEAD + "0,launch,0,,,0\n1,launch,7,,,0\n", "x.csv line 4 cpu=7: CPU index must be in \\[0, 1\\)"),
         ("#@ cpus=2\n" + HEAD + "0,sched,1,0,0,\n5,launch,0,0,0,0\n", "line 4=\\(0, 0, 0\\): a vCPU acts only on"),
+        (
+            HEAD + "0,sched,0,0,0,\n1,sched,0,1,0,\n# VM 0's vCPU was displaced\n5,exit,0,0,0,\n",
+            "x.csv line 5=\\(0, 0, 0\\): a vCPU acts only while it is current: vCPU 0 of VM 1",
+        ),
         ("#@ cpus=2\n" + HEAD + "0,sched,0,0,0,\n5,launch,0,,,0\n", "line 4 cpu=0: .*disjoint"),
         (
             "#@ vm=0 vcpus=1 lewr=no lehash=1\n#@ signers=3\n" + HEAD + "0,sched,0,0,0,\n1,launch,0,0,0,2\n",

@@ -3,8 +3,9 @@
 Each subcommand lives in its own module under :mod:`sgxlab.cli` and exposes
 ``register(subparsers)``; it returns its exit status. Any
 :class:`~sgxlab.errors.SgxlabError` (and a missing or unreadable file) becomes
-exit status 2 with one line on stderr, never a traceback. An instruction that
-*ran* exits 0 whatever its SGX result.
+exit status 2 with one line on stderr, never a traceback; so does any other
+:class:`OSError` or :class:`UnicodeDecodeError` that escapes a subcommand.
+Ctrl-C exits 130. An instruction that *ran* exits 0 whatever its SGX result.
 """
 
 from __future__ import annotations
@@ -65,16 +66,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    """``text`` on one line (an error message must not spill over several)."""
+    return " ".join(str(text).splitlines())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; return its exit status.
+
+    0: it ran. 2: bad input, one line on stderr: a :class:`SgxlabError`, a
+    file the system would not read or write (:class:`OSError`), or bytes that
+    are not UTF-8 (:class:`UnicodeDecodeError`); never a traceback. 130:
+    interrupted (Ctrl-C). argparse's own usage errors exit 2 as well (via
+    ``SystemExit``, one line).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except SgxlabError as e:
-        print(f"sgxlab {args.command}: {e}", file=sys.stderr)
+        print(f"sgxlab {args.command}: {_one_line(str(e))}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0
+    except OSError as e:
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"sgxlab {args.command}: {_one_line(where + (e.strerror or str(e)))}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as e:
+        print(f"sgxlab {args.command}: {_one_line(f'input is not UTF-8 text: {e}')}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sgxlab {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

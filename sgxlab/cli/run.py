@@ -13,12 +13,16 @@
 ``latency_cycles``, ``overhead_cycles``, ``bypasses`` and the contract's
 extra keys); otherwise a table at most 72 columns wide. ``--save-config
 FILE.json|FILE.toml`` writes the run's configuration, which ``--config``
-replays.
+replays; the file name is checked (suffix, folder, writable) before the
+simulation starts, so a long run is never lost to a bad path.
+``--design module:Class`` (or a saved config naming one) imports that
+module, running its code, and needs ``--allow-import``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..errors import ConfigError
 from . import print_json
@@ -38,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--config", metavar="FILE", help="replay a saved configuration (.json or .toml)")
     p.add_argument("--save-config", metavar="FILE", help="write this run's configuration (.json or .toml)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument(
+        "--allow-import",
+        action="store_true",
+        help="let --design module:Class (or --config naming one) import that module, running its code",
+    )
     p.set_defaults(func=run)
 
 
@@ -67,10 +76,12 @@ def parse_pairs(items: list[str], option: str) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from ..costs import CostModel
-    from ..sim.result import RunConfig
+    from ..sim.result import RunConfig, check_save_path
     from ..sim.run import cost_model
     from ..sim.run import run as sim_run
 
+    # Check where the config goes before the run: a bad path must not cost the results.
+    save_to = check_save_path(args.save_config) if args.save_config else None
     params: dict[str, object] = {}
     if args.config:
         cfg = RunConfig.load(args.config)
@@ -94,11 +105,22 @@ def run(args: argparse.Namespace) -> int:
     if args.costs:
         base = cost_model(args.costs)
     costs = base.with_overrides(args.cost) if args.cost else base
-    result = sim_run(design=design, workload=workload, params=params, costs=costs, seed=seed, engine=engine, records=False)
-    if args.save_config:
-        result.config.save(args.save_config)
+    result = sim_run(
+        design=design,
+        workload=workload,
+        params=params,
+        costs=costs,
+        seed=seed,
+        engine=engine,
+        records=False,
+        allow_import=args.allow_import,
+    )
+    # Print first: if saving then fails (disk full ...), the summary is not lost.
     if args.json:
         print_json(result.summary())
     else:
         print(result.to_text(72))
+    sys.stdout.flush()
+    if save_to is not None:
+        result.config.save(save_to)
     return 0

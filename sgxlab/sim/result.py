@@ -7,6 +7,15 @@ came from. A ``RunConfig`` (design, workload, parameters, costs, seed and
 engine) round-trips through JSON and TOML, and ``config.run()`` reproduces
 the same summary: every workload is deterministic per seed, and both engines
 are deterministic.
+
+Config files are read as UTF-8; a file that is missing, a directory, not
+UTF-8, or not valid JSON/TOML is a :class:`ConfigError` naming it. Saving is
+atomic: the text goes to a temporary file in the same folder, which is
+flushed and fsynced, given the permissions a new file gets (``0o666`` less
+the umask) and renamed over the target, so a crash never leaves a torn file.
+:func:`check_save_path` checks a target (suffix, folder, not a directory,
+writable) without writing it, so a caller can refuse a bad ``--save-config``
+before a long run instead of after it.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError
 
-__all__ = ["Result", "RunConfig", "flatten_summary", "SUMMARY_KEYS", "ENGINES"]
+__all__ = ["Result", "RunConfig", "flatten_summary", "check_save_path", "SUMMARY_KEYS", "ENGINES"]
 
 ENGINES = ("exact", "fast")
 
@@ -133,6 +142,8 @@ class RunConfig:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise ConfigError("config", _where(source), f"not valid JSON: {e}") from None
+        except (ValueError, RecursionError) as e:  # e.g. nesting too deep, an over-long number
+            raise ConfigError("config", _where(source), f"not usable JSON: {e}") from None
         return cls.from_dict(data)
 
     # TOML -------------------------------------------------------------------
@@ -167,6 +178,8 @@ class RunConfig:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise ConfigError("config", _where(source), f"not valid TOML: {e}") from None
+        except (ValueError, RecursionError) as e:
+            raise ConfigError("config", _where(source), f"not usable TOML: {e}") from None
         return cls.from_dict(data)
 
     @classmethod
@@ -181,18 +194,21 @@ class RunConfig:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write a ``.json`` or ``.toml`` file (by extension), atomically."""
-        p = Path(path)
+        p = check_save_path(path)
         if p.suffix.lower() == ".json":
             self.to_json(p)
-        elif p.suffix.lower() == ".toml":
-            self.to_toml(p)
         else:
-            raise ConfigError("config", str(p), "expected a .json or .toml file name")
+            self.to_toml(p)
 
     # running ----------------------------------------------------------------
 
-    def run(self, *, records: bool | None = None) -> Result:
-        """Run this configuration again (same summary, by determinism)."""
+    def run(self, *, records: bool | None = None, allow_import: bool = False) -> Result:
+        """Run this configuration again (same summary, by determinism).
+
+        A ``"module:Class"`` design imports its module, which runs that
+        module's code: a config file should not do that by itself, so it
+        needs ``allow_import=True`` (see :func:`sgxlab.sim.run.resolve_design`).
+        """
         from .run import run
 
         return run(
@@ -203,6 +219,7 @@ class RunConfig:
             seed=self.seed,
             engine=self.engine,
             records=records,
+            allow_import=allow_import,
         )
 
 
@@ -226,27 +243,98 @@ def _read(p: Path) -> str:
         return p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("config", str(p), "no such file") from None
+    except IsADirectoryError:
+        raise ConfigError("config", str(p), "is a directory, not a config file") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError("config", str(p), f"is not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except (OSError, ValueError) as e:  # ValueError: e.g. an embedded NUL in the name
+        raise ConfigError("config", str(p), getattr(e, "strerror", None) or str(e) or "cannot be read") from None
+
+
+def check_save_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a :class:`Path` if a config can be saved there, else ConfigError naming it.
+
+    Checks, without writing the file: a ``.json`` or ``.toml`` suffix, an
+    existing folder, that ``path`` is not a directory, and that the folder
+    takes a new file (a temporary file is created there and removed again,
+    which also works where :func:`os.access` would lie, e.g. as root on a
+    read-only mount).
+    """
+    try:
+        p = Path(path)
+    except TypeError:
+        raise ConfigError("config", path, "expected a file path") from None
+    if p.suffix.lower() not in (".json", ".toml"):
+        raise ConfigError("config", str(p), "expected a .json or .toml file name")
+    d = p.parent if str(p.parent) else Path(".")
+    try:
+        is_dir, folder_ok = p.is_dir(), d.is_dir()
+    except (OSError, ValueError) as e:  # ValueError: an embedded NUL
+        raise ConfigError("config", str(p), getattr(e, "strerror", None) or str(e)) from None
+    if is_dir:
+        raise ConfigError("config", str(p), "is a directory; give a file name")
+    if not folder_ok:
+        raise ConfigError("config", str(p), f"no such folder {str(d)!r}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=d)
     except OSError as e:
-        raise ConfigError("config", str(p), e.strerror or "cannot be read") from None
+        raise ConfigError("config", str(p), f"cannot write in {str(d)!r}: {e.strerror or e}") from None
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+    return p
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # there is no way to read it without setting it
+    os.umask(mask)
+    return mask
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and ``os.replace`` it into place."""
+    """Write via a temporary file in the same folder and ``os.replace`` it into place.
+
+    The temporary file is flushed and fsynced before the rename (so the new
+    name never points at a torn file) and gets ``0o666 & ~umask``, the mode
+    ``open()`` would have given it, instead of ``mkstemp``'s private 0600.
+    Any failure leaves the old file untouched and raises ConfigError.
+    """
+    if path.is_dir():
+        raise ConfigError("config", str(path), "is a directory; give a file name")
     d = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=d)
-    except OSError as e:
-        raise ConfigError("config", str(path), e.strerror or "cannot write here") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError("config", str(path), getattr(e, "strerror", None) or str(e) or "cannot write here") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
+            os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise ConfigError("config", str(path), e.strerror or "cannot be written") from None
+        if isinstance(e, UnicodeError):  # e.g. a lone surrogate in a name
+            raise ConfigError("config", str(path), f"cannot be written as UTF-8: {e}") from None
         raise
+    try:  # make the rename itself durable (best effort: not every system can fsync a folder)
+        dfd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
 
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")

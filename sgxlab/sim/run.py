@@ -9,7 +9,11 @@
 
 ``design`` is a name (``"read-compare"``, ``"percpu-cache:percpu"`` for the
 per-CPU-lock variant), a :class:`~sgxlab.designs.Design` subclass (built-in
-or your own), or ``"module:Class"``. ``costs`` is a
+or your own), or ``"module:Class"``. The last imports ``module``, which runs
+its code, so it needs an explicit opt-in: ``allow_import=True`` here and in
+:meth:`RunConfig.run <sgxlab.sim.result.RunConfig.run>` (a saved config
+names its design as text), ``--allow-import`` on the command line; without
+it a ``"module:Class"`` design is a :class:`~sgxlab.errors.ConfigError`. ``costs`` is a
 :class:`~sgxlab.costs.CostModel`, a preset name (``"pessimistic-msr"``), a
 mapping of overrides (``{"wrmsr_lehash": 1200}``) or a list of ``name=value``
 strings. ``engine`` is ``"exact"`` (event by event through the emulator) or
@@ -22,7 +26,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..costs import CostModel
+from ..costs import CostModel, check_int64_budget
 from ..designs import DESIGNS, Design, PerCpuCache, design_class
 from ..errors import ConfigError, EngineUnsupported
 from .result import ENGINES, Result, RunConfig, flatten_summary
@@ -31,8 +35,14 @@ from .trace import Trace
 __all__ = ["run", "compare", "run_trace", "resolve_design", "design_ref", "cost_model"]
 
 
-def resolve_design(design: str | type[Design]) -> type[Design]:
-    """A design class from a name, a class, or ``"module:Class"``."""
+def resolve_design(design: str | type[Design], *, allow_import: bool = False) -> type[Design]:
+    """A design class from a name, a class, or ``"module:Class"``.
+
+    ``"module:Class"`` imports ``module`` (running its code) and is refused
+    unless ``allow_import`` is true. Whatever the import or the attribute
+    lookup raises becomes a :class:`ConfigError`; the result must be a
+    :class:`~sgxlab.designs.Design` subclass.
+    """
     try:
         return design_class(design)
     except ConfigError:
@@ -41,14 +51,24 @@ def resolve_design(design: str | type[Design]) -> type[Design]:
     mod_name, _, qual = design.partition(":")
     if mod_name in DESIGNS:
         return design_class(design)  # a bad lock variant: re-raise its error
+    if not allow_import:
+        raise ConfigError(
+            "design",
+            design,
+            f"not a built-in design ({', '.join(DESIGNS)}); module:Class imports {mod_name!r} and runs its "
+            "code, so opt in with allow_import=True (command line: --allow-import)",
+        )
+    if not mod_name or not qual:
+        raise ConfigError("design", design, "expected module:Class, e.g. mypkg.designs:WriteTwice")
     try:
         obj: Any = importlib.import_module(mod_name)
+    except (Exception, SystemExit) as e:  # whatever the module does on import
+        raise ConfigError("design", design, f"cannot import {mod_name!r}: {type(e).__name__}: {e}") from None
+    try:
         for part in qual.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError, ValueError):
-        raise ConfigError(
-            "design", design, f"unknown design; choose one of {', '.join(DESIGNS)} or give module:Class"
-        ) from None
+    except (Exception, SystemExit) as e:
+        raise ConfigError("design", design, f"{mod_name!r} has no {qual!r}: {type(e).__name__}: {e}") from None
     if not (isinstance(obj, type) and issubclass(obj, Design)):
         raise ConfigError("design", design, "is not a sgxlab.designs.Design subclass")
     return obj
@@ -112,11 +132,18 @@ def run_trace(
     records: bool | None = None,
     seed: int = 0,
     config: RunConfig | None = None,
+    allow_import: bool = False,
 ) -> Result:
-    """Run an existing trace (from :func:`sgxlab.workloads.make_trace` or your own)."""
-    cls = resolve_design(design)
+    """Run an existing trace (from :func:`sgxlab.workloads.make_trace` or your own).
+
+    Refused with :class:`ConfigError` (before anything runs) when the costs
+    are too large for the trace's int64 arithmetic
+    (:func:`sgxlab.costs.check_int64_budget`).
+    """
+    cls = resolve_design(design, allow_import=allow_import)
     model = cost_model(costs)
     engine = _check_engine(engine)
+    check_int64_budget(model, trace.launches, int(trace.t.max()) if len(trace) else 0)
     from .exact import design_label
 
     if config is None:
@@ -153,13 +180,15 @@ def run(
     seed: int = 0,
     engine: str = "exact",
     records: bool | None = None,
+    allow_import: bool = False,
 ) -> Result:
     """Generate ``workload`` with ``params`` and ``seed`` and run it under ``design``.
 
     ``records``: keep per-launch records (exact engine; default: only for
-    runs of at most 200,000 launches).
+    runs of at most 200,000 launches). ``allow_import``: let a
+    ``"module:Class"`` design import its module (see the module docstring).
     """
-    cls = resolve_design(design)
+    cls = resolve_design(design, allow_import=allow_import)
     model = cost_model(costs)
     engine = _check_engine(engine)
     trace, values, seed = _prepare(workload, params, seed)
@@ -174,6 +203,7 @@ def compare(
     costs: CostModel | str | Mapping[str, Any] | Sequence[str] | None = None,
     seed: int = 0,
     engine: str = "exact",
+    allow_import: bool = False,
 ) -> Any:
     """One DataFrame row per design on the same trace (all five built-ins by default).
 
@@ -183,7 +213,7 @@ def compare(
     """
     import pandas as pd
 
-    classes = [resolve_design(d) for d in (designs if designs is not None else DESIGNS.values())]
+    classes = [resolve_design(d, allow_import=allow_import) for d in (designs if designs is not None else DESIGNS.values())]
     if not classes:
         raise ConfigError("designs", [], "give at least one design")
     model = cost_model(costs)
