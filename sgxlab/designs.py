@@ -66,6 +66,7 @@ __all__ = [
     "AlwaysWrite",
     "DESIGNS",
     "design_class",
+    "design_label",
     "LaunchOutcome",
 ]
 
@@ -99,6 +100,8 @@ class Design:
     """
 
     name: ClassVar[str] = "design"
+    lock_variant_of: ClassVar[type[Design] | None] = None
+    """For a class made by :meth:`PerCpuCache.with_lock`: the design it fixes the lock of."""
     traps_einit: ClassVar[bool] = True
     loads_on_schedule: ClassVar[bool] = False
     lock: ClassVar[str | None] = None
@@ -207,10 +210,21 @@ class PerCpuCache(Design):
 
     @classmethod
     def with_lock(cls, lock: str) -> type[PerCpuCache]:
-        """A subclass with ``lock`` fixed, for passing as ``design=``."""
+        """The subclass of this design with ``lock`` fixed, for passing as
+        ``design=``. The same class comes back for the same lock, and it
+        carries :attr:`lock_variant_of` so engines and configs recognise it."""
         if lock not in ("global", "percpu"):
             raise ConfigError("lock", lock, "expected 'global' or 'percpu'")
-        return type(f"{cls.__name__}_{lock}", (cls,), {"lock": lock, "name": cls.name})
+        made = cls.__dict__.get("_lock_variants")
+        if made is None:
+            made = {}
+            type.__setattr__(cls, "_lock_variants", made)
+        variant = made.get(lock)
+        if variant is None:
+            variant = made[lock] = type(
+                f"{cls.__name__}_{lock}", (cls,), {"lock": lock, "name": cls.name, "lock_variant_of": cls}
+            )
+        return variant
 
     def update_lepubkeyhash(self, cpu: Cpu, words: Words, *, enforce: bool = False) -> None:
         cache = self.cache[cpu.index]
@@ -285,3 +299,12 @@ def design_class(design: str | type[Design]) -> type[Design]:
         if cls is not None and issubclass(cls, PerCpuCache):
             return cls.with_lock(lock)  # "percpu-cache:percpu", "percpu-cache-retry:global", ...
     raise ConfigError("design", design, f"unknown design; choose one of {', '.join(DESIGNS)}")
+
+
+def design_label(cls: type[Design]) -> str:
+    """The name a design is reported under: its ``name``, with ``:lock`` for a
+    lock variant whose lock differs from its base's (``percpu-cache:percpu``)."""
+    base = cls.lock_variant_of
+    if base is not None and cls.lock != base.lock:
+        return f"{cls.name}:{cls.lock}"
+    return cls.name if cls.name != Design.name else cls.__name__

@@ -140,3 +140,14 @@ def test_fast_hash_totals_agree_with_per_msr_counters(enclaves):
         assert c.hash_wr == sum(c.wrmsr_count[m] for m in MSR_IA32_SGXLEPUBKEYHASH)
     p.reset_counters()
     assert all(c.hash_rd == c.hash_wr == 0 for c in p.cpus)
+
+
+def test_lock_variants_are_made_once_and_recognised():
+    from sgxlab.designs import design_label
+
+    v = PerCpuCache.with_lock("percpu")
+    assert PerCpuCache.with_lock("percpu") is v and design_class("percpu-cache:percpu") is v
+    assert v.lock_variant_of is PerCpuCache and PerCpuCacheRetry.with_lock("percpu").lock_variant_of is PerCpuCacheRetry
+    assert design_label(v) == "percpu-cache:percpu"
+    assert design_label(PerCpuCache.with_lock("global")) == "percpu-cache"
+    assert design_label(ReadCompare) == "read-compare"

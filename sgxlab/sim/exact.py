@@ -51,7 +51,7 @@ import numpy as np
 
 from ..arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
 from ..costs import CostModel
-from ..designs import Design, design_class
+from ..designs import Design, design_class, design_label
 from ..einit import SigInfo, einit
 from ..errors import ConfigError
 from ..measure import Enclave
@@ -143,15 +143,6 @@ def signer_image(s: int) -> SignerImage:
     """Build and sign signer ``s``'s enclave with ``data/keys/key{s:02d}.pem``."""
     e = signed_enclave(s, tag=f"simulated enclave of signer {s:02d}".encode(), isvprodid=s)
     return SignerImage(s, e.image, e.sigstruct_bytes, e.mrsigner.words)
-
-
-def design_label(cls: type[Design]) -> str:
-    """The name a design class is reported under (``percpu-cache:percpu`` for the lock variant)."""
-    from ..designs import PerCpuCache
-
-    if issubclass(cls, PerCpuCache) and cls.lock != PerCpuCache.lock:
-        return f"{cls.name}:{cls.lock}"
-    return cls.name if cls.name != Design.name else cls.__name__
 
 
 class ExactSimulation:

@@ -111,15 +111,9 @@ def model_of(design: str | type[Design]) -> tuple[str, str | None, bool]:
     cls = design_class(design)
     base = cls
     if cls not in BUILTIN_MODES:
-        bases = cls.__bases__
-        extra = set(vars(cls)) - {"lock", "name", "__module__", "__doc__", "__qualname__"}
-        if (
-            len(bases) == 1
-            and bases[0] in (PerCpuCache, PerCpuCacheRetry)
-            and not extra
-            and cls.name == bases[0].name
-        ):
-            base = bases[0]
+        variant_of = cls.__dict__.get("lock_variant_of")
+        if variant_of in (PerCpuCache, PerCpuCacheRetry) and cls.__bases__ == (variant_of,):
+            base = variant_of  # made by with_lock(): only the lock differs
         else:
             raise EngineUnsupported(
                 f"the fast engine models only the built-in designs "

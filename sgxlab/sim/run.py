@@ -27,7 +27,7 @@ import importlib
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..costs import CostModel, check_int64_budget
-from ..designs import DESIGNS, Design, PerCpuCache, design_class
+from ..designs import DESIGNS, Design, design_class
 from ..errors import ConfigError, EngineUnsupported
 from .result import ENGINES, Result, RunConfig, flatten_summary
 from .trace import Trace
@@ -78,13 +78,9 @@ def design_ref(cls: type[Design]) -> str:
     """The string a config stores for ``cls`` (resolvable by :func:`resolve_design`)."""
     if cls in DESIGNS.values():
         return cls.name
-    base = cls.__bases__[0] if cls.__bases__ else None
-    if (
-        base in DESIGNS.values()
-        and issubclass(cls, PerCpuCache)
-        and cls.__name__ == f"{base.__name__}_{cls.lock}"  # type: ignore[union-attr]
-    ):
-        return f"{base.name}:{cls.lock}"  # type: ignore[union-attr]
+    base = cls.lock_variant_of
+    if base is not None and base in DESIGNS.values():
+        return f"{base.name}:{cls.lock}"
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
@@ -144,7 +140,7 @@ def run_trace(
     model = cost_model(costs)
     engine = _check_engine(engine)
     check_int64_budget(model, trace.launches, int(trace.t.max()) if len(trace) else 0)
-    from .exact import design_label
+    from ..designs import design_label
 
     if config is None:
         config = RunConfig(design_ref(cls), trace.name, dict(trace.params), model.as_dict(), seed, engine)
