@@ -27,8 +27,8 @@ design leaves the MSRs wrong, EINIT fails on its own, for the SDM's reason.
 ======================  =====================================================
 
 Add your own by subclassing :class:`Design` and overriding
-:meth:`Design.update_lepubkeyhash` (and, if it must, :meth:`Design.einit` or
-:meth:`Design.vcpu_load`)::
+:meth:`Design.update_lepubkeyhash` (and, if it must, :meth:`Design.retry`,
+:meth:`Design.vcpu_load` or :meth:`Design.einit`)::
 
     class WriteTwice(Design):
         name = "write-twice"
@@ -73,6 +73,7 @@ __all__ = [
 Words = tuple[int, int, int, int]
 
 _H0, _H1, _H2, _H3 = MSR_IA32_SGXLEPUBKEYHASH
+_INVALID_EINITTOKEN = SgxError.SGX_INVALID_EINITTOKEN
 
 
 class LaunchOutcome(NamedTuple):
@@ -139,11 +140,21 @@ class Design:
         enclave: Enclave,
         token: Einittoken | None = None,
     ) -> LaunchOutcome:
-        """Load ``words`` into ``cpu``'s MSRs the design's way, then EINIT."""
+        """Load ``words`` into ``cpu``'s MSRs the design's way, then EINIT;
+        on SGX_INVALID_EINITTOKEN, EINIT once more if :meth:`retry` says so."""
         r0, w0 = cpu.hash_rd, cpu.hash_wr
         self.update_lepubkeyhash(cpu, words)
         result = einit(cpu, sigstruct, enclave, token)
-        return LaunchOutcome(result, 1, 0, cpu.hash_rd - r0, cpu.hash_wr - w0)
+        retries = 0
+        if result.code == _INVALID_EINITTOKEN and self.retry(cpu, words):
+            result = einit(cpu, sigstruct, enclave, token)
+            retries = 1
+        return LaunchOutcome(result, 1 + retries, retries, cpu.hash_rd - r0, cpu.hash_wr - w0)
+
+    def retry(self, cpu: Cpu, words: Words) -> bool:
+        """EINIT just said SGX_INVALID_EINITTOKEN: repair ``cpu``'s MSRs and
+        return True to run EINIT once more. The base class does not retry."""
+        return False
 
     def __repr__(self) -> str:
         return f"<design {self.name} on {self.platform.ncpus} CPUs>"
@@ -242,23 +253,10 @@ class PerCpuCacheRetry(PerCpuCache):
     name = "percpu-cache-retry"
     source = "[PATCH v23 10/24] x86/sgx: Add sgx_einit() (Message-Id 20191028210324.12475-11-jarkko.sakkinen@linux.intel.com)"
 
-    def einit(
-        self,
-        cpu: Cpu,
-        words: Words,
-        sigstruct: Union[Sigstruct, bytes, SigInfo],
-        enclave: Enclave,
-        token: Einittoken | None = None,
-    ) -> LaunchOutcome:
-        r0, w0 = cpu.hash_rd, cpu.hash_wr
-        self.update_lepubkeyhash(cpu, words)
-        result = einit(cpu, sigstruct, enclave, token)
-        retries = 0
-        if result.code == SgxError.SGX_INVALID_EINITTOKEN:
-            self.update_lepubkeyhash(cpu, words, enforce=True)
-            result = einit(cpu, sigstruct, enclave, token)
-            retries = 1
-        return LaunchOutcome(result, 1 + retries, retries, cpu.hash_rd - r0, cpu.hash_wr - w0)
+    def retry(self, cpu: Cpu, words: Words) -> bool:
+        """Force-write all four words (``enforce``), and retry once."""
+        self.update_lepubkeyhash(cpu, words, enforce=True)
+        return True
 
 
 class EagerLoad(Design):
