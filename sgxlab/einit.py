@@ -434,6 +434,14 @@ def einit(
             instruction="EINIT",
             cpu=cpu.index,
         )
+    epc = enclave.epc
+    if epc is not None and (epc[0] is not cpu.platform or epc[1] != epc[0].epc_generation):
+        where = "another platform's EPC" if epc[0] is not cpu.platform else "an EPC lost since (S3)"
+        raise GeneralProtection(
+            f"the SECS is not in this EPC: the enclave was created in {where}; #PF on hardware",
+            instruction="EINIT",
+            cpu=cpu.index,
+        )
     if enclave.initialized:
         raise GeneralProtection(
             "the SECS is already initialized: EINIT on an initialized enclave faults",

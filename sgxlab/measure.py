@@ -164,9 +164,10 @@ class Enclave:
     * ``initialized`` -- False until EINIT succeeds; EADD/EEXTEND then #GP.
     * ``pages`` -- page offset -> SECINFO.FLAGS as measured (a TCS shows
       0x100).
-    * ``epc`` -- ``(platform, epc_generation)`` where EINIT initialized the
-      enclave (None before). An S3 or other loss of EPC on that platform
-      destroys it: EGETKEY inside it then faults.
+    * ``epc`` -- ``(platform, epc_generation)`` of the EPC the enclave lives
+      in: set by ECREATE when given ``platform=``, else by a successful EINIT
+      (None until then). An S3 or other loss of EPC on that platform destroys
+      the enclave: EINIT and EGETKEY on it then fault.
     * ``mrsigner``, ``isvprodid``, ``isvsvn``, ``isvfamilyid``,
       ``isvextprodid``, ``padding`` -- SECS state that EINIT commits from the
       SIGSTRUCT and that the SDM keeps in implementation-specific space.
@@ -210,7 +211,7 @@ class Enclave:
     isvextprodid: bytes
     padding: bytes
 
-    def __init__(self, secs: Secs, *, record: bool = False) -> None:
+    def __init__(self, secs: Secs, *, record: bool = False, platform: Any = None) -> None:
         if not isinstance(secs, Secs):
             raise ConfigError("secs", secs, "ECREATE needs a sgxlab.structs.Secs")
         self._ecreate_checks(secs)
@@ -229,6 +230,9 @@ class Enclave:
         self._content: dict[int, bytes] = {}
         self._stream: list[bytes] | None = [block] if record else None
         self._reset_einit_state()
+        if platform is not None:
+            # ECREATE into this platform's EPC: an S3 there destroys the enclave.
+            self.epc = (platform, platform.epc_generation)
 
     # -- ECREATE -----------------------------------------------------------
 
@@ -494,7 +498,9 @@ class Enclave:
         new._given = self._given
         new.update_count = self.update_count
         # _reset_einit_state(), inlined: forks are made once per simulated launch.
-        new.epc = None
+        # A fork is the same build done again now, on the same platform if any.
+        epc = self.epc
+        new.epc = None if epc is None else (epc[0], epc[0].epc_generation)
         new.initialized = False
         new.mrsigner = None
         new.isvprodid = 0

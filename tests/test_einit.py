@@ -1251,3 +1251,28 @@ def test_s3_destroys_the_launch_enclave_until_it_is_relaunched(le_key, key_a):
     assert le.launch(cpu).ok
     tok = le.get_token(sig, BASE).token
     assert einit(cpu, sig, enc, tok).ok
+
+
+def test_an_enclave_created_before_s3_is_gone(key_a):
+    """ECREATE with platform= puts the SECS in that platform's EPC; S3 loses it."""
+    from sgxlab.measure import Enclave
+    from sgxlab.structs import Secinfo, Secs
+
+    platform = Platform(1, "flexible")
+    cpu = platform.cpu(0)
+    set_lehash(cpu, key_a.mrsigner)
+    enc = Enclave(Secs.new(), platform=platform)
+    enc.add_page(0, Secinfo.of(5), b"x" * 4096)
+    sig = sign(key_a, enc.mrenclave())
+    rebuilt = enc.fork()  # the same build, done again now
+    platform.s3_resume()
+    set_lehash(cpu, key_a.mrsigner)
+    with pytest.raises(GeneralProtection, match="EPC lost since"):
+        einit(cpu, sig, enc)
+    with pytest.raises(GeneralProtection, match="EPC lost since"):
+        einit(cpu, sig, rebuilt)
+    assert einit(cpu, sig, enc.fork()).ok  # rebuilt after the resume
+    other = Platform(1, "flexible").cpu(0)
+    set_lehash(other, key_a.mrsigner)
+    with pytest.raises(GeneralProtection, match="another platform"):
+        einit(other, sig, enc.fork())
