@@ -200,6 +200,14 @@ class _Struct:
         return cls(*get(self))
 
     @classmethod
+    def from_bytes(cls, data: bytes) -> Any:
+        """Parse exactly ``SIZE`` bytes (SECS, SECINFO, KEYREQUEST; SIGSTRUCT
+        and EINITTOKEN add their own rules)."""
+        data = _need_bytes(data, cls.NAME)
+        cls._check_length(data)
+        return cls(**cls._fields_from(data))
+
+    @classmethod
     def _fields_from(cls, data: bytes) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for fname, off, sz, kind in cls.LAYOUT:
@@ -572,12 +580,6 @@ class Secs(_Struct):
         return new
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Secs:
-        data = _need_bytes(data, cls.NAME)
-        cls._check_length(data)
-        return cls(**cls._fields_from(data))
-
-    @classmethod
     def new(
         cls,
         *,
@@ -615,12 +617,6 @@ class Secinfo(_Struct):
     NAME: ClassVar[str] = "SECINFO"
     SIZE: ClassVar[int] = 64
     LAYOUT: ClassVar[_Layout] = _SECINFO_LAYOUT
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Secinfo:
-        data = _need_bytes(data, cls.NAME)
-        cls._check_length(data)
-        return cls(**cls._fields_from(data))
 
     @classmethod
     def of(cls, perms: int = SECINFO_R, page_type: int = PT_REG) -> Secinfo:
@@ -665,8 +661,3 @@ class Keyrequest(_Struct):
     SIZE: ClassVar[int] = 512
     LAYOUT: ClassVar[_Layout] = _KEYREQUEST_LAYOUT
 
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Keyrequest:
-        data = _need_bytes(data, cls.NAME)
-        cls._check_length(data)
-        return cls(**cls._fields_from(data))
