@@ -51,10 +51,10 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from sgxlab.costs import CostModel  # noqa: E402
-from sgxlab.designs import DESIGNS  # noqa: E402
+from sgxlab.sim.costs import CostModel  # noqa: E402
+from sgxlab.host.designs import DESIGNS  # noqa: E402
 from sgxlab.sim import exact, fast  # noqa: E402
-from sgxlab.workloads import make_trace  # noqa: E402
+from sgxlab.sim.workloads import make_trace  # noqa: E402
 
 try:
     import simpy_model

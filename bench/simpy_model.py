@@ -20,10 +20,10 @@ from typing import Any
 
 import simpy
 
-from sgxlab.arch import INTEL_LEPUBKEYHASH
-from sgxlab.costs import CostModel
-from sgxlab.crypto import load_test_key
-from sgxlab.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, design_class
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
+from sgxlab.sim.costs import CostModel
+from sgxlab.hw.crypto import load_test_key
+from sgxlab.host.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, design_class
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace
 
 __all__ = ["simulate"]

@@ -22,8 +22,8 @@
 
 # %%
 import sgxlab
-from sgxlab.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH
-from sgxlab.platform import Platform
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH
+from sgxlab.hw.platform import Platform
 
 print("sgxlab", sgxlab.__version__)
 

@@ -22,11 +22,11 @@
 # every module of `sgxlab` cites where each rule comes from.
 
 # %%
-from sgxlab.arch import MSR_IA32_SGXLEPUBKEYHASH
-from sgxlab.einit import einit
+from sgxlab.hw.arch import MSR_IA32_SGXLEPUBKEYHASH
+from sgxlab.hw.einit import einit
 from sgxlab.errors import GeneralProtection
-from sgxlab.platform import Firmware, Platform
-from sgxlab.samples import signed_enclave
+from sgxlab.hw.platform import Firmware, Platform
+from sgxlab.host.samples import signed_enclave
 
 # %% [markdown]
 # ## Firmware decides who may write the MSRs

@@ -19,6 +19,7 @@ __all__ = [
     "SgxlabError",
     "StructError",
     "ConfigError",
+    "HashSyntaxError",
     "GeneralProtection",
     "PolicyRefusal",
     "EngineUnsupported",
@@ -87,12 +88,25 @@ class ConfigError(SgxlabError, ValueError):
         super().__init__(f"{option}={_show(value)}: {reason}")
 
 
+class HashSyntaxError(ConfigError):
+    """A hash typed in a form :meth:`sgxlab.hw.arch.LeHash.parse` does not accept.
+
+    ``kind`` says which rule was broken: ``not-a-string``, ``bad-quote``,
+    ``bad-hex``, ``wrong-length`` or ``bad-word``.
+    """
+
+    def __init__(self, kind: str, option: str, value: Any, reason: str) -> None:
+        self.kind = kind
+        super().__init__(option, value, reason)
+
+
 class GeneralProtection(SgxlabError):
     """#GP(0): the processor refused an instruction.
 
     For MSR accesses ``msr`` and ``value`` say which access (``value`` is
     ``None`` for a read) and ``reason`` cites the architectural rule that
-    refused it; ``cpu`` is the logical CPU (or ``"vcpu 0 of vm1"``).
+    refused it; ``cpu`` is the logical CPU (or ``"vcpu 0 of vm1"``) and
+    ``msr_name`` the MSR's SDM name (:func:`sgxlab.hw.arch.msr_name`).
     """
 
     def __init__(
@@ -103,9 +117,8 @@ class GeneralProtection(SgxlabError):
         value: int | None = None,
         cpu: int | str | None = None,
         instruction: str | None = None,
+        msr_name: str | None = None,
     ) -> None:
-        from .arch import msr_name  # local: arch imports this module
-
         self.reason = reason
         self.msr = msr
         self.value = value
@@ -117,7 +130,7 @@ class GeneralProtection(SgxlabError):
         self.instruction = instruction
         parts = [f"#GP(0) on {instruction}"]
         if msr is not None:
-            parts.append(f"of {msr_name(msr)} ({msr:#x})")
+            parts.append(f"of {msr_name or 'MSR'} ({msr:#x})")
         if value is not None:
             parts.append(f"value {value:#x}")
         if cpu is not None:

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from sgxlab.arch import INTEL_LEPUBKEYHASH
-from sgxlab.costs import CostModel
-from sgxlab.crypto import load_test_key
-from sgxlab.designs import AlwaysWrite, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
+from sgxlab.sim.costs import CostModel
+from sgxlab.hw.crypto import load_test_key
+from sgxlab.host.designs import AlwaysWrite, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
 
 # (label, design class) for every built-in behaviour, both locks of percpu-cache.

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from sgxlab.arch import MSR_IA32_SGXLEPUBKEYHASH, SgxError
+from sgxlab.hw.arch import MSR_IA32_SGXLEPUBKEYHASH, SgxError
 from sgxlab.cli import COMMANDS, main
-from sgxlab.crypto import SigningKey, load_test_key, sign_sigstruct
-from sgxlab.le import LaunchEnclave
-from sgxlab.measure import Page, SgxsEAdd, parse_sgxs, write_sgxs
-from sgxlab.platform import Platform
-from sgxlab.structs import PT_TCS, SECINFO_R, SECINFO_X, Attributes, Einittoken, Secinfo, Sigstruct
+from sgxlab.hw.crypto import SigningKey, load_test_key, sign_sigstruct
+from sgxlab.host.le import LaunchEnclave
+from sgxlab.hw.measure import Page, SgxsEAdd, parse_sgxs, write_sgxs
+from sgxlab.hw.platform import Platform
+from sgxlab.hw.structs import PT_TCS, SECINFO_R, SECINFO_X, Attributes, Einittoken, Secinfo, Sigstruct
 
 ROOT = Path(__file__).resolve().parent.parent
 FB4B = "fb4bab3d6036ac1d730fa83d7366df1dd2dfeac194ef335d6854d8a6c6475542"

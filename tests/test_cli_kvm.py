@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from sgxlab.cli import main
-from sgxlab.kvm import MATRIX_COLUMNS
+from sgxlab.experiments.matrix import MATRIX_COLUMNS
 
 HEX = "cd" * 32
 

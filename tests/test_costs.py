@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sgxlab.costs import COST_PARAMS, CostModel, preset_names
+from sgxlab.sim.costs import COST_PARAMS, CostModel, preset_names
 from sgxlab.errors import ConfigError
 
 

@@ -1,4 +1,4 @@
-"""Tests of sgxlab.crypto: CMAC, PKCS#1 v1.5 padding, keys, Q1/Q2, SIGSTRUCT sign/verify.
+"""Tests of sgxlab.hw.crypto: CMAC, PKCS#1 v1.5 padding, keys, Q1/Q2, SIGSTRUCT sign/verify.
 
 Deterministic and offline: no key is generated here except small, fast
 non-SGX keys used to provoke errors (2048-bit RSA, e = 65537, EC).
@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sgxlab.arch import LeHash
-from sgxlab.crypto import (
+from sgxlab.hw.arch import LeHash
+from sgxlab.hw.crypto import (
     DIGESTINFO_SHA256_PREFIX,
     HARDCODED_PKCS1_5_PADDING,
     MODULUS_SIZE,
@@ -48,7 +48,7 @@ def key0() -> SigningKey:
 
 @pytest.fixture(scope="module")
 def structs() -> ModuleType:
-    return pytest.importorskip("sgxlab.structs", reason="sgxlab/structs.py not written yet")
+    return pytest.importorskip("sgxlab.hw.structs", reason="sgxlab/hw/structs.py not written yet")
 
 
 # --- AES-CMAC -------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def test_bad_keys_raise_config_error(tmp_path: Path) -> None:
             serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(b"pw"),
         ), "PEM"),
-        (tmp_path / "nope.pem", "cannot read"),
+        (tmp_path / "nope.pem", "no such file"),
     ]
     for data, why in cases:
         with pytest.raises(ConfigError, match=why) as info:
@@ -296,7 +296,7 @@ def test_signing_is_deterministic(key0: SigningKey) -> None:
     assert len(key0.sign(b"abc")) == MODULUS_SIZE
 
 
-# --- SIGSTRUCTs (need sgxlab.structs) -------------------------------------------------------
+# --- SIGSTRUCTs (need sgxlab.hw.structs) -------------------------------------------------------
 
 
 def test_vector_sigstructs_verify(structs: ModuleType, vectors: Path, expected: dict) -> None:

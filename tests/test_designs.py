@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sgxlab.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
-from sgxlab.designs import (
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
+from sgxlab.host.designs import (
     DESIGNS,
     AlwaysWrite,
     Design,
@@ -16,8 +16,8 @@ from sgxlab.designs import (
     design_class,
 )
 from sgxlab.errors import ConfigError
-from sgxlab.platform import Platform
-from sgxlab.samples import signed_enclave
+from sgxlab.hw.platform import Platform
+from sgxlab.host.samples import signed_enclave
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_fast_hash_totals_agree_with_per_msr_counters(enclaves):
 
 
 def test_lock_variants_are_made_once_and_recognised():
-    from sgxlab.designs import design_label
+    from sgxlab.host.designs import design_label
 
     v = PerCpuCache.with_lock("percpu")
     assert PerCpuCache.with_lock("percpu") is v and design_class("percpu-cache:percpu") is v

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from simref import BUILTIN_DESIGNS, random_costs, random_trace, reference
-from sgxlab.costs import CostModel
+from sgxlab.sim.costs import CostModel
 from sgxlab.sim import exact, fast
-from sgxlab.workloads import WORKLOADS, make_trace, workload_params
+from sgxlab.sim.workloads import WORKLOADS, make_trace, workload_params
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOAD_NAMES = list(WORKLOADS)

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import sgxlab.einit as einit_mod
-from sgxlab.arch import (
+import sgxlab.hw.einit as einit_mod
+from sgxlab.hw.arch import (
     INTEL_LEPUBKEYHASH,
     MSR_IA32_SGXLEPUBKEYHASH,
     Attr,
@@ -29,13 +29,13 @@ from sgxlab.arch import (
     LeHash,
     SgxError,
 )
-from sgxlab.crypto import HARDCODED_PKCS1_5_PADDING, SigningKey, aes_cmac, load_test_key, sign_sigstruct
-from sgxlab.einit import CHECKS, KeyDependencies, SigInfo, derivekey, egetkey, einit, launch_key
+from sgxlab.hw.crypto import HARDCODED_PKCS1_5_PADDING, SigningKey, aes_cmac, load_test_key, sign_sigstruct
+from sgxlab.hw.einit import CHECKS, KeyDependencies, SigInfo, derivekey, egetkey, einit, launch_key
 from sgxlab.errors import ConfigError, GeneralProtection, SgxlabError
-from sgxlab.le import INTEL_LE_ISVPRODID, LaunchEnclave
-from sgxlab.measure import Enclave, SgxsEAdd, parse_sgxs, replay_sgxs
-from sgxlab.platform import DEFAULT_CPUSVN, Cpu, Platform
-from sgxlab.structs import (
+from sgxlab.host.le import INTEL_LE_ISVPRODID, LaunchEnclave
+from sgxlab.hw.measure import Enclave, SgxsEAdd, parse_sgxs, replay_sgxs
+from sgxlab.hw.platform import DEFAULT_CPUSVN, Cpu, Platform
+from sgxlab.hw.structs import (
     PT_TCS,
     SECINFO_R,
     SECINFO_X,
@@ -1255,8 +1255,8 @@ def test_s3_destroys_the_launch_enclave_until_it_is_relaunched(le_key, key_a):
 
 def test_an_enclave_created_before_s3_is_gone(key_a):
     """ECREATE with platform= puts the SECS in that platform's EPC; S3 loses it."""
-    from sgxlab.measure import Enclave
-    from sgxlab.structs import Secinfo, Secs
+    from sgxlab.hw.measure import Enclave
+    from sgxlab.hw.structs import Secinfo, Secs
 
     platform = Platform(1, "flexible")
     cpu = platform.cpu(0)

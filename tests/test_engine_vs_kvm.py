@@ -49,15 +49,15 @@ from typing import Any
 
 import pytest
 
-from sgxlab.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, LeHash, SgxError
-from sgxlab.designs import DESIGNS
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, LeHash, SgxError
+from sgxlab.host.designs import DESIGNS
 from sgxlab.errors import ConfigError
 from sgxlab.kvm import Kvm, SgxGuestConfig
-from sgxlab.platform import Platform
-from sgxlab.policy import HostOnly
+from sgxlab.hw.platform import Platform
+from sgxlab.kvm.policy import HostOnly
 from sgxlab.sim import exact
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
-from sgxlab.workloads import make_trace
+from sgxlab.sim.workloads import make_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sgxlab.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
-from sgxlab.costs import CostModel
-from sgxlab.crypto import load_test_key
-from sgxlab.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, ReadCompare
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
+from sgxlab.sim.costs import CostModel
+from sgxlab.hw.crypto import load_test_key
+from sgxlab.host.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, ReadCompare
 from sgxlab.errors import ConfigError
-from sgxlab.measure import Page, build_enclave
+from sgxlab.hw.measure import Page, build_enclave
 from sgxlab.sim import exact
 from sgxlab.sim.exact import RECORD_COLUMNS, ExactSimulation, LaunchRecord
 from sgxlab.sim.trace import LAUNCH, S3, SCHED, Trace, VmSpec
-from sgxlab.workloads import make_trace
+from sgxlab.sim.workloads import make_trace
 
 INTEL = INTEL_LEPUBKEYHASH.words
 FAULT_FREE = [
@@ -334,7 +334,7 @@ def test_determinism_and_two_simulations_coexisting():
 
 
 def test_signature_verification_is_memoized_but_msr_checks_are_not(monkeypatch):
-    import sgxlab.einit
+    import sgxlab.hw.siginfo
 
     tr = make_trace("host-only", {"launches": 300, "signers": 3}, seed=1)
     sim = ExactSimulation(tr, "always-write")
@@ -344,7 +344,7 @@ def test_signature_verification_is_memoized_but_msr_checks_are_not(monkeypatch):
     def boom(*a):
         raise AssertionError("RSA verification during the run")
 
-    monkeypatch.setattr(sgxlab.einit, "verify_sigstruct", boom)
+    monkeypatch.setattr(sgxlab.hw.siginfo, "verify_sigstruct", boom)
     assert sim.run().summary()["failures"] == {}
     monkeypatch.undo()
     # the MSR check runs every time: break a CPU's MSRs behind the design's back

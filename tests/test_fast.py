@@ -16,9 +16,9 @@ import pytest
 
 import simref
 from simref import BUILTIN_DESIGNS, random_costs, random_trace, reference
-from sgxlab.arch import INTEL_LEPUBKEYHASH
-from sgxlab.costs import CostModel
-from sgxlab.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
+from sgxlab.sim.costs import CostModel
+from sgxlab.host.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare
 from sgxlab.errors import ConfigError, EngineUnsupported
 from sgxlab.sim import fast
 from sgxlab.sim.fast import _wait, model_of, simulate
@@ -271,7 +271,7 @@ def test_refuses_designs_it_does_not_model() -> None:
     for d in (WriteTwice, Quiet, type("X", (PerCpuCache,), {"lock": "percpu", "name": "percpu-cache", "extra": 1})):
         with pytest.raises(EngineUnsupported, match="exact engine"):
             simulate(tr, d)
-    from sgxlab.platform import Platform
+    from sgxlab.hw.platform import Platform
 
     with pytest.raises(EngineUnsupported, match="instance"):
         simulate(tr, AlwaysWrite(Platform(2)))  # type: ignore[arg-type]

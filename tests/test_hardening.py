@@ -23,11 +23,11 @@ import pytest
 
 import sgxlab
 from sgxlab.cli import COMMANDS, main
-from sgxlab.costs import MAX_COST, CostModel, check_int64_budget
+from sgxlab.sim.costs import MAX_COST, CostModel, check_int64_budget
 from sgxlab.errors import ConfigError, SgxlabError
 from sgxlab.sim.result import RunConfig, check_save_path
 from sgxlab.sim.trace import LAUNCH, Trace
-from sgxlab.workloads import (
+from sgxlab.sim.workloads import (
     MAX_GAP,
     MAX_SCHEDULE_CELLS,
     MAX_TRACE_ROWS,
@@ -401,7 +401,7 @@ def user_modules(tmp_path, monkeypatch):
     log = tmp_path / "imported.log"
     names = {
         "hard_design_ok": """
-            from sgxlab.designs import AlwaysWrite
+            from sgxlab.host.designs import AlwaysWrite
             class Twice(AlwaysWrite):
                 name = "twice"
         """,
@@ -427,9 +427,9 @@ def test_module_class_design_needs_opt_in(user_modules):
         sgxlab.compare(["hard_design_ok:Twice"], workload="host-only", params={"launches": 10})
     cfg = RunConfig("hard_design_ok:Twice", "host-only", {"launches": 10})
     with pytest.raises(ConfigError, match="allow_import=True"):
-        cfg.run()
+        sgxlab.replay(cfg)
     assert not user_modules.exists(), "nothing was imported without the opt-in"
-    r = cfg.run(allow_import=True)
+    r = sgxlab.replay(cfg, allow_import=True)
     assert r.summary()["design"] == "twice" and r.summary()["launches"] == 10
     assert user_modules.read_text() == "hard_design_ok\n"
 
@@ -440,8 +440,8 @@ def test_module_class_design_needs_opt_in(user_modules):
         ("hard_design_boom:X", "RuntimeError: boom at import"),
         ("hard_design_exit:X", "SystemExit"),
         ("hard_design_ok:Nope", "has no 'Nope'"),
-        ("hard_design_notdesign:Twice", "not a sgxlab.designs.Design subclass"),
-        ("hard_design_notdesign:value", "not a sgxlab.designs.Design subclass"),
+        ("hard_design_notdesign:Twice", "not a sgxlab.host.designs.Design subclass"),
+        ("hard_design_notdesign:value", "not a sgxlab.host.designs.Design subclass"),
         ("no_such_module_xyz:X", "cannot import"),
         ("hard_design_ok:", "expected module:Class"),
         (":X", "expected module:Class"),
@@ -478,9 +478,9 @@ def test_cli_design_this_does_not_import(capsys):
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> dict[str, Path]:
-    from sgxlab.measure import Page, write_sgxs
-    from sgxlab.samples import signed_enclave
-    from sgxlab.structs import PT_TCS, SECINFO_R, SECINFO_X, Secinfo
+    from sgxlab.hw.measure import Page, write_sgxs
+    from sgxlab.host.samples import signed_enclave
+    from sgxlab.hw.structs import PT_TCS, SECINFO_R, SECINFO_X, Secinfo
 
     d = tmp_path_factory.mktemp("adversarial")
     f = {
@@ -656,8 +656,8 @@ def _digest(rows) -> str:
 
 
 def test_policy_matrix_rows_unchanged_by_the_isolation_fix():
-    from sgxlab.designs import DESIGNS
-    from sgxlab.kvm import policy_matrix_records
+    from sgxlab.host.designs import DESIGNS
+    from sgxlab.experiments.matrix import policy_matrix_records
 
     for name in DESIGNS:
         rows = policy_matrix_records(name)
@@ -668,8 +668,8 @@ def test_policy_matrix_rows_unchanged_by_the_isolation_fix():
 
 
 def test_policy_matrix_gives_each_policy_a_fresh_platform(monkeypatch):
-    import sgxlab.kvm as kvm
-    from sgxlab.policy import POLICY_NAMES
+    import sgxlab.experiments.matrix as kvm
+    from sgxlab.kvm.policy import POLICY_NAMES
 
     made = []
 
@@ -685,22 +685,22 @@ def test_policy_matrix_gives_each_policy_a_fresh_platform(monkeypatch):
 
 @pytest.mark.parametrize("design", ["percpu-cache", "always-write", "eager-load"])
 def test_policy_matrix_rows_do_not_depend_on_policy_order(monkeypatch, design):
-    import sgxlab.kvm as kvm
-    import sgxlab.policy
+    import sgxlab.experiments.matrix as kvm
+    import sgxlab.kvm.policy
 
     forward = kvm.policy_matrix_records(design)
-    monkeypatch.setattr(sgxlab.policy, "POLICY_NAMES", tuple(reversed(sgxlab.policy.POLICY_NAMES)))
+    monkeypatch.setattr(sgxlab.kvm.policy, "POLICY_NAMES", tuple(reversed(sgxlab.kvm.policy.POLICY_NAMES)))
     backward = kvm.policy_matrix_records(design)
     key = lambda r: (r["policy"], r["lewr"], r["lehash"], r["signer"])  # noqa: E731
     assert sorted(forward, key=key) == sorted(backward, key=key)
 
 
 def test_launch_enclave_clones_have_their_own_keyid_stream():
-    from sgxlab.arch import MSR_IA32_SGXLEPUBKEYHASH
-    from sgxlab.crypto import load_test_key
-    from sgxlab.le import LaunchEnclave
-    from sgxlab.platform import Platform
-    from sgxlab.samples import signed_enclave
+    from sgxlab.hw.arch import MSR_IA32_SGXLEPUBKEYHASH
+    from sgxlab.hw.crypto import load_test_key
+    from sgxlab.host.le import LaunchEnclave
+    from sgxlab.hw.platform import Platform
+    from sgxlab.host.samples import signed_enclave
 
     key = load_test_key(6)
     app = signed_enclave(7)

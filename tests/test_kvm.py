@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from sgxlab.arch import (
+from sgxlab.hw.arch import (
     FEAT_CTL_LOCKED,
     FEAT_CTL_SGX_ENABLED,
     FEAT_CTL_SGX_LC_ENABLED,
@@ -17,10 +17,10 @@ from sgxlab.arch import (
     LeHash,
     SgxError,
 )
-from sgxlab.crypto import load_test_key, sign_sigstruct
+from sgxlab.hw.crypto import load_test_key, sign_sigstruct
 from sgxlab.errors import ConfigError, GeneralProtection, PolicyRefusal, SgxlabError
+from sgxlab.experiments.matrix import MATRIX_COLUMNS, policy_matrix_records
 from sgxlab.kvm import (
-    MATRIX_COLUMNS,
     POLICY_REFUSAL_CODE,
     POLICY_REFUSAL_CODE_LE,
     GuestOptionError,
@@ -31,13 +31,12 @@ from sgxlab.kvm import (
     hardware_consistent,
     launch_le_in_guest,
     parse_size,
-    policy_matrix_records,
 )
-from sgxlab.le import LaunchEnclave
-from sgxlab.measure import Page, build_enclave
-from sgxlab.platform import Platform
-from sgxlab.policy import ENFORCING_POLICIES, POLICY_NAMES, Allowlist, HostOnly, SingleLE, policy_by_name
-from sgxlab.structs import PT_TCS, SECINFO_R, SECINFO_X, Secinfo, Sigstruct
+from sgxlab.host.le import LaunchEnclave
+from sgxlab.hw.measure import Page, build_enclave
+from sgxlab.hw.platform import Platform
+from sgxlab.kvm.policy import ENFORCING_POLICIES, POLICY_NAMES, Allowlist, HostOnly, SingleLE, policy_by_name
+from sgxlab.hw.structs import PT_TCS, SECINFO_R, SECINFO_X, Secinfo, Sigstruct
 
 FC = MSR_IA32_FEATURE_CONTROL
 HASH = MSR_IA32_SGXLEPUBKEYHASH
@@ -146,7 +145,7 @@ def test_parse_size(text, size):
         ("epc=1000", "bad-size"),
         ("epc=6K", "bad-size"),
         ("epc=64M,lehash=" + "zz" * 32, "bad-hex"),
-        ("epc=64M,lehash=0x" + "ab" * 31, "bad-hex"),
+        ("epc=64M,lehash=0x" + "ab" * 31, "wrong-length"),  # 0x is allowed (one hash parser); 62 digits are not
         ("epc=64M,lehash=" + "ab" * 31 + "g1", "bad-hex"),
         ("epc=64M,lehash=" + "ab" * 15 + " " + "ab" * 16, "bad-hex"),
         ("epc=64M,lehash=abc", "wrong-length"),
@@ -874,8 +873,8 @@ def test_guest_einit_faults_until_guest_firmware_enables_sgx():
     """handle_encls: #GP unless the guest BIOS locked FEATURE_CONTROL with SGX_ENABLE."""
     from sgxlab.errors import GeneralProtection
     from sgxlab.kvm import Kvm, SgxGuestConfig
-    from sgxlab.platform import Platform
-    from sgxlab.samples import signed_enclave
+    from sgxlab.hw.platform import Platform
+    from sgxlab.host.samples import signed_enclave
 
     e = signed_enclave(1)
     kvm = Kvm(Platform(2, "flexible"))

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sgxlab.arch import Attr
+from sgxlab.hw.arch import Attr
 from sgxlab.errors import ConfigError, GeneralProtection, StructError
-from sgxlab.measure import (
+from sgxlab.hw.measure import (
     MEAS_EADD,
     MEAS_ECREATE,
     MEAS_EEXTEND,
@@ -30,7 +30,7 @@ from sgxlab.measure import (
     replay_sgxs,
     write_sgxs,
 )
-from sgxlab.structs import (
+from sgxlab.hw.structs import (
     PT_REG,
     PT_SECS,
     PT_TCS,
@@ -618,8 +618,8 @@ def test_build_write_replay_property(spec, ssa):
 
 
 def test_fork_is_copy_on_write_in_both_directions():
-    from sgxlab.measure import Enclave
-    from sgxlab.structs import Secinfo, Secs
+    from sgxlab.hw.measure import Enclave
+    from sgxlab.hw.structs import Secinfo, Secs
 
     parent = Enclave(Secs.new(size=0x4000), record=True)
     parent.add_page(0x0, Secinfo.of(5), b"code".ljust(4096, b"\0"))
@@ -651,8 +651,8 @@ def test_fork_is_copy_on_write_in_both_directions():
 )
 def test_ecreate_refuses_unsupported_bits(attrs, misc, what):
     from sgxlab.errors import GeneralProtection
-    from sgxlab.measure import Enclave
-    from sgxlab.structs import Attributes, Secs
+    from sgxlab.hw.measure import Enclave
+    from sgxlab.hw.structs import Attributes, Secs
 
     with pytest.raises(GeneralProtection, match=what):
         Enclave(Secs.new(attributes=Attributes(*attrs), miscselect=misc))

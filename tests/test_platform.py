@@ -1,4 +1,4 @@
-"""Tests of sgxlab.platform: MSR access rules, firmware configurations, reset/S3, counters."""
+"""Tests of sgxlab.hw.platform: MSR access rules, firmware configurations, reset/S3, counters."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from sgxlab.arch import (
+from sgxlab.hw.arch import (
     FEAT_CTL_LOCKED,
     FEAT_CTL_SGX_ENABLED,
     FEAT_CTL_SGX_LC_ENABLED,
@@ -16,7 +16,7 @@ from sgxlab.arch import (
     LeHash,
 )
 from sgxlab.errors import ConfigError, GeneralProtection
-from sgxlab.platform import (
+from sgxlab.hw.platform import (
     DEFAULT_CPUSVN,
     FIRMWARE_NAMES,
     KNOWN_MSRS,
@@ -512,7 +512,7 @@ def test_cpus_know_their_platform() -> None:
 
 
 def test_siginfo_is_memoized_per_platform() -> None:
-    pytest.importorskip("sgxlab.einit")
+    pytest.importorskip("sgxlab.hw.einit")
     data = bytes(1808)  # all zero: malformed, but EINIT must still see it
     a, b = Platform(1), Platform(1)
     info = a.siginfo(data)

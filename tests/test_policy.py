@@ -1,4 +1,4 @@
-"""Tests of sgxlab.policy: the built-in host launch policies and their hooks."""
+"""Tests of sgxlab.kvm.policy: the built-in host launch policies and their hooks."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import hashlib
 
 import pytest
 
-from sgxlab.arch import INTEL_LEPUBKEYHASH, LeHash
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, LeHash
 from sgxlab.errors import ConfigError, PolicyRefusal
 from sgxlab.kvm import Kvm, SgxGuestConfig
-from sgxlab.platform import Platform
-from sgxlab.policy import (
+from sgxlab.hw.platform import Platform
+from sgxlab.kvm.policy import (
     ENFORCING_POLICIES,
     POLICIES,
     POLICY_NAMES,

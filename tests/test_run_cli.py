@@ -12,11 +12,11 @@ import pytest
 
 import sgxlab
 from sgxlab.cli import COMMANDS, main
-from sgxlab.costs import CostModel
-from sgxlab.designs import DESIGNS, AlwaysWrite, PerCpuCache
+from sgxlab.sim.costs import CostModel
+from sgxlab.host.designs import DESIGNS, AlwaysWrite, PerCpuCache
 from sgxlab.errors import ConfigError, EngineUnsupported
 from sgxlab.sim.result import SUMMARY_KEYS, Result, RunConfig, flatten_summary
-from sgxlab.workloads import WORKLOADS
+from sgxlab.sim.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "data" / "traces" / "example.csv"
@@ -95,8 +95,8 @@ def test_user_design_runs_exact_and_round_trips_its_config(tmp_path):
     assert r.config.design == f"{__name__}:Paranoid"
     saved = RunConfig.from_json(r.config.to_json())
     with pytest.raises(ConfigError, match="allow_import=True"):
-        saved.run()  # a config file may not import modules by itself
-    again = saved.run(allow_import=True)
+        sgxlab.replay(saved)  # a config file may not import modules by itself
+    again = sgxlab.replay(saved, allow_import=True)
     assert again.summary() == s
     if have_fast():
         with pytest.raises(EngineUnsupported):
@@ -137,7 +137,7 @@ def test_config_round_trips_json_and_toml_and_reproduces(tmp_path):
         path = tmp_path / name
         cfg.save(path)
         assert RunConfig.load(path) == cfg
-        assert RunConfig.load(path).run().summary() == r.summary()
+        assert sgxlab.replay(RunConfig.load(path)).summary() == r.summary()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "run.toml"]  # no temp files left
     assert RunConfig.from_json(tmp_path / "run.json") == cfg and RunConfig.from_toml(str(tmp_path / "run.toml")) == cfg
 

@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import simpy_model  # noqa: E402
 
 from simref import BUILTIN_DESIGNS, random_costs, random_trace  # noqa: E402
-from sgxlab.costs import CostModel  # noqa: E402
+from sgxlab.sim.costs import CostModel  # noqa: E402
 from sgxlab.sim import fast  # noqa: E402
-from sgxlab.workloads import make_trace  # noqa: E402
+from sgxlab.sim.workloads import make_trace  # noqa: E402
 
 
 @pytest.mark.parametrize("workload", ["workshop", "host-only", "multi-tenant", "suspend-resume", "mixed"])

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sgxlab.arch import INTEL_LEPUBKEYHASH, Attr
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, Attr
 from sgxlab.errors import ConfigError, StructError
-from sgxlab.structs import (
+from sgxlab.hw.structs import (
     PT_TCS,
     SIGSTRUCT_HEADER,
     Attributes,

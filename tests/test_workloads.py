@@ -9,7 +9,7 @@ import pytest
 
 from sgxlab.errors import ConfigError
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
-from sgxlab.workloads import (
+from sgxlab.sim.workloads import (
     MAX_SIGNERS,
     WORKLOADS,
     describe_workloads,

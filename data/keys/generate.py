@@ -16,14 +16,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from sgxlab.crypto import NUM_TEST_KEYS, SigningKey, load_test_key  # noqa: E402
+from sgxlab.hw.crypto import NUM_TEST_KEYS, SigningKey, load_test_key  # noqa: E402
 
 README_HEAD = """# Test signing keys (PUBLIC — not secrets)
 
 `key00.pem` .. `key{last:02d}.pem` are RSA-3072 keys with public exponent 3, the key
 shape SGX requires for SIGSTRUCT signing. They are **public test keys**, committed
 on purpose and worthless as secrets: anyone can sign an enclave with them. Use them
-only to emulate launch control (`sgxlab.crypto.load_test_key(i)`).
+only to emulate launch control (`sgxlab.hw.crypto.load_test_key(i)`).
 
 Regenerate with `python data/keys/generate.py --force` (from the repository root);
 without `--force` the script only creates missing keys and rewrites this file.

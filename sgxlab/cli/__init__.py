@@ -17,7 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import ConfigError, SgxlabError
+from sgxlab.errors import SgxlabError
+from sgxlab.files import read_user_bytes
+from sgxlab.present.text import kv_table
 
 COMMANDS = ("sigstruct", "measure", "einit", "guest", "policy-matrix", "run", "designs", "workloads")
 """Subcommand modules, in the order ``sgxlab --help`` lists them."""
@@ -29,16 +31,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def read_file(path: str | Path, what: str) -> bytes:
-    """Read a whole file, or raise ConfigError naming the option and the path."""
-    p = Path(path)
-    try:
-        return p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(what, str(p), "no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(what, str(p), "is a directory, not a file") from None
-    except OSError as e:
-        raise ConfigError(what, str(p), e.strerror or "cannot be read") from None
+    """Read a whole regular file, or raise ConfigError naming the option and the path."""
+    return read_user_bytes(path, what)
 
 
 def print_json(obj: Any) -> None:
@@ -48,13 +42,11 @@ def print_json(obj: Any) -> None:
 
 def print_table(rows: Sequence[tuple[str, str]]) -> None:
     """Two aligned columns, for the human-readable (non ``--json``) output."""
-    width = max((len(k) for k, _ in rows), default=0)
-    for k, v in rows:
-        print(f"{k:<{width}}  {v}")
+    print(kv_table(rows))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from sgxlab import __version__  # noqa: PLC0415
 
     parser = _Parser(prog="sgxlab", description="SGX Launch Control emulator and the 2017 LKML debate, replayed.")
     parser.add_argument("--version", action="version", version=f"sgxlab {__version__}")

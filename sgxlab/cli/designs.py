@@ -6,7 +6,7 @@ import argparse
 import textwrap
 from typing import Any
 
-from . import print_json
+from sgxlab.cli import print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def describe() -> list[dict[str, Any]]:
     """One object per built-in design: name, summary, source, flags and parameters."""
-    from ..designs import DESIGNS, PerCpuCache
+    from sgxlab.host.designs import DESIGNS, PerCpuCache
 
     out = []
     for name, cls in DESIGNS.items():

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import print_json, print_table, read_file
+from sgxlab.cli import print_json, print_table, read_file
 
 ENCLAVE_SIZE_GIVEN = 0x2000
 """SECS.SIZE for an enclave known only by ``--mrenclave`` (ECREATE's minimum; it is not measured here)."""
@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _digest(text: str, option: str) -> bytes:
     """64 hex digits (an optional 0x prefix allowed) as 32 bytes, or ConfigError naming ``option``."""
-    from ..errors import ConfigError
+    from sgxlab.errors import ConfigError
 
     t = text.strip().lower()
     t = t[2:] if t.startswith("0x") else t
@@ -78,12 +78,12 @@ def _digest(text: str, option: str) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..arch import MSR_IA32_SGXLEPUBKEYHASH, LeHash
-    from ..errors import ConfigError, GeneralProtection
-    from ..einit import einit
-    from ..measure import Enclave, replay_sgxs
-    from ..platform import Platform
-    from ..structs import Attributes, Einittoken, Secs, Sigstruct
+    from sgxlab.hw.arch import MSR_IA32_SGXLEPUBKEYHASH, LeHash
+    from sgxlab.errors import ConfigError, GeneralProtection
+    from sgxlab.hw.einit import einit
+    from sgxlab.hw.measure import Enclave, replay_sgxs
+    from sgxlab.hw.platform import Platform
+    from sgxlab.hw.structs import Attributes, Einittoken, Secs, Sigstruct
 
     # Parse every input before anything runs, so bad input never half-executes.
     sig = Sigstruct.from_bytes(read_file(args.sigstruct, "--sigstruct"), validate=False)

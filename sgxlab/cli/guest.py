@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import print_json, print_table
+from sgxlab.cli import print_json, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from ..platform import FIRMWARE_NAMES
-    from ..policy import POLICY_NAMES
+    from sgxlab.hw.platform import FIRMWARE_NAMES
+    from sgxlab.kvm.policy import POLICY_NAMES
 
     p = sub.add_parser("guest", help="parse an SGX guest configuration and ask the host policy whether to create it")
     p.add_argument("--sgx", required=True, metavar="OPTIONS", help="e.g. 'epc=64M,lehash=<64 hex>,lewr'")
@@ -45,10 +45,11 @@ def _fc_text(fc: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..arch import LeHash
-    from ..kvm import Kvm, SgxGuestConfig, default_approved
-    from ..platform import Platform
-    from ..policy import policy_by_name
+    from sgxlab.hw.arch import LeHash
+    from sgxlab.experiments.matrix import default_approved
+    from sgxlab.kvm import Kvm, SgxGuestConfig
+    from sgxlab.hw.platform import Platform
+    from sgxlab.kvm.policy import policy_by_name
 
     config = SgxGuestConfig.parse(args.sgx)
     approved = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import print_json, read_file
+from sgxlab.cli import print_json, read_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..measure import replay_sgxs
+    from sgxlab.hw.measure import replay_sgxs
 
     enclave = replay_sgxs(read_file(args.file, "FILE"))
     mr = enclave.mrenclave().hex()

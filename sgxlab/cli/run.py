@@ -24,8 +24,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import ConfigError
-from . import print_json
+from sgxlab.errors import ConfigError
+from sgxlab.cli import print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -75,10 +75,10 @@ def parse_pairs(items: list[str], option: str) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..costs import CostModel
-    from ..sim.result import RunConfig, check_save_path
-    from ..sim.run import cost_model
-    from ..sim.run import run as sim_run
+    from sgxlab.sim.costs import CostModel
+    from sgxlab.sim.result import RunConfig, check_save_path
+    from sgxlab.present.result import run as sim_run
+    from sgxlab.sim.run import cost_model
 
     # Check where the config goes before the run: a bad path must not cost the results.
     save_to = check_save_path(args.save_config) if args.save_config else None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..structs import Sigstruct
-from . import print_json, print_table, read_file
+from sgxlab.hw.structs import Sigstruct
+from sgxlab.cli import print_json, print_table, read_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def describe(sig: Sigstruct) -> dict[str, Any]:
     """The JSON view of a SIGSTRUCT used by the CLI and the notebooks."""
-    from ..crypto import verify_sigstruct
+    from sgxlab.hw.crypto import verify_sigstruct
 
     check = verify_sigstruct(sig)
     return {

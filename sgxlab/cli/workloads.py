@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from . import print_json
+from sgxlab.cli import print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..workloads import describe_workloads
+    from sgxlab.sim.workloads import describe_workloads
 
     rows = describe_workloads()
     if args.json:

@@ -1,13 +1,13 @@
 """The exact engine: a trace replayed event by event through the emulator.
 
 This is the reference implementation of ``docs/simulator.md``. It builds a
-real :class:`~sgxlab.platform.Platform` (firmware ``flexible``) with one
+real :class:`~sgxlab.hw.platform.Platform` (firmware ``flexible``) with one
 logical CPU per trace CPU, instantiates the design on it, and replays the
 trace in row order:
 
 * every LAUNCH forks a pre-built enclave image of its signer
-  (:meth:`sgxlab.measure.Enclave.fork`, so MRENCLAVE is measured, not
-  assumed) and runs the real ENCLS[EINIT] (:func:`sgxlab.einit.einit`),
+  (:meth:`sgxlab.hw.measure.Enclave.fork`, so MRENCLAVE is measured, not
+  assumed) and runs the real ENCLS[EINIT] (:func:`sgxlab.hw.einit.einit`),
   through :meth:`Design.einit` for host and trapped guest launches, natively
   for an untrapped guest. Only what depends on the SIGSTRUCT bytes alone
   (format, RSA signature, MRSIGNER) is memoized, by
@@ -49,16 +49,16 @@ from typing import Any
 
 import numpy as np
 
-from ..arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
-from ..costs import CostModel
-from ..designs import Design, design_class, design_label
-from ..einit import SigInfo, einit
-from ..errors import ConfigError
-from ..measure import Enclave
-from ..platform import Platform
-from ..samples import signed_enclave
-from .stats import latency_summary
-from .trace import LAUNCH, S3, SCHED, Trace
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
+from sgxlab.sim.costs import CostModel
+from sgxlab.host.designs import Design, design_class, design_label
+from sgxlab.hw.einit import SigInfo, einit
+from sgxlab.errors import ConfigError
+from sgxlab.hw.measure import Enclave
+from sgxlab.hw.platform import Platform
+from sgxlab.host.samples import signed_enclave
+from sgxlab.sim.stats import latency_summary
+from sgxlab.sim.trace import LAUNCH, S3, SCHED, Trace
 
 __all__ = [
     "ExactSimulation",
@@ -174,7 +174,7 @@ class ExactSimulation:
         self.design_name = design_label(self.design_cls)
         self.costs = costs if costs is not None else CostModel()
         if not isinstance(self.costs, CostModel):
-            raise ConfigError("costs", costs, "expected a sgxlab.costs.CostModel")
+            raise ConfigError("costs", costs, "expected a sgxlab.sim.costs.CostModel")
         self.platform = Platform(trace.ncpus, "flexible")
         self.design: Design = self.design_cls(self.platform)
         self.nlaunches = trace.launches

@@ -66,13 +66,13 @@ from typing import Any
 
 import numpy as np
 
-from ..arch import INTEL_LEPUBKEYHASH
-from ..costs import CostModel
-from ..crypto import load_test_key
-from ..designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, design_class
-from ..errors import ConfigError, EngineUnsupported
-from .stats import exact_sum, latency_summary
-from .trace import EXIT, LAUNCH, S3, SCHED, Trace
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
+from sgxlab.sim.costs import CostModel
+from sgxlab.hw.crypto import load_test_key
+from sgxlab.host.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, design_class
+from sgxlab.errors import ConfigError, EngineUnsupported
+from sgxlab.sim.stats import exact_sum, latency_summary
+from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace
 
 __all__ = ["simulate", "model_of", "signer_word_ids", "BUILTIN_MODES"]
 

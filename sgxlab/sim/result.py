@@ -4,7 +4,7 @@
 ``sgxlab run --json``), the per-launch records as a pandas DataFrame
 (``records()``, exact engine), the latencies, and the :class:`RunConfig` it
 came from. A ``RunConfig`` (design, workload, parameters, costs, seed and
-engine) round-trips through JSON and TOML, and ``config.run()`` reproduces
+engine) round-trips through JSON and TOML, and ``sgxlab.replay(config)`` reproduces
 the same summary: every workload is deterministic per seed, and both engines
 are deterministic.
 
@@ -25,14 +25,16 @@ import json
 import math
 import os
 import re
-import tempfile
-import textwrap
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import ConfigError
+from sgxlab.errors import ConfigError
+from sgxlab.files import check_writable, read_user_text, write_atomic
+
+MAX_CONFIG_BYTES = 1 << 20
+"""The largest run config file read: 1 MiB."""
 
 __all__ = ["Result", "RunConfig", "flatten_summary", "check_save_path", "SUMMARY_KEYS", "ENGINES"]
 
@@ -200,28 +202,6 @@ class RunConfig:
         else:
             self.to_toml(p)
 
-    # running ----------------------------------------------------------------
-
-    def run(self, *, records: bool | None = None, allow_import: bool = False) -> Result:
-        """Run this configuration again (same summary, by determinism).
-
-        A ``"module:Class"`` design imports its module, which runs that
-        module's code: a config file should not do that by itself, so it
-        needs ``allow_import=True`` (see :func:`sgxlab.sim.run.resolve_design`).
-        """
-        from .run import run
-
-        return run(
-            design=self.design,
-            workload=self.workload,
-            params=self.params,
-            costs=self.costs,
-            seed=self.seed,
-            engine=self.engine,
-            records=records,
-            allow_import=allow_import,
-        )
-
 
 def _where(source: Any) -> str:
     s = str(source)
@@ -239,102 +219,17 @@ def _source_text(source: Any, opener: str) -> str:
 
 
 def _read(p: Path) -> str:
-    try:
-        return p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("config", str(p), "no such file") from None
-    except IsADirectoryError:
-        raise ConfigError("config", str(p), "is a directory, not a config file") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError("config", str(p), f"is not UTF-8 text (byte {e.start}: {e.reason})") from None
-    except (OSError, ValueError) as e:  # ValueError: e.g. an embedded NUL in the name
-        raise ConfigError("config", str(p), getattr(e, "strerror", None) or str(e) or "cannot be read") from None
+    return read_user_text(p, "config", max_bytes=MAX_CONFIG_BYTES, what="a config file")
 
 
 def check_save_path(path: str | os.PathLike[str]) -> Path:
-    """``path`` as a :class:`Path` if a config can be saved there, else ConfigError naming it.
-
-    Checks, without writing the file: a ``.json`` or ``.toml`` suffix, an
-    existing folder, that ``path`` is not a directory, and that the folder
-    takes a new file (a temporary file is created there and removed again,
-    which also works where :func:`os.access` would lie, e.g. as root on a
-    read-only mount).
-    """
-    try:
-        p = Path(path)
-    except TypeError:
-        raise ConfigError("config", path, "expected a file path") from None
-    if p.suffix.lower() not in (".json", ".toml"):
-        raise ConfigError("config", str(p), "expected a .json or .toml file name")
-    d = p.parent if str(p.parent) else Path(".")
-    try:
-        is_dir, folder_ok = p.is_dir(), d.is_dir()
-    except (OSError, ValueError) as e:  # ValueError: an embedded NUL
-        raise ConfigError("config", str(p), getattr(e, "strerror", None) or str(e)) from None
-    if is_dir:
-        raise ConfigError("config", str(p), "is a directory; give a file name")
-    if not folder_ok:
-        raise ConfigError("config", str(p), f"no such folder {str(d)!r}")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=d)
-    except OSError as e:
-        raise ConfigError("config", str(p), f"cannot write in {str(d)!r}: {e.strerror or e}") from None
-    os.close(fd)
-    try:
-        os.unlink(tmp)
-    except OSError:
-        pass
-    return p
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # there is no way to read it without setting it
-    os.umask(mask)
-    return mask
+    """``path`` as a :class:`Path` if a config can be saved there, else ConfigError naming it
+    (see :func:`sgxlab.files.check_writable`)."""
+    return check_writable(path, "config", suffixes=(".json", ".toml"))
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and ``os.replace`` it into place.
-
-    The temporary file is flushed and fsynced before the rename (so the new
-    name never points at a torn file) and gets ``0o666 & ~umask``, the mode
-    ``open()`` would have given it, instead of ``mkstemp``'s private 0600.
-    Any failure leaves the old file untouched and raises ConfigError.
-    """
-    if path.is_dir():
-        raise ConfigError("config", str(path), "is a directory; give a file name")
-    d = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=d)
-    except (OSError, ValueError) as e:
-        raise ConfigError("config", str(path), getattr(e, "strerror", None) or str(e) or "cannot write here") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fchmod(f.fileno(), 0o666 & ~_umask())
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise ConfigError("config", str(path), e.strerror or "cannot be written") from None
-        if isinstance(e, UnicodeError):  # e.g. a lone surrogate in a name
-            raise ConfigError("config", str(path), f"cannot be written as UTF-8: {e}") from None
-        raise
-    try:  # make the rename itself durable (best effort: not every system can fsync a folder)
-        dfd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
+    write_atomic(path, text, "config")
 
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -405,15 +300,17 @@ def flatten_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Result:
-    """The outcome of one run.
+    """The outcome of one run, as data.
 
     * :meth:`summary` -- the contract's dict (a copy);
     * :meth:`records` -- per-launch records as a DataFrame (exact engine, when kept);
     * :attr:`latencies` -- the per-launch latencies (int64 array; exact engine);
     * :attr:`config` -- the :class:`RunConfig` that reproduces it;
-    * :attr:`failure_examples` -- the first EINIT reason per failure name (exact engine);
-    * ``str(result)`` / :meth:`to_text` -- a plain table of at most 72 columns;
-      in Jupyter, an HTML table.
+    * :attr:`failure_examples` -- the first EINIT reason per failure name (exact engine).
+
+    The presentation layer's :class:`sgxlab.present.result.Result` (what
+    :func:`sgxlab.run` returns) adds the views: a 72-column text table and
+    HTML in Jupyter.
     """
 
     def __init__(
@@ -461,51 +358,6 @@ class Result:
             raise ConfigError("records", self.config.engine, "the fast engine keeps no per-launch records")
         return list(self.simulation.launch_records())
 
-    # display ------------------------------------------------------------------
-
-    def _rows(self) -> list[tuple[str, str]]:
-        s = self._summary
-        lat = s["latency_cycles"]
-        us = 1000.0 * self.cpu_ghz
-        fails = s["failures"]
-        rows = [
-            ("launches", f"{s['launches']:,}"),
-            ("einit", f"{s['einit']:,} (retries {s['retries']:,})"),
-            (
-                "failures",
-                ", ".join(f"{k} {v:,}" for k, v in fails.items()) if fails else "none",
-            ),
-            ("wrmsr / rdmsr", f"{s['wrmsr']:,} / {s['rdmsr']:,} (hash MSRs, physical CPUs)"),
-            ("schedule-ins", f"{s['schedule_ins']:,}"),
-            ("exits", f"ENCLS {s['encls_exits']:,}, MSR {s['msr_exits']:,}, other {s['exits']:,}"),
-            ("S3 events", f"{s['s3_events']:,}"),
-            ("latency mean", f"{lat['mean']:,.1f} cycles ({lat['mean'] / us:,.2f} us)"),
-            ("latency p50/p99", f"{lat['p50']:,} / {lat['p99']:,} cycles"),
-            ("latency max", f"{lat['max']:,} cycles"),
-            ("overhead", f"{s['overhead_cycles']:,} cycles (launch control, EINIT excluded)"),
-            ("sched / exits", f"{s['sched_cycles']:,} / {s['exit_cycles']:,} cycles"),
-            ("bypasses", f"{s['bypasses']:,}"),
-        ]
-        return rows
-
-    def to_text(self, width: int = 72) -> str:
-        """A plain-text table no wider than ``width`` columns."""
-        s = self._summary
-        head = f"{s['design']} on {s['workload']} (seed {s['seed']}, {s['engine']} engine)"
-        out = textwrap.wrap(head, width) or [""]
-        out.append("-" * min(width, max(len(x) for x in out)))
-        rows = self._rows()
-        lw = max(len(k) for k, _ in rows)
-        vw = max(width - lw - 2, 10)
-        for k, v in rows:
-            parts = textwrap.wrap(v, vw) or [""]
-            out.append(f"{k:<{lw}}  {parts[0]}")
-            out.extend(f"{'':<{lw}}  {p}" for p in parts[1:])
-        return "\n".join(line[:width] for line in out)
-
-    def __str__(self) -> str:
-        return self.to_text()
-
     def __repr__(self) -> str:
         s = self._summary
         return (
@@ -513,14 +365,3 @@ class Result:
             f"{sum(s['failures'].values())} failures, wrmsr {s['wrmsr']}, rdmsr {s['rdmsr']}, "
             f"latency mean {s['latency_cycles']['mean']:.0f} cycles>"
         )
-
-    def _repr_html_(self) -> str:
-        import html
-
-        s = self._summary
-        cap = html.escape(f"{s['design']} on {s['workload']} (seed {s['seed']}, {s['engine']} engine)")
-        body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(v)}</td></tr>"
-            for k, v in self._rows()
-        )
-        return f"<table><caption>{cap}</caption>{body}</table>"

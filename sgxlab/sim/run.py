@@ -8,13 +8,13 @@
     sgxlab.compare(["percpu-cache", "read-compare", "always-write"], "suspend-resume")
 
 ``design`` is a name (``"read-compare"``, ``"percpu-cache:percpu"`` for the
-per-CPU-lock variant), a :class:`~sgxlab.designs.Design` subclass (built-in
+per-CPU-lock variant), a :class:`~sgxlab.host.designs.Design` subclass (built-in
 or your own), or ``"module:Class"``. The last imports ``module``, which runs
 its code, so it needs an explicit opt-in: ``allow_import=True`` here and in
 :meth:`RunConfig.run <sgxlab.sim.result.RunConfig.run>` (a saved config
 names its design as text), ``--allow-import`` on the command line; without
 it a ``"module:Class"`` design is a :class:`~sgxlab.errors.ConfigError`. ``costs`` is a
-:class:`~sgxlab.costs.CostModel`, a preset name (``"pessimistic-msr"``), a
+:class:`~sgxlab.sim.costs.CostModel`, a preset name (``"pessimistic-msr"``), a
 mapping of overrides (``{"wrmsr_lehash": 1200}``) or a list of ``name=value``
 strings. ``engine`` is ``"exact"`` (event by event through the emulator) or
 ``"fast"`` (numpy; same summary, may refuse a design it cannot model with
@@ -26,13 +26,13 @@ from __future__ import annotations
 import importlib
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..costs import CostModel, check_int64_budget
-from ..designs import DESIGNS, Design, design_class
-from ..errors import ConfigError, EngineUnsupported
-from .result import ENGINES, Result, RunConfig, flatten_summary
-from .trace import Trace
+from sgxlab.sim.costs import CostModel, check_int64_budget
+from sgxlab.host.designs import DESIGNS, Design, design_class
+from sgxlab.errors import ConfigError, EngineUnsupported
+from sgxlab.sim.result import ENGINES, Result, RunConfig, flatten_summary
+from sgxlab.sim.trace import Trace
 
-__all__ = ["run", "compare", "run_trace", "resolve_design", "design_ref", "cost_model"]
+__all__ = ["run", "replay", "compare", "run_trace", "resolve_design", "design_ref", "cost_model"]
 
 
 def resolve_design(design: str | type[Design], *, allow_import: bool = False) -> type[Design]:
@@ -41,7 +41,7 @@ def resolve_design(design: str | type[Design], *, allow_import: bool = False) ->
     ``"module:Class"`` imports ``module`` (running its code) and is refused
     unless ``allow_import`` is true. Whatever the import or the attribute
     lookup raises becomes a :class:`ConfigError`; the result must be a
-    :class:`~sgxlab.designs.Design` subclass.
+    :class:`~sgxlab.host.designs.Design` subclass.
     """
     try:
         return design_class(design)
@@ -70,7 +70,7 @@ def resolve_design(design: str | type[Design], *, allow_import: bool = False) ->
     except (Exception, SystemExit) as e:
         raise ConfigError("design", design, f"{mod_name!r} has no {qual!r}: {type(e).__name__}: {e}") from None
     if not (isinstance(obj, type) and issubclass(obj, Design)):
-        raise ConfigError("design", design, "is not a sgxlab.designs.Design subclass")
+        raise ConfigError("design", design, "is not a sgxlab.host.designs.Design subclass")
     return obj
 
 
@@ -130,23 +130,23 @@ def run_trace(
     config: RunConfig | None = None,
     allow_import: bool = False,
 ) -> Result:
-    """Run an existing trace (from :func:`sgxlab.workloads.make_trace` or your own).
+    """Run an existing trace (from :func:`sgxlab.sim.workloads.make_trace` or your own).
 
     Refused with :class:`ConfigError` (before anything runs) when the costs
     are too large for the trace's int64 arithmetic
-    (:func:`sgxlab.costs.check_int64_budget`).
+    (:func:`sgxlab.sim.costs.check_int64_budget`).
     """
     cls = resolve_design(design, allow_import=allow_import)
     model = cost_model(costs)
     engine = _check_engine(engine)
     check_int64_budget(model, trace.launches, int(trace.t.max()) if len(trace) else 0)
-    from ..designs import design_label
+    from sgxlab.host.designs import design_label
 
     if config is None:
         config = RunConfig(design_ref(cls), trace.name, dict(trace.params), model.as_dict(), seed, engine)
     head = {"design": design_label(cls), "workload": config.workload, "seed": config.seed, "engine": engine}
     if engine == "exact":
-        from .exact import ExactSimulation
+        from sgxlab.sim.exact import ExactSimulation
 
         sim = ExactSimulation(trace, cls, model, records=records).run()
         body = sim.summary()
@@ -160,7 +160,7 @@ def run_trace(
 def _prepare(
     workload: str, params: Mapping[str, Any] | None, seed: int
 ) -> tuple[Trace, dict[str, Any], int]:
-    from ..workloads import _seed, make_workload
+    from sgxlab.sim.workloads import _seed, make_workload
 
     seed = _seed(seed)
     wl = make_workload(workload, params)
@@ -190,6 +190,27 @@ def run(
     trace, values, seed = _prepare(workload, params, seed)
     config = RunConfig(design_ref(cls), workload, values, model.as_dict(), seed, engine)
     return run_trace(trace, cls, model, engine=engine, records=records, config=config)
+
+
+def replay(config: RunConfig, *, records: bool | None = None, allow_import: bool = False) -> Result:
+    """Run ``config`` again (the same summary, by determinism).
+
+    A ``"module:Class"`` design imports its module, which runs that module's
+    code: a config file should not do that by itself, so it needs
+    ``allow_import=True`` (see :func:`resolve_design`).
+    """
+    if not isinstance(config, RunConfig):
+        raise ConfigError("config", config, "expected a sgxlab.RunConfig (RunConfig.load(path) reads one)")
+    return run(
+        design=config.design,
+        workload=config.workload,
+        params=config.params,
+        costs=config.costs,
+        seed=config.seed,
+        engine=config.engine,
+        records=records,
+        allow_import=allow_import,
+    )
 
 
 def compare(

@@ -1,6 +1,6 @@
 """A workload as a trace: the flat, columnar event list both engines consume.
 
-A workload generator (``sgxlab.workloads``) turns parameters and a seed into a
+A workload generator (``sgxlab.sim.workloads``) turns parameters and a seed into a
 :class:`Trace`: every launch request, vCPU schedule-in, plain VM exit and S3
 event, with its time in cycles, sorted by time. The *exact* engine replays it
 event by event through the emulator; the *fast* engine processes the same
@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ConfigError
+from sgxlab.errors import ConfigError
 
 __all__ = ["Trace", "VmSpec", "LAUNCH", "SCHED", "EXIT", "S3", "KIND_NAMES"]
 

@@ -49,7 +49,7 @@ cannot be encoded in EDX:EAX, so it is a caller error, :class:`~sgxlab.errors.Co
 
 *Reset and loss of EPC.* At power-on every CPU starts with IA32_FEATURE_CONTROL
 zero and the hash MSRs at Intel's value (the value KVM hard-codes in
-``setup_default_sgx_lepubkeyhash()``, :data:`~sgxlab.arch.INTEL_LEPUBKEYHASH`).
+``setup_default_sgx_lepubkeyhash()``, :data:`~sgxlab.hw.arch.INTEL_LEPUBKEYHASH`).
 Firmware then runs on each CPU: an optional pre-lock write of its own hash,
 then the lock. Sean Christopherson (LKML, Message-Id
 ``20200921181021.GA24481@linux.intel.com``) notes that the MSRs "get reset to
@@ -86,9 +86,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
-from .arch import (
+from sgxlab.hw.arch import (
     FEAT_CTL_LOCKED,
     FEAT_CTL_SGX_ENABLED,
     FEAT_CTL_SGX_LC_ENABLED,
@@ -98,10 +98,8 @@ from .arch import (
     LeHash,
     msr_name,
 )
-from .errors import ConfigError, GeneralProtection
-
-if TYPE_CHECKING:
-    from .einit import SigInfo
+from sgxlab.errors import ConfigError, GeneralProtection
+from sgxlab.hw.siginfo import SigInfo
 
 __all__ = [
     "FEAT_CTL_VMX_INSIDE_SMX",
@@ -179,11 +177,7 @@ def _check_u64(option: str, value: Any) -> int:
 
 
 def _coerce_lehash(value: LeHash | str | None) -> LeHash | None:
-    if value is None or isinstance(value, LeHash):
-        return value
-    if isinstance(value, str):
-        return LeHash.parse(value, option="lehash")
-    raise ConfigError("lehash", value, "expected a LeHash, 64 hex digits or 'intel'")
+    return None if value is None else LeHash.coerce(value, option="lehash")
 
 
 # --------------------------------------------------------------------------- firmware
@@ -477,7 +471,7 @@ class Cpu:
             return self._fc
         reason = self._read_refusal(_check_msr(msr))
         self.gp_count += 1
-        raise GeneralProtection(reason, msr=msr, cpu=self.index)
+        raise GeneralProtection(reason, msr=msr, msr_name=msr_name(msr), cpu=self.index)
 
     def wrmsr(self, msr: int, value: int) -> None:
         """WRMSR: store ``value`` in ``msr`` or raise :class:`GeneralProtection`. Counted.
@@ -520,7 +514,7 @@ class Cpu:
                 self.lepubkeyhash[i] = value
                 self._lehash = None
                 return
-            raise GeneralProtection(reason, msr=msr, value=value, cpu=self.index)
+            raise GeneralProtection(reason, msr=msr, msr_name=msr_name(msr), value=value, cpu=self.index)
         if msr == MSR_IA32_FEATURE_CONTROL:
             if self._fc & FEAT_CTL_LOCKED:
                 reason = _R_FC_LOCKED
@@ -535,8 +529,8 @@ class Cpu:
             else:
                 self._set_fc(value)
                 return
-            raise GeneralProtection(reason, msr=msr, value=value, cpu=self.index)
-        raise GeneralProtection(_R_UNKNOWN, msr=msr, value=value, cpu=self.index)
+            raise GeneralProtection(reason, msr=msr, msr_name=msr_name(msr), value=value, cpu=self.index)
+        raise GeneralProtection(_R_UNKNOWN, msr=msr, msr_name=msr_name(msr), value=value, cpu=self.index)
 
     # counters -----------------------------------------------------------------------
 
@@ -678,7 +672,7 @@ class Platform:
         return all(c.lc_writable for c in self.cpus)
 
     def siginfo(self, sigstruct: bytes) -> SigInfo:
-        """:class:`sgxlab.einit.SigInfo` of a SIGSTRUCT's bytes, memoized per platform.
+        """:class:`sgxlab.hw.einit.SigInfo` of a SIGSTRUCT's bytes, memoized per platform.
 
         What EINIT learns from the bytes alone (format problems, signature
         verdict, MRSIGNER) never changes, so a simulation that launches the same
@@ -689,7 +683,6 @@ class Platform:
         cache = self._siginfo
         info = cache.get(sigstruct)
         if info is None:
-            from .einit import SigInfo  # local: einit imports this module's types
 
             info = SigInfo.of(sigstruct)
             if len(cache) >= SIGINFO_CACHE_SIZE:
@@ -701,7 +694,7 @@ class Platform:
 
     def counts(self) -> dict[str, Any]:
         """Platform totals: ``{"rdmsr": {name: n}, "wrmsr": {name: n}, "rdmsr_total",
-        "wrmsr_total", "gp"}``, names as :func:`~sgxlab.arch.msr_name` spells them."""
+        "wrmsr_total", "gp"}``, names as :func:`~sgxlab.hw.arch.msr_name` spells them."""
         rd = dict.fromkeys(KNOWN_MSRS, 0)
         wr = dict.fromkeys(KNOWN_MSRS, 0)
         gp = 0

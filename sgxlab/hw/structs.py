@@ -28,8 +28,8 @@ from operator import attrgetter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .arch import Attr, LeHash
-from .errors import ConfigError, StructError
+from sgxlab.hw.arch import Attr, LeHash
+from sgxlab.errors import ConfigError, StructError
 
 __all__ = [
     "Attributes",
@@ -359,7 +359,7 @@ class Sigstruct(_Struct):
         isvextprodid: bytes = bytes(16),
     ) -> Sigstruct:
         """An unsigned SIGSTRUCT with the SDM's constant headers and exponent 3;
-        sign it with :func:`sgxlab.crypto.sign_sigstruct`. The default masks
+        sign it with :func:`sgxlab.hw.crypto.sign_sigstruct`. The default masks
         compare every attribute and XFRM bit except DEBUG, so a debug build of
         the enclave passes too. (Intel's signing tool also leaves bits 48-55
         and several XFRM bits out of its masks; pass ``attributemask`` for that.)"""
@@ -548,7 +548,7 @@ class Secs(_Struct):
     ECREATE fills SIZE, BASEADDR, SSAFRAMESIZE, MISCSELECT and ATTRIBUTES;
     EINIT commits MRENCLAVE, MRSIGNER, ISVPRODID and ISVSVN. The SDM keeps
     EID, PADDING, ISVFAMILYID and ISVEXTPRODID in implementation-specific
-    reserved space; this emulator keeps them on :class:`sgxlab.measure.Enclave`
+    reserved space; this emulator keeps them on :class:`sgxlab.hw.measure.Enclave`
     and leaves RESERVED as read.
     """
 

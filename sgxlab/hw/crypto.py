@@ -42,11 +42,12 @@ from cryptography.hazmat.primitives import cmac, hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from cryptography.hazmat.primitives.ciphers import algorithms
 
-from .arch import LeHash
-from .errors import ConfigError, SgxlabError
+from sgxlab.hw.arch import LeHash
+from sgxlab.files import data_path, read_user_bytes
+from sgxlab.errors import ConfigError, SgxlabError
 
 if TYPE_CHECKING:
-    from .structs import Sigstruct
+    from sgxlab.hw.structs import Sigstruct
 
 __all__ = [
     "MODULUS_SIZE",
@@ -74,7 +75,7 @@ EXPONENT = 3
 NUM_TEST_KEYS = 64
 """Keys ``data/keys/key00.pem`` .. ``key63.pem`` (see ``data/keys/README.md``)."""
 
-_KEYS_DIR = Path(__file__).resolve().parent.parent / "data" / "keys"
+_KEYS_DIR = data_path("keys")
 
 
 # --- EMSA-PKCS1-v1_5 (RFC 8017 §9.2) --------------------------------------------------------
@@ -184,10 +185,7 @@ class SigningKey:
             data = Path(data)
         if isinstance(data, Path):
             name = name or str(data)
-            try:
-                pem = data.read_bytes()
-            except OSError as e:
-                raise ConfigError("key", str(data), f"cannot read key file: {e.strerror or e}") from None
+            pem = read_user_bytes(data, "key", max_bytes=1 << 20, what="a PEM key file")
         else:
             pem = data.encode() if isinstance(data, str) else bytes(data)
             name = name or "PEM data"

@@ -55,15 +55,15 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from typing import TYPE_CHECKING, ClassVar, Iterable, Mapping
+from typing import ClassVar, Iterable, Mapping, Protocol
 
-from .arch import LeHash
-from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from .kvm import Kvm, SgxGuestConfig, Vm
+from sgxlab.errors import ConfigError
+from sgxlab.hw.arch import LeHash
+from sgxlab.kvm.config import SgxGuestConfig
 
 __all__ = [
+    "HostFacts",
+    "GuestRef",
     "HostPolicy",
     "AllowAll",
     "Allowlist",
@@ -80,16 +80,7 @@ SignerLike = LeHash | bytes | str
 
 
 def _signer(value: object, option: str) -> LeHash:
-    if isinstance(value, LeHash):
-        return value
-    if isinstance(value, (bytes, bytearray)) and len(value) == 32:
-        return LeHash(bytes(value))
-    if isinstance(value, str):
-        return LeHash.parse(value, option=option)
-    mr = getattr(value, "mrsigner", None)  # a SigningKey or a LaunchEnclave
-    if isinstance(mr, LeHash):
-        return mr
-    raise ConfigError(option, value, "expected a signer hash (LeHash, 32 bytes, 64 hex digits or a key)")
+    return LeHash.coerce(value, option=option)  # a hash, its bytes or text, a SigningKey or a LaunchEnclave
 
 
 def _signers(values: Iterable[object] | None, option: str) -> frozenset[LeHash]:
@@ -98,6 +89,37 @@ def _signers(values: Iterable[object] | None, option: str) -> frozenset[LeHash]:
     if isinstance(values, (str, bytes, LeHash)):
         values = [values]
     return frozenset(_signer(v, option) for v in values)
+
+
+class HostFacts(Protocol):
+    """What a policy may ask of the host when a VM is created.
+
+    :class:`sgxlab.kvm.vcpu.Kvm` provides it, and so does each simulation
+    engine, so that the engines run the very same policy objects.
+    """
+
+    @property
+    def traps_einit(self) -> bool:
+        """Guest EINIT is intercepted on this host."""
+        ...
+
+    def why_untrapped(self) -> str:
+        """Why guest EINIT is (or is not) intercepted, in words."""
+        ...
+
+    def initial_lehash(self, config: SgxGuestConfig) -> LeHash:
+        """The value a new vCPU's virtual IA32_SGXLEPUBKEYHASH starts with."""
+        ...
+
+
+class GuestRef(Protocol):
+    """The guest whose trapped EINIT a policy is asked about."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def config(self) -> SgxGuestConfig: ...
 
 
 def _short_set(signers: frozenset[LeHash]) -> str:
@@ -124,7 +146,7 @@ class HostPolicy:
     enforcing: ClassVar[bool] = False
     host_lehash: LeHash | None = None
 
-    def check_vm(self, config: SgxGuestConfig, host: Kvm) -> str | None:
+    def check_vm(self, config: SgxGuestConfig, host: HostFacts) -> str | None:
         """Reason to refuse creating a VM with ``config`` on ``host``, or ``None``."""
         return None
 
@@ -132,7 +154,7 @@ class HostPolicy:
         """Reason to refuse a host EINIT of an enclave signed by ``mrsigner``, or ``None``."""
         return None
 
-    def check_guest_einit(self, vm: Vm, mrsigner: LeHash) -> str | None:
+    def check_guest_einit(self, vm: GuestRef, mrsigner: LeHash) -> str | None:
         """Reason to refuse a *trapped* guest EINIT in ``vm``, or ``None``."""
         return None
 
@@ -202,7 +224,7 @@ class Allowlist(_SignerSet):
     enforcing = True
     source = "Andy Lutomirski's option 2, LKML 12 May 2017 (VMs at least as restrictive as host root)"
 
-    def check_vm(self, config: SgxGuestConfig, host: Kvm) -> str | None:
+    def check_vm(self, config: SgxGuestConfig, host: HostFacts) -> str | None:
         if host.traps_einit:
             return None
         why = (
@@ -219,7 +241,7 @@ class Allowlist(_SignerSet):
     def check_host_einit(self, mrsigner: LeHash) -> str | None:
         return None if mrsigner in self.signers else self._not_listed(mrsigner, "allowlist")
 
-    def check_guest_einit(self, vm: Vm, mrsigner: LeHash) -> str | None:
+    def check_guest_einit(self, vm: GuestRef, mrsigner: LeHash) -> str | None:
         return None if mrsigner in self.signers else self._not_listed(mrsigner, "allowlist")
 
 
@@ -265,7 +287,7 @@ class SingleLE(HostPolicy):
         self.signers: frozenset[LeHash] | None = None if signers is None else _signers(signers, "signers")
         self.host_lehash = self.lehash
 
-    def check_vm(self, config: SgxGuestConfig, host: Kvm) -> str | None:
+    def check_vm(self, config: SgxGuestConfig, host: HostFacts) -> str | None:
         if config.lc_enabled:
             return (
                 f"{config.lc_option} refused: the host allows only the single LE {self.lehash.short()}, "
@@ -299,7 +321,7 @@ class ApprovedSet(_SignerSet):
     enforcing = True
     source = "Kai Huang, LKML reply to Andy Lutomirski, 12 May 2017 (the compromise: no lewr, approved lehash)"
 
-    def check_vm(self, config: SgxGuestConfig, host: Kvm) -> str | None:
+    def check_vm(self, config: SgxGuestConfig, host: HostFacts) -> str | None:
         if config.lc_enabled:
             return (
                 f"{config.lc_option} refused: guests may only run one of the host-approved LEs "

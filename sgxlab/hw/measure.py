@@ -63,12 +63,12 @@ import hashlib
 import struct
 from dataclasses import dataclass
 from os import PathLike
-from pathlib import Path
 from typing import Any, ClassVar, Iterable, Union
 
-from .arch import SUPPORTED_ATTRIBUTES, SUPPORTED_MISCSELECT, SUPPORTED_XFRM, Attr
-from .errors import ConfigError, GeneralProtection, StructError
-from .structs import (
+from sgxlab.hw.arch import hex_digest, SUPPORTED_ATTRIBUTES, SUPPORTED_MISCSELECT, SUPPORTED_XFRM, Attr
+from sgxlab.files import read_user_bytes
+from sgxlab.errors import ConfigError, GeneralProtection, StructError
+from sgxlab.hw.structs import (
     PT_REG,
     PT_TCS,
     SECINFO_R,
@@ -120,6 +120,9 @@ _ECREATE = struct.Struct("<QIQ44x")
 _EADD = struct.Struct("<QQQ40x")
 _EEXTEND = struct.Struct("<QQ48x")
 _U64 = (1 << 64) - 1
+MAX_SGXS_BYTES = 1 << 30
+"""The largest SGXS file read from disk: 1 GiB (an enclave of about 900 MiB of measured pages)."""
+
 _ZERO_PAGE = bytes(PAGE_SIZE)
 _MIN_SIZE = 2 * PAGE_SIZE
 _SECINFO_FLAGS_RESERVED = _U64 & ~0xFF07
@@ -213,7 +216,7 @@ class Enclave:
 
     def __init__(self, secs: Secs, *, record: bool = False, platform: Any = None) -> None:
         if not isinstance(secs, Secs):
-            raise ConfigError("secs", secs, "ECREATE needs a sgxlab.structs.Secs")
+            raise ConfigError("secs", secs, "ECREATE needs a sgxlab.hw.structs.Secs")
         self._ecreate_checks(secs)
         # ECREATE copies the page into the EPC and clears what EINIT will set.
         self._secs0 = dataclasses.replace(
@@ -520,12 +523,7 @@ class Enclave:
 
 def _digest(value: Any, option: str) -> bytes:
     if isinstance(value, str):
-        text = value.strip().lower()
-        text = text[2:] if text.startswith("0x") else text
-        try:
-            value = bytes.fromhex(text)
-        except ValueError:
-            raise ConfigError(option, value, "expected 64 hex digits") from None
+        value = hex_digest(value, option, what="a MRENCLAVE")
     if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
         raise ConfigError(option, value, "a MRENCLAVE is exactly 32 bytes (SHA-256)")
     return bytes(value)
@@ -591,7 +589,7 @@ def build_enclave(
     plist = list(pages)
     for p in plist:
         if not isinstance(p, Page):
-            raise ConfigError("pages", p, "expected sgxlab.measure.Page items")
+            raise ConfigError("pages", p, "expected sgxlab.hw.measure.Page items")
     plist.sort(key=lambda p: p.offset if isinstance(p.offset, int) else -1)
     secs = Secs.new(
         size=_default_size(plist) if size is None else size,
@@ -816,17 +814,7 @@ def _read_source(source: Any) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)
     if isinstance(source, (str, PathLike)):
-        path = Path(source)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise ConfigError("sgxs", str(path), "no such file") from None
-        except IsADirectoryError:
-            raise ConfigError("sgxs", str(path), "is a directory, not an SGXS file") from None
-        except OSError as e:
-            raise ConfigError("sgxs", str(path), f"cannot read: {e.strerror or e}") from None
-        except ValueError as e:  # e.g. an embedded NUL in the path
-            raise ConfigError("sgxs", str(source), f"not a usable path: {e}") from None
+        return read_user_bytes(source, "sgxs", max_bytes=MAX_SGXS_BYTES, what="an SGXS file")
     raise ConfigError("sgxs", source, "expected SGXS bytes or a path to an .sgxs file")
 
 

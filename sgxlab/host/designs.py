@@ -48,14 +48,14 @@ from types import MappingProxyType
 
 from typing import TYPE_CHECKING, ClassVar, Mapping, NamedTuple, Union
 
-from .arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
-from .einit import EinitResult, SigInfo, einit
-from .errors import ConfigError
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
+from sgxlab.hw.einit import EinitResult, SigInfo, einit
+from sgxlab.errors import ConfigError
 
 if TYPE_CHECKING:
-    from .measure import Enclave
-    from .platform import Cpu, Platform
-    from .structs import Einittoken, Sigstruct
+    from sgxlab.hw.measure import Enclave
+    from sgxlab.hw.platform import Cpu, Platform
+    from sgxlab.hw.structs import Einittoken, Sigstruct
 
 __all__ = [
     "Design",

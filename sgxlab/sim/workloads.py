@@ -55,7 +55,7 @@ Bounds
 Every numeric parameter has a minimum and a maximum (``sgxlab workloads
 --json`` lists them): ``launches`` at most :data:`MAX_TRACE_ROWS` (a trace
 cannot have more launches than rows); ``cpus``/``host_cpus``/``vm_cpus`` at
-most 4,096 (the emulator's :data:`~sgxlab.platform.MAX_CPUS`); ``signers``,
+most 4,096 (the emulator's :data:`~sgxlab.hw.platform.MAX_CPUS`); ``signers``,
 ``vms``, ``nolewr``, ``signers_per_vm`` and ``host_signers`` at most 64 (one
 test key each); ``vcpus`` at most 256; ``s3`` at most 1,000,000; and every
 time (``interval``, ``host_interval``, ``exit_interval``, ``slice``) at most
@@ -116,8 +116,9 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
-from .errors import ConfigError
-from .sim.trace import EXIT, KIND_NAMES, LAUNCH, S3, SCHED, Trace, VmSpec
+from sgxlab.files import read_user_text
+from sgxlab.errors import ConfigError
+from sgxlab.sim.trace import EXIT, KIND_NAMES, LAUNCH, S3, SCHED, Trace, VmSpec
 
 __all__ = [
     "MAX_TRACE_ROWS",
@@ -141,6 +142,9 @@ MAX_TRACE_ROWS = 50_000_000
 """Most rows (events) a generated trace may have: about 0.9 GB of columns
 (17 bytes a row) plus the generator's temporaries. See "Bounds" above."""
 
+MAX_CSV_BYTES = 2 << 30
+"""The largest CSV trace file read: 2 GiB (50 M rows of about 40 bytes)."""
+
 MAX_SCHEDULE_CELLS = 20_000_000
 """Most (slice, CPU or vCPU) draws the vCPU scheduler of the guest workloads
 may make: it loops over slices in Python, about 0.3 us a draw, so this is
@@ -151,7 +155,7 @@ MAX_GAP = 2**36
 ``exit_interval``, ``slice``), in cycles: about 34 s at 2 GHz. With at most
 :data:`MAX_TRACE_ROWS` launches a trace then ends before 2**62 cycles."""
 
-_MAX_CPUS = 4096  # sgxlab.platform.MAX_CPUS (not imported: workloads stay free of the emulator)
+_MAX_CPUS = 4096  # sgxlab.hw.platform.MAX_CPUS (not imported: workloads stay free of the emulator)
 
 
 # --------------------------------------------------------------------------- parameters
@@ -573,7 +577,7 @@ class TraceFile(Workload):
     """Replay of a CSV trace (``trace:PATH``); see the module docstring for the format."""
 
     name = "trace"
-    summary = "replay a CSV trace: trace:PATH (format in sgxlab.workloads; example data/traces/example.csv)"
+    summary = "replay a CSV trace: trace:PATH (format in sgxlab.sim.workloads; example data/traces/example.csv)"
     params = ()
 
     def __init__(self, path: str | Path, params: Mapping[str, Any] | None = None) -> None:
@@ -888,18 +892,8 @@ _CSV_WHY = {
 
 def read_trace_csv(path: str | Path) -> Trace:
     """Read and validate a CSV trace (format in the module docstring)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("workload", f"trace:{p}", "no such file") from None
-    except IsADirectoryError:
-        raise ConfigError("workload", f"trace:{p}", "is a directory, not a CSV file") from None
-    except UnicodeDecodeError:
-        raise ConfigError("workload", f"trace:{p}", "is not UTF-8 text") from None
-    except OSError as e:
-        raise ConfigError("workload", f"trace:{p}", e.strerror or "cannot be read") from None
-    return parse_trace_csv(text, source=str(p))
+    text = read_user_text(path, "workload trace", max_bytes=MAX_CSV_BYTES, what="a CSV trace")
+    return parse_trace_csv(text, source=str(path))
 
 
 def parse_trace_csv(text: str, source: str = "trace") -> Trace:

@@ -23,9 +23,11 @@ import enum
 from dataclasses import dataclass
 from typing import Iterable
 
-from .errors import ConfigError
+from sgxlab.errors import ConfigError, HashSyntaxError
 
 __all__ = [
+    "LEHASH_SPELLINGS",
+    "hex_digest",
     "MSR_IA32_FEATURE_CONTROL",
     "MSR_IA32_SGXLEPUBKEYHASH0",
     "MSR_IA32_SGXLEPUBKEYHASH",
@@ -132,6 +134,62 @@ class KeyName(enum.IntEnum):
     SEAL_KEY = 4
 
 
+LEHASH_SPELLINGS = (
+    "64 hex digits in MRSIGNER byte order (optionally 0x-prefixed or quoted), "
+    "'intel', or four 0x-prefixed IA32_SGXLEPUBKEYHASH0..3 words"
+)
+"""The ways a user may write a signer hash, everywhere one is typed: the CLI's
+``--lehash``, :class:`~sgxlab.kvm.config.SgxGuestConfig` (and ``-sgx
+lehash=``), :class:`~sgxlab.hw.platform.Platform` firmware, the launch
+enclave's and host policies' signer lists, and the widgets. All go through
+:meth:`LeHash.parse`:
+
+* ``acb77012…f8d4`` -- 64 hex digits, MRSIGNER byte order (what ``sgxlab
+  sigstruct`` prints and what Intel's tools call the MRSIGNER), upper or lower
+  case, optionally with a ``0x`` prefix or in matching single or double quotes
+  (Kai Huang's ``lehash='<SHA-256>'``);
+* ``intel`` -- Intel's hash, the MSRs' reset value (:data:`INTEL_LEPUBKEYHASH`);
+* ``0xa6053e051270b7ac,0x6cfbe8ba8b3b413d,0xc4916d99f2b3735d,0xd4f8c05909f9bb3b``
+  -- the four MSR values IA32_SGXLEPUBKEYHASH0..3 as RDMSR shows them, each
+  ``0x`` with 1 to 16 hex digits, separated by commas or spaces.
+"""
+
+_HEXDIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _unquote(t: str, option: str, original: str) -> str:
+    if t[:1] in ("'", '"'):
+        q = t[0]
+        if len(t) < 2 or t[-1] != q:
+            raise HashSyntaxError("bad-quote", option, original, f"unbalanced quote {q}")
+        return t[1:-1].strip()
+    if t[-1:] in ("'", '"'):
+        raise HashSyntaxError("bad-quote", option, original, f"unbalanced quote {t[-1]}")
+    return t
+
+
+def hex_digest(text: str, option: str, *, original: str | None = None, what: str = "a SHA-256") -> bytes:
+    """32 bytes from 64 hex digits (``0x`` prefix and matching quotes allowed).
+
+    The core of :meth:`LeHash.parse`, shared with every other 32-byte digest a
+    user types (``--mrenclave``), so that both accept the same spellings.
+    """
+    original = text if original is None else original
+    if not isinstance(text, str):
+        raise HashSyntaxError("not-a-string", option, text, "expected 64 hex digits")
+    t = _unquote(text.strip(), option, original)
+    if t[:2].lower() == "0x":
+        t = t[2:]
+    for pos, ch in enumerate(t):
+        if ch not in _HEXDIGITS:
+            raise HashSyntaxError("bad-hex", option, original, f"not a hexadecimal digit: {ch!r} at position {pos}")
+    if len(t) != 64:
+        raise HashSyntaxError(
+            "wrong-length", option, original, f"expected 64 hex digits ({what}, 32 bytes), got {len(t)}"
+        )
+    return bytes.fromhex(t)
+
+
 @dataclass(frozen=True, slots=True)
 class LeHash:
     """A 256-bit launch-enclave signer hash, as held in IA32_SGXLEPUBKEYHASH0..3.
@@ -164,20 +222,45 @@ class LeHash:
 
     @classmethod
     def parse(cls, text: str, *, option: str = "lehash") -> LeHash:
-        """Parse 64 hex digits in MRSIGNER byte order, or the word ``intel``."""
+        """Parse a signer hash as a user types it (see :data:`LEHASH_SPELLINGS`).
+
+        Errors are :class:`~sgxlab.errors.HashSyntaxError` naming ``option``,
+        with a ``kind`` (``not-a-string``, ``bad-quote``, ``bad-hex``,
+        ``wrong-length``, ``bad-word``).
+        """
         if not isinstance(text, str):
-            raise ConfigError(option, text, "expected 64 hex digits or 'intel'")
-        t = text.strip().strip("'\"")
+            raise HashSyntaxError("not-a-string", option, text, f"expected {LEHASH_SPELLINGS}")
+        t = _unquote(text.strip(), option, text)
         if t.lower() == "intel":
             return INTEL_LEPUBKEYHASH
-        if t.lower().startswith("0x"):
-            t = t[2:]
-        if len(t) != 64:
-            raise ConfigError(option, text, f"expected 64 hex digits (a SHA-256), got {len(t)}")
-        try:
-            return cls(bytes.fromhex(t))
-        except ValueError:
-            raise ConfigError(option, text, "not a hexadecimal string") from None
+        parts = t.replace(",", " ").split()
+        if len(parts) == 4 and all(p[:2].lower() == "0x" for p in parts):
+            words = []
+            for i, p in enumerate(parts):
+                digits = p[2:]
+                if not digits or len(digits) > 16 or any(c not in _HEXDIGITS for c in digits):
+                    raise HashSyntaxError(
+                        "bad-word", option, text, f"IA32_SGXLEPUBKEYHASH{i} word {p!r} is not 1 to 16 hex digits"
+                    )
+                words.append(int(digits, 16))
+            return cls.from_words(words)
+        return cls(hex_digest(t, option, original=text))
+
+    @classmethod
+    def coerce(cls, value: object, *, option: str = "lehash") -> LeHash:
+        """A :class:`LeHash` from any way the API accepts one: a ``LeHash``, its 32
+        bytes, text (:meth:`parse`), or an object with an ``mrsigner`` (a key, a
+        launch enclave)."""
+        if isinstance(value, LeHash):
+            return value
+        if isinstance(value, (bytes, bytearray)) and len(value) == 32:
+            return cls(bytes(value))
+        if isinstance(value, str):
+            return cls.parse(value, option=option)
+        mr = getattr(value, "mrsigner", None)
+        if isinstance(mr, LeHash):
+            return mr
+        raise ConfigError(option, value, f"expected a signer hash: a LeHash, 32 bytes, a key, or {LEHASH_SPELLINGS}")
 
     @property
     def words(self) -> tuple[int, int, int, int]:

@@ -2,7 +2,7 @@
 
 :func:`signed_enclave` builds a small but real enclave (a code page and a TCS),
 measures it, and signs its SIGSTRUCT with a key: one of the public test keys
-in ``data/keys`` (by index) or any :class:`~sgxlab.crypto.SigningKey`. The
+in ``data/keys`` (by index) or any :class:`~sgxlab.hw.crypto.SigningKey`. The
 result keeps the measured image; :meth:`SignedEnclave.fresh` forks it into a
 new, uninitialized enclave, ready for EINIT, without measuring again.
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .arch import Attr, LeHash
-from .crypto import SigningKey, load_test_key, sign_sigstruct
-from .measure import Enclave
-from .structs import PT_REG, PT_TCS, SECINFO_R, SECINFO_X, Attributes, Secinfo, Secs, Sigstruct
+from sgxlab.hw.arch import Attr, LeHash
+from sgxlab.hw.crypto import SigningKey, load_test_key, sign_sigstruct
+from sgxlab.hw.measure import Enclave
+from sgxlab.hw.structs import PT_REG, PT_TCS, SECINFO_R, SECINFO_X, Attributes, Secinfo, Secs, Sigstruct
 
 __all__ = ["SignedEnclave", "signed_enclave"]
 

@@ -78,17 +78,18 @@ checks alignment before it gets here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Union
 
-from .arch import CONTROLLED_ATTRIBUTES, Attr, KeyName, LeHash, SgxError
-from .crypto import HARDCODED_PKCS1_5_PADDING, SignatureCheck, aes_cmac, verify_sigstruct
-from .errors import ConfigError, GeneralProtection, SgxlabError, StructError
-from .structs import Attributes, Einittoken, Keyrequest, Sigstruct
+from sgxlab.hw.arch import CONTROLLED_ATTRIBUTES, Attr, KeyName, LeHash, SgxError
+from sgxlab.hw.crypto import HARDCODED_PKCS1_5_PADDING, aes_cmac
+from sgxlab.errors import ConfigError, GeneralProtection, SgxlabError
+from sgxlab.hw.siginfo import SigInfo
+from sgxlab.hw.structs import Attributes, Einittoken, Keyrequest, Sigstruct
 
 if TYPE_CHECKING:
-    from .measure import Enclave
-    from .platform import Cpu, Platform
+    from sgxlab.hw.measure import Enclave
+    from sgxlab.hw.platform import Cpu, Platform
 
 __all__ = [
     "EinitResult",
@@ -168,33 +169,6 @@ class EinitResult(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.name} ({int(self.code)}): {self.reason}"
-
-
-@dataclass(frozen=True, slots=True)
-class SigInfo:
-    """What EINIT learns from a SIGSTRUCT's bytes alone: format problems, the
-    signature verdict and MRSIGNER. It depends only on the bytes, so a caller
-    may memoize it per SIGSTRUCT (:meth:`sgxlab.platform.Platform.siginfo`);
-    the MSR comparisons never are."""
-
-    sig: Sigstruct
-    problems: tuple[StructError, ...]
-    check: SignatureCheck | None
-    mrsigner: LeHash
-    mrsigner_words: tuple[int, int, int, int]
-    ok_text: str = ""
-    sig_ok: bool = False
-    mrsigner_list: list[int] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, data: Union[bytes, Sigstruct]) -> SigInfo:
-        sig = data if isinstance(data, Sigstruct) else Sigstruct.from_bytes(data, validate=False)
-        problems = tuple(sig.problems())
-        check = None if problems else verify_sigstruct(sig)
-        mr = sig.mrsigner
-        ok_text = f"enclave {_short(sig.enclavehash)} signed by {mr.short()} initialized on CPU "
-        sig_ok = check is not None and check.signature_valid and check.q1q2_valid
-        return cls(sig, problems, check, mr, mr.words, ok_text, sig_ok, list(mr.words))
 
 
 def _short(b: bytes) -> str:

@@ -35,16 +35,16 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
-from .arch import Attr, LeHash
-from .crypto import SigningKey, aes_cmac
-from .einit import EinitResult, egetkey, einit
-from .errors import ConfigError, GeneralProtection
-from .samples import signed_enclave
-from .structs import Attributes, Einittoken, Keyrequest, Sigstruct
+from sgxlab.hw.arch import Attr, LeHash
+from sgxlab.hw.crypto import SigningKey, aes_cmac
+from sgxlab.hw.einit import EinitResult, egetkey, einit
+from sgxlab.errors import GeneralProtection
+from sgxlab.host.samples import signed_enclave
+from sgxlab.hw.structs import Attributes, Einittoken, Keyrequest, Sigstruct
 
 if TYPE_CHECKING:
-    from .measure import Enclave
-    from .platform import Cpu
+    from sgxlab.hw.measure import Enclave
+    from sgxlab.hw.platform import Cpu
 
 __all__ = ["LaunchEnclave", "TokenResult", "INTEL_LE_ISVPRODID"]
 
@@ -57,14 +57,7 @@ _LE_KEYREQUEST_MASK = Attributes(~int(Attr.MODE64BIT) & ((1 << 64) - 1), 0)
 def _hashes(items: Iterable[LeHash | str | bytes] | None, option: str) -> frozenset[bytes]:
     out: set[bytes] = set()
     for it in items or ():
-        if isinstance(it, LeHash):
-            out.add(it.digest)
-        elif isinstance(it, (bytes, bytearray)) and len(it) == 32:
-            out.add(bytes(it))
-        elif isinstance(it, str):
-            out.add(LeHash.parse(it, option=option).digest)
-        else:
-            raise ConfigError(option, it, "expected a signer hash (LeHash, 32 bytes or 64 hex digits)")
+        out.add(LeHash.coerce(it, option=option).digest)
     return frozenset(out)
 
 

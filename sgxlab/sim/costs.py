@@ -40,10 +40,10 @@ import dataclasses
 import math
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from sgxlab.files import data_path, read_user_text
+from sgxlab.errors import ConfigError
 
 __all__ = [
     "CostParam",
@@ -56,7 +56,7 @@ __all__ = [
     "check_int64_budget",
 ]
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "data" / "costs"
+PRESETS_DIR = data_path("costs")
 
 MAX_COST = 2**40
 """Largest accepted value of any cycle cost (see the module docstring: int64 headroom)."""
@@ -207,7 +207,7 @@ class CostModel:
         if bad_name or not path.is_file():
             raise ConfigError("costs", name, f"unknown preset; choose one of {', '.join(preset_names())}")
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(read_user_text(path, "costs", what="a cost preset"))
         except tomllib.TOMLDecodeError as e:
             raise ConfigError("costs", str(path), f"not valid TOML: {e}") from None
         body = dict(data.get("costs", {}))

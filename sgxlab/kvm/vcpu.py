@@ -38,8 +38,8 @@ What is modelled, with its source (``../shared/reference/linux-kvm-qemu.md``
 * **EINIT exiting** (``vmx_write_encls_bitmap``, commit b6f084ca5538): EINIT
   is intercepted iff the host has SGX_LC, i.e. its LC is writable. A trapped
   EINIT goes through ``handle_encls_einit`` and ``sgx_virt_einit``: here the
-  host policy looks at it (:meth:`sgxlab.policy.HostPolicy.check_guest_einit`),
-  then the MSR-update :class:`~sgxlab.designs.Design` loads the guest's
+  host policy looks at it (:meth:`sgxlab.kvm.policy.HostPolicy.check_guest_einit`),
+  then the MSR-update :class:`~sgxlab.host.designs.Design` loads the guest's
   virtual values on the physical CPU the vCPU runs on and the real emulated
   EINIT runs; RAX and ZF are reflected to the guest unchanged (KVM does not
   retry). The eager-load design of Kai's RFC does not trap (its
@@ -81,19 +81,21 @@ Decisions where the sources leave a choice
 Counters: ``Vcpu.msr_exits`` (guest RDMSR/WRMSR), ``Vcpu.encls_exits``
 (trapped EINITs, each one VM exit and entry), ``Vcpu.schedule_ins``
 (:meth:`Vcpu.load`). Guest firmware's boot-time setup is not counted, as
-:class:`~sgxlab.platform.Platform` does not count host firmware.
+:class:`~sgxlab.hw.platform.Platform` does not count host firmware.
 
 There is no module-level mutable state: a :class:`Kvm` owns its VMs.
 """
 
 from __future__ import annotations
 
-import re
-import shlex
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Union
+from sgxlab.kvm.config import SgxGuestConfig
+from sgxlab.kvm.consistency import GuestView, hardware_consistent, reference_einit
 
-from .arch import (
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Union
+
+from sgxlab.hw.arch import (
+    msr_name,
     CONTROLLED_ATTRIBUTES,
     FEAT_CTL_LOCKED,
     FEAT_CTL_SGX_ENABLED,
@@ -104,40 +106,18 @@ from .arch import (
     LeHash,
     SgxError,
 )
-from .designs import AlwaysWrite, Design, LaunchOutcome, design_class
-from .einit import EinitResult, SigInfo, einit
-from .errors import ConfigError, GeneralProtection, PolicyRefusal, SgxlabError
-from .platform import FEAT_CTL_VMX_INSIDE_SMX, FEAT_CTL_VMX_OUTSIDE_SMX, Cpu, Platform
-from .policy import AllowAll, HostPolicy, policy_by_name
-from .structs import PT_TCS, SECINFO_R, SECINFO_X, Einittoken, Secinfo, Sigstruct
+from sgxlab.host.designs import Design, LaunchOutcome, design_class
+from sgxlab.hw.einit import SigInfo, einit
+from sgxlab.errors import ConfigError, GeneralProtection, PolicyRefusal, SgxlabError
+from sgxlab.hw.platform import FEAT_CTL_VMX_INSIDE_SMX, FEAT_CTL_VMX_OUTSIDE_SMX, Cpu, Platform
+from sgxlab.kvm.policy import AllowAll, HostPolicy, policy_by_name
+from sgxlab.hw.structs import Einittoken, Sigstruct
 
 if TYPE_CHECKING:
-    import pandas
 
-    from .le import LaunchEnclave
-    from .measure import Enclave
+    from sgxlab.host.le import LaunchEnclave
+    from sgxlab.hw.measure import Enclave
 
-__all__ = [
-    "GuestOptionError",
-    "SgxGuestConfig",
-    "parse_size",
-    "format_size",
-    "MAX_EPC",
-    "GuestView",
-    "GuestEinit",
-    "hardware_consistent",
-    "reference_einit",
-    "Kvm",
-    "Vm",
-    "Vcpu",
-    "launch_le_in_guest",
-    "POLICY_REFUSAL_CODE",
-    "POLICY_REFUSAL_CODE_LE",
-    "MATRIX_COLUMNS",
-    "policy_matrix",
-    "policy_matrix_records",
-    "default_approved",
-]
 
 Words = tuple[int, int, int, int]
 SigArg = Union[Sigstruct, bytes, SigInfo]
@@ -145,7 +125,6 @@ SigArg = Union[Sigstruct, bytes, SigInfo]
 _HASH = MSR_IA32_SGXLEPUBKEYHASH
 _HASH_SLOT = {msr: i for i, msr in enumerate(_HASH)}
 _U64_MAX = (1 << 64) - 1
-PAGE = 4096
 
 POLICY_REFUSAL_CODE = SgxError.SGX_INVALID_EINITTOKEN
 """What a guest sees in RAX when the host policy refuses its trapped EINIT of an
@@ -176,462 +155,6 @@ _R_GUEST_FC_LOCKED = "the guest's IA32_FEATURE_CONTROL is locked: KVM refuses gu
 _R_GUEST_UNKNOWN = "MSR not emulated for SGX guests here (sgxlab models 0x3a and 0x8c-0x8f)"
 
 
-# --------------------------------------------------------------------------- option strings
-
-
-class GuestOptionError(ConfigError):
-    """A bad guest option string. ``kind`` says which rule was broken:
-
-    ``empty-item``, ``unknown-key``, ``duplicate-key``, ``flag-value``
-    (``lewr=...``), ``missing-value``, ``missing-epc``, ``bad-size``,
-    ``bad-quote``, ``bad-hex``, ``wrong-length``, ``not-a-string``, or
-    ``qemu-syntax`` for the merged QEMU form.
-    """
-
-    def __init__(self, kind: str, option: str, value: Any, reason: str) -> None:
-        self.kind = kind
-        super().__init__(option, value, reason)
-
-
-_SIZE_RE = re.compile(r"([0-9]+)([KMGkmg]?)")
-_SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-
-MAX_EPC = 1 << 40
-"""Largest EPC a guest may be given: 1 TiB (``1024G``). The largest real EPC is
-512 GB per socket (3rd-generation Xeon Scalable, Ice Lake-SP), 1 TB on a
-two-socket host, so nothing real exceeds it; larger sizes are typos."""
-
-_HEXDIGITS = frozenset("0123456789abcdefABCDEF")
-_KAI_KEYS = ("epc", "lehash", "lewr")
-
-
-def parse_size(text: Any, option: str = "epc") -> int:
-    """Parse an EPC size: digits with an optional K, M or G suffix (powers of 1024).
-
-    The result must be positive, a multiple of 4 KiB (QEMU's rule for EPC
-    sections) and at most :data:`MAX_EPC` (1 TiB). Raises
-    :class:`GuestOptionError` of kind ``bad-size``.
-    """
-    if isinstance(text, int) and not isinstance(text, bool):
-        n = text
-    elif isinstance(text, str):
-        m = _SIZE_RE.fullmatch(text)
-        if m is None:
-            raise GuestOptionError(
-                "bad-size", option, text, "expected a size: digits with an optional K, M or G suffix (e.g. 64M)"
-            )
-        digits = m.group(1).lstrip("0") or "0"
-        if len(digits) > 16:  # > 10**16 bytes whatever the suffix; int() of 5,000 digits would raise
-            raise GuestOptionError("bad-size", option, text, _EPC_TOO_BIG)
-        n = int(digits) * _SUFFIX[m.group(2).upper()]
-    else:
-        raise GuestOptionError("bad-size", option, text, "expected a size such as 64M or a number of bytes")
-    if n <= 0:
-        raise GuestOptionError("bad-size", option, text, "the EPC size must be positive")
-    if n > MAX_EPC:
-        raise GuestOptionError("bad-size", option, text, _EPC_TOO_BIG)
-    if n % PAGE:
-        raise GuestOptionError("bad-size", option, text, f"the EPC size must be a multiple of 4 KiB ({PAGE} bytes)")
-    return n
-
-
-_EPC_TOO_BIG = (
-    f"the EPC size must be at most 1024G (1 TiB, {MAX_EPC:,} bytes): no SGX host has more EPC "
-    "(512 GB per socket at most)"
-)
-
-
-def format_size(n: int) -> str:
-    """The shortest exact form of a size: ``64M``, ``1G``, ``12K`` or plain bytes."""
-    for suffix, unit in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
-        if n % unit == 0:
-            return f"{n // unit}{suffix}"
-    return str(n)
-
-
-def _parse_lehash(value: str, option: str = "lehash") -> LeHash:
-    text = value
-    if text[:1] in ("'", '"'):
-        q = text[0]
-        if len(text) < 2 or text[-1] != q:
-            raise GuestOptionError("bad-quote", option, value, f"unbalanced quote {q}: write lehash={q}<64 hex digits>{q}")
-        text = text[1:-1]
-    elif text[-1:] in ("'", '"'):
-        raise GuestOptionError("bad-quote", option, value, f"unbalanced quote {text[-1]}")
-    for pos, ch in enumerate(text):
-        if ch not in _HEXDIGITS:
-            raise GuestOptionError(
-                "bad-hex", option, value, f"not a hexadecimal digit: {ch!r} at position {pos}"
-            )
-    if len(text) != 64:
-        raise GuestOptionError(
-            "wrong-length", option, value, f"expected 64 hex digits (a SHA-256, 32 bytes), got {len(text)}"
-        )
-    return LeHash(bytes.fromhex(text))
-
-
-def _flag_value(flag: str, value: str) -> bool:
-    v = value.lower()
-    if v in ("on", "true", "yes"):
-        return True
-    if v in ("off", "false", "no"):
-        return False
-    raise GuestOptionError("qemu-syntax", f"-cpu {flag}", value, "expected on or off")
-
-
-@dataclass(frozen=True, slots=True)
-class SgxGuestConfig:
-    """An SGX guest as QEMU is asked to create it.
-
-    ``epc`` is the EPC size in bytes. In ``mode="rfc2017"`` (Kai Huang's RFC,
-    the default) ``lehash`` is the initial IA32_SGXLEPUBKEYHASH (``None``:
-    KVM's default) and ``lewr`` lets the guest rewrite it; the guest gets
-    CPUID SGX_LC whenever the host's KVM offers it. In ``mode="merged"``
-    (QEMU 6.2) there is no lehash and no lewr: ``sgxlc`` is the CPU flag, and
-    guest firmware sets FEATURE_CONTROL bit 17 iff it is on.
-
-    Build from text with :meth:`parse` (either form), or with :meth:`merged`.
-    :meth:`to_option` gives text that :meth:`parse` turns back into an equal
-    object.
-    """
-
-    epc: int
-    lehash: LeHash | None = None
-    lewr: bool = False
-    mode: str = "rfc2017"
-    sgxlc: bool = False
-
-    MODES: ClassVar[tuple[str, ...]] = ("rfc2017", "merged")
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "epc", parse_size(self.epc))
-        if self.mode not in self.MODES:
-            raise ConfigError("mode", self.mode, "expected 'rfc2017' (Kai's -sgx option) or 'merged' (QEMU 6.2)")
-        if isinstance(self.lehash, str):
-            object.__setattr__(self, "lehash", _parse_lehash(self.lehash))
-        if self.lehash is not None and not isinstance(self.lehash, LeHash):
-            raise ConfigError("lehash", self.lehash, "expected a LeHash, 64 hex digits or None")
-        for name in ("lewr", "sgxlc"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(name, getattr(self, name), "expected a bool")
-        if self.mode == "merged" and (self.lehash is not None or self.lewr):
-            raise ConfigError(
-                "lehash" if self.lehash is not None else "lewr",
-                self.lehash.hex() if self.lehash is not None else True,
-                "QEMU 6.2 has no lehash/lewr (Kai's 2017 options never landed); use sgxlc",
-            )
-        if self.mode == "rfc2017" and self.sgxlc:
-            raise ConfigError(
-                "sgxlc",
-                True,
-                "sgxlc belongs to mode 'merged'; with Kai's options the guest gets SGX_LC whenever KVM offers it",
-            )
-
-    # -- constructors -----------------------------------------------------------
-
-    @classmethod
-    def parse(cls, text: str) -> SgxGuestConfig:
-        """Parse Kai's option string, e.g. ``epc=64M,lehash='<64 hex>',lewr``.
-
-        A leading ``-sgx`` is allowed. A string that starts with another
-        ``-`` option is the merged QEMU command line (:meth:`parse_qemu`).
-        Errors are :class:`GuestOptionError` with a precise ``kind``.
-        """
-        if not isinstance(text, str):
-            raise GuestOptionError("not-a-string", "-sgx", text, "expected an option string such as epc=64M,lewr")
-        t = text.strip()
-        if t.startswith("-sgx ") or t == "-sgx":
-            t = t[4:].strip()
-        elif t.startswith("-"):
-            return cls.parse_qemu(t)
-        if not t:
-            raise GuestOptionError("missing-epc", "-sgx", text, "empty option string: epc=<size> is required")
-        seen: dict[str, str] = {}
-        lehash: LeHash | None = None
-        lewr = False
-        epc = 0
-        for pos, item in enumerate(t.split(",")):
-            if not item:
-                raise GuestOptionError("empty-item", "-sgx", text, f"empty item at position {pos} (stray comma)")
-            key, sep, value = item.partition("=")
-            if key not in _KAI_KEYS:
-                raise GuestOptionError(
-                    "unknown-key", "-sgx", text, f"unknown key {key!r}; valid keys: {', '.join(_KAI_KEYS)}"
-                )
-            if key in seen:
-                raise GuestOptionError("duplicate-key", f"-sgx {key}", text, f"key {key!r} given twice")
-            seen[key] = value
-            if key == "lewr":
-                if sep:
-                    raise GuestOptionError(
-                        "flag-value", "-sgx lewr", item, "lewr is a flag and takes no value (write just lewr)"
-                    )
-                lewr = True
-                continue
-            if not sep or value == "":
-                raise GuestOptionError("missing-value", f"-sgx {key}", item, f"{key} needs a value ({key}=...)")
-            if key == "epc":
-                epc = parse_size(value, "-sgx epc")
-            else:
-                lehash = _parse_lehash(value, "-sgx lehash")
-        if "epc" not in seen:
-            raise GuestOptionError("missing-epc", "-sgx", text, "epc=<size> is required")
-        return cls(epc=epc, lehash=lehash, lewr=lewr)
-
-    @classmethod
-    def merged(cls, epc: int | str = "64M", sgxlc: bool = True) -> SgxGuestConfig:
-        """The interface QEMU 6.2 merged: an EPC size and the ``sgxlc`` CPU flag."""
-        return cls(epc=parse_size(epc), mode="merged", sgxlc=sgxlc)
-
-    @classmethod
-    def parse_qemu(cls, text: str) -> SgxGuestConfig:
-        """Parse the SGX part of a QEMU 6.2 command line.
-
-        Understood: ``-cpu MODEL,+sgxlc`` (also ``-sgxlc``, ``sgxlc=on|off``),
-        ``-object memory-backend-epc,id=ID,size=SIZE[,...]`` and
-        ``-M|-machine [...,]sgx-epc.N.memdev=ID``. The EPC size is the sum of
-        the referenced backends. Other options are ignored; ``lehash`` or
-        ``lewr`` anywhere is an error, as QEMU has neither. As in QEMU, two
-        ``-object`` options may not share an ``id=``, each section index ``N``
-        appears once and the indices run 0, 1, ... without gaps, and a backend
-        backs at most one section. The total must be at most :data:`MAX_EPC`.
-        """
-        if not isinstance(text, str):
-            raise GuestOptionError("not-a-string", "qemu", text, "expected a QEMU command line")
-        try:
-            argv = shlex.split(text)
-        except ValueError as e:
-            raise GuestOptionError("qemu-syntax", "qemu", text, f"cannot split the command line: {e}") from None
-        sgxlc = False
-        backends: dict[str, int] = {}
-        memdevs: list[tuple[str, str]] = []
-        object_ids: set[str] = set()
-        i = 0
-        while i < len(argv):
-            opt = argv[i]
-            if opt in ("-cpu", "-object", "-M", "-machine"):
-                if i + 1 >= len(argv):
-                    raise GuestOptionError("qemu-syntax", opt, text, f"{opt} needs an argument")
-                arg = argv[i + 1]
-                i += 2
-            else:
-                if opt == "-sgx":
-                    raise GuestOptionError(
-                        "qemu-syntax", "-sgx", text, "QEMU 6.2 has no -sgx option; that is Kai's 2017 RFC form"
-                    )
-                i += 1
-                continue
-            if opt == "-cpu":
-                items = arg.split(",")
-                for flag in items[1:]:
-                    name, val = flag, None
-                    if "=" in flag:
-                        name, val = flag.split("=", 1)
-                    sign = name[:1]
-                    bare = name[1:] if sign in "+-" and sign else name
-                    if bare in ("lehash", "lewr"):
-                        raise GuestOptionError(
-                            "qemu-syntax", f"-cpu {bare}", arg,
-                            "QEMU 6.2 has no lehash/lewr: Kai's 2017 options never landed",
-                        )
-                    on = sign != "-" if val is None else _flag_value(bare, val)
-                    if bare == "sgxlc":
-                        sgxlc = on
-                    elif bare == "sgx" and not on:
-                        raise GuestOptionError("qemu-syntax", "-cpu sgx", arg, "SGX is switched off: not an SGX guest")
-            elif opt == "-object":
-                kind, _, rest = arg.partition(",")
-                props = dict(p.partition("=")[::2] for p in rest.split(",") if p)
-                if "id" in props:  # QEMU: object ids are unique across every -object
-                    if props["id"] in object_ids:
-                        raise GuestOptionError(
-                            "qemu-syntax", "-object id", props["id"], "duplicate ID: another -object already has it"
-                        )
-                    object_ids.add(props["id"])
-                if kind != "memory-backend-epc":
-                    continue
-                if "id" not in props or "size" not in props:
-                    raise GuestOptionError(
-                        "qemu-syntax", "-object memory-backend-epc", arg, "needs id=... and size=..."
-                    )
-                backends[props["id"]] = parse_size(props["size"], "memory-backend-epc size")
-            else:
-                for prop in arg.split(","):
-                    m = re.fullmatch(r"sgx-epc\.([0-9]+)\.memdev=(.+)", prop)
-                    if m:
-                        memdevs.append((m.group(1), m.group(2)))
-        if not memdevs:
-            raise GuestOptionError("qemu-syntax", "-M sgx-epc", text, "no EPC section: add -M sgx-epc.0.memdev=<id>")
-        total = 0
-        seen_idx: set[int] = set()
-        seen_mem: dict[str, str] = {}
-        for idx, mem in memdevs:
-            if int(idx) in seen_idx:
-                raise GuestOptionError(
-                    "qemu-syntax", f"sgx-epc.{idx}.memdev", mem, f"EPC section {int(idx)} is given twice"
-                )
-            seen_idx.add(int(idx))
-            if mem in seen_mem:
-                raise GuestOptionError(
-                    "qemu-syntax",
-                    f"sgx-epc.{idx}.memdev",
-                    mem,
-                    f"backend {mem!r} is already sgx-epc.{seen_mem[mem]}'s memdev: each EPC section needs its own",
-                )
-            seen_mem[mem] = idx
-            if mem not in backends:
-                raise GuestOptionError(
-                    "qemu-syntax", f"sgx-epc.{idx}.memdev", mem, "no -object memory-backend-epc with that id"
-                )
-            total += backends[mem]
-        if seen_idx != set(range(len(seen_idx))):  # QEMU turns sgx-epc.N into a list: 0, 1, ... without gaps
-            missing = min(set(range(len(seen_idx))) - seen_idx)
-            raise GuestOptionError(
-                "qemu-syntax",
-                "-M sgx-epc",
-                ",".join(f"sgx-epc.{i}" for i in sorted(seen_idx))[:60],
-                f"EPC sections are numbered 0, 1, ... without gaps: sgx-epc.{missing}.memdev is missing",
-            )
-        if total > MAX_EPC:
-            raise GuestOptionError(
-                "bad-size",
-                "-M sgx-epc",
-                format_size(total),
-                "the EPC sections add up to more than 1024G (1 TiB): no SGX host has more EPC",
-            )
-        return cls(epc=total, mode="merged", sgxlc=sgxlc)
-
-    # -- views ------------------------------------------------------------------
-
-    @property
-    def lc_enabled(self) -> bool:
-        """Guest firmware locks FEATURE_CONTROL with bit 17 set (lewr, or sgxlc when merged)."""
-        return self.lewr or self.sgxlc
-
-    @property
-    def lc_option(self) -> str:
-        """The option that asks for bit 17, as the user spelt it."""
-        return "sgxlc" if self.mode == "merged" else "lewr"
-
-    def to_option(self) -> str:
-        """Text that :meth:`parse` turns back into this configuration."""
-        size = format_size(self.epc)
-        if self.mode == "merged":
-            flag = "+sgxlc" if self.sgxlc else "-sgxlc"
-            return (
-                f"-cpu host,{flag} -object memory-backend-epc,id=epc0,size={size},prealloc=on "
-                "-M sgx-epc.0.memdev=epc0"
-            )
-        parts = [f"epc={size}"]
-        if self.lehash is not None:
-            parts.append(f"lehash={self.lehash.hex()}")
-        if self.lewr:
-            parts.append("lewr")
-        return ",".join(parts)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "epc": self.epc,
-            "epc_size": format_size(self.epc),
-            "lehash": None if self.lehash is None else self.lehash.hex(),
-            "lewr": self.lewr,
-            "sgxlc": self.sgxlc,
-            "option": self.to_option(),
-        }
-
-    def __str__(self) -> str:
-        return self.to_option()
-
-
-# --------------------------------------------------------------------------- consistency
-
-
-@dataclass(frozen=True, slots=True)
-class GuestView:
-    """What a guest can know about its launch control when it runs EINIT.
-
-    ``cpuid_sgx_lc`` and ``feature_control`` are what it was given, ``words``
-    its (virtual) IA32_SGXLEPUBKEYHASH0..3 and ``wrote`` whether one of its
-    own WRMSRs to them was accepted.
-    """
-
-    config: SgxGuestConfig
-    cpuid_sgx_lc: bool
-    feature_control: int
-    words: Words
-    wrote: bool = False
-
-    @property
-    def lc_enabled(self) -> bool:
-        return bool(self.feature_control & FEAT_CTL_SGX_LC_ENABLED)
-
-    @property
-    def locked(self) -> bool:
-        return bool(self.feature_control & FEAT_CTL_LOCKED)
-
-    @property
-    def reference_words(self) -> Words:
-        """The hash a real CPU with this CPUID would check: the MSRs, or Intel's hard-wired one."""
-        return self.words if self.cpuid_sgx_lc else INTEL_LEPUBKEYHASH.words
-
-    def describe(self) -> str:
-        cpuid = "SGX_LC" if self.cpuid_sgx_lc else "no SGX_LC"
-        bit17 = "bit 17 set" if self.lc_enabled else "bit 17 clear"
-        lock = "locked" if self.locked else "unlocked"
-        h = LeHash.from_words(self.reference_words).short()
-        src = "written by the guest" if self.wrote else ("as configured" if self.cpuid_sgx_lc else "hard-wired")
-        return f"CPUID {cpuid}, FEATURE_CONTROL {self.feature_control:#x} ({lock}, {bit17}), hash {h} ({src})"
-
-
-def reference_einit(
-    platform: Platform,
-    view: GuestView,
-    sigstruct: SigArg,
-    enclave: Enclave,
-    token: Einittoken | None = None,
-    *,
-    cpu_index: int = 0,
-) -> EinitResult:
-    """EINIT as raw hardware with the guest's CPUID and hash would run it.
-
-    A scratch :class:`~sgxlab.platform.Cpu` shares ``platform``'s secrets (so
-    tokens made there verify), enumerates SGX_LC as the guest's CPUID does and
-    holds :attr:`GuestView.reference_words`; EINIT runs on a fork of
-    ``enclave``, which is left untouched. The platform's CPUs and counters are
-    not used.
-    """
-    cpu = Cpu(cpu_index, sgx1=True, sgx_lc=view.cpuid_sgx_lc, platform=platform)
-    if view.cpuid_sgx_lc:
-        for msr, w in zip(_HASH, view.words):
-            cpu.wrmsr(msr, w)  # firmware's pre-lock write of the guest's values
-    # Then firmware locks FEATURE_CONTROL with SGX enabled, as the guest's did.
-    cpu.wrmsr(MSR_IA32_FEATURE_CONTROL, FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED)
-    return einit(cpu, sigstruct, enclave.fork(), token)
-
-
-def hardware_consistent(view: GuestView, raw: int, seen: int) -> tuple[bool, str]:
-    """Could real hardware set up as ``view`` have shown the guest ``seen``?
-
-    ``raw`` is the code raw hardware would return (:func:`reference_einit`),
-    ``seen`` the code the guest got. Returns ``(consistent, explanation)``.
-    """
-    if view.wrote and not view.cpuid_sgx_lc:
-        return False, "a guest WRMSR of IA32_SGXLEPUBKEYHASH was accepted although CPUID has no SGX_LC"
-    if view.wrote and view.locked and not view.lc_enabled:
-        return False, (
-            "a guest WRMSR of IA32_SGXLEPUBKEYHASH was accepted although FEATURE_CONTROL is locked without bit 17"
-        )
-    raw_e, seen_e = SgxError(raw), SgxError(seen)
-    if raw_e == seen_e:
-        return True, f"hardware with {view.describe()} returns {raw_e.name} ({int(raw_e)}) too"
-    if seen_e == SgxError.SGX_UNMASKED_EVENT:
-        return True, "an interrupt can abort any EINIT with SGX_UNMASKED_EVENT"
-    return False, (
-        f"hardware with {view.describe()} would return {raw_e.name} ({int(raw_e)}), "
-        f"but the guest saw {seen_e.name} ({int(seen_e)})"
-    )
-
 
 # --------------------------------------------------------------------------- results
 
@@ -642,7 +165,7 @@ class GuestEinit:
 
     ``trapped``: KVM intercepted it (``handle_encls_einit``). ``code``/``zf``:
     the guest-visible RAX and ZF. ``step``: the EINIT check that decided
-    (:data:`sgxlab.einit.CHECKS` or ``"commit"``), or ``"policy"`` when the
+    (:data:`sgxlab.hw.einit.CHECKS` or ``"commit"``), or ``"policy"`` when the
     host policy refused. ``bypass``: it launched an enclave the host policy
     forbids host root to run. ``hw_consistent``/``consistency``: see
     :func:`hardware_consistent`; ``raw_code`` is what raw hardware would have
@@ -723,9 +246,9 @@ def _check_u64(option: str, value: Any) -> int:
 class Kvm:
     """The host hypervisor on ``platform``: its launch policy, MSR-update design and VMs.
 
-    ``policy`` is a :class:`~sgxlab.policy.HostPolicy` or a policy name
-    (default :class:`~sgxlab.policy.AllowAll`, mainline). ``design`` is a
-    :class:`~sgxlab.designs.Design` name, subclass or instance (default
+    ``policy`` is a :class:`~sgxlab.kvm.policy.HostPolicy` or a policy name
+    (default :class:`~sgxlab.kvm.policy.AllowAll`, mainline). ``design`` is a
+    :class:`~sgxlab.host.designs.Design` name, subclass or instance (default
     ``"always-write"``, mainline). ``refusal_code`` fixes the code a guest
     sees when the policy refuses a trapped EINIT (default ``None``: the code
     launch control itself would give, see :meth:`policy_refusal_code`).
@@ -744,7 +267,7 @@ class Kvm:
         refusal_code: SgxError | int | None = None,
     ) -> None:
         if not isinstance(platform, Platform):
-            raise ConfigError("platform", platform, "expected a sgxlab.platform.Platform")
+            raise ConfigError("platform", platform, "expected a sgxlab.hw.platform.Platform")
         self.platform = platform
         if policy is None:
             policy = AllowAll()
@@ -1029,7 +552,7 @@ class Vcpu:
 
     ``msr_ia32_sgxlepubkeyhash`` is KVM's ``vcpu_vmx`` field of the same name:
     the guest's four hash words, in memory only. ``pcpu`` is the physical
-    :class:`~sgxlab.platform.Cpu` the vCPU is loaded on (``None`` when put).
+    :class:`~sgxlab.hw.platform.Cpu` the vCPU is loaded on (``None`` when put).
     """
 
     def __init__(self, vm: Vm, index: int, feature_control: int) -> None:
@@ -1074,7 +597,7 @@ class Vcpu:
 
     def _gp(self, reason: str, msr: int, value: int | None) -> GeneralProtection:
         self.gp_count += 1
-        return GeneralProtection(reason, msr=msr, value=value, cpu=self.label)
+        return GeneralProtection(reason, msr=msr, msr_name=msr_name(msr), value=value, cpu=self.label)
 
     def _alive(self) -> Kvm:
         if self.vm.destroyed:
@@ -1282,218 +805,3 @@ def launch_le_in_guest(vcpu: Vcpu, le: LaunchEnclave, *, sigstruct: SigArg | Non
     return r
 
 
-# --------------------------------------------------------------------------- the policy explorer
-
-MATRIX_COLUMNS: tuple[str, ...] = (
-    "policy",
-    "lewr",
-    "lehash",
-    "signer",
-    "vm_created",
-    "launched",
-    "code",
-    "bypass",
-    "hw_consistent",
-    "reason",
-)
-"""The columns of :func:`policy_matrix`, in order."""
-
-MATRIX_LEHASH: tuple[str, ...] = ("intel", "approved", "other")
-MATRIX_SIGNER: tuple[str, ...] = ("approved", "forbidden")
-
-# Test keys (data/keys) and their roles in the matrix.
-_KEY_APPROVED_LE = 0
-_KEY_APPROVED_SIGNER = 1
-_KEY_FORBIDDEN_SIGNER = 2
-_KEY_OTHER_LE = 3
-
-
-def default_approved() -> tuple[LeHash, LeHash]:
-    """The host-approved hashes of :func:`policy_matrix` (and of ``sgxlab guest``):
-    test key 00 (the approved LE) and test key 01 (the approved enclave signer)."""
-    from .crypto import load_test_key
-
-    return (load_test_key(_KEY_APPROVED_LE).mrsigner, load_test_key(_KEY_APPROVED_SIGNER).mrsigner)
-
-
-@dataclass
-class _MatrixSetup:
-    """Everything the matrix signs or builds, made once per call."""
-
-    approved: tuple[LeHash, ...]
-    lehash: dict[str, LeHash]
-    signer: dict[str, LeHash]
-    sig: dict[str, bytes]
-    image: Enclave
-    les: dict[str, LaunchEnclave]
-    le_sig: dict[str, bytes] = field(default_factory=dict)
-
-    @classmethod
-    def build(cls) -> _MatrixSetup:
-        from .crypto import load_test_key, sign_sigstruct
-        from .le import LaunchEnclave
-        from .measure import Page, build_enclave
-
-        k_le, k_ok, k_bad, k_other = (
-            load_test_key(i)
-            for i in (_KEY_APPROVED_LE, _KEY_APPROVED_SIGNER, _KEY_FORBIDDEN_SIGNER, _KEY_OTHER_LE)
-        )
-        approved = (k_le.mrsigner, k_ok.mrsigner)
-        image = build_enclave(
-            [
-                Page(0x0, Secinfo.of(SECINFO_R | SECINFO_X), b"sgxlab policy-matrix enclave"),
-                Page(0x1000, Secinfo.of(0, PT_TCS)),
-            ]
-        )
-        unsigned = Sigstruct.new(enclavehash=image.mrenclave(), attributes=image.secs.attributes)
-        sig = {
-            "approved": sign_sigstruct(k_ok, unsigned).to_bytes(),
-            "forbidden": sign_sigstruct(k_bad, unsigned).to_bytes(),
-        }
-        les = {
-            # The host-approved LE: its token policy is the host's approved set.
-            "approved": LaunchEnclave.create(k_le, allowlist=approved),
-            # The guest owner's own LE: it grants whatever the guest wants.
-            "other": LaunchEnclave.create(k_other, allowlist=(k_ok.mrsigner, k_bad.mrsigner)),
-        }
-        return cls(
-            approved=approved,
-            lehash={"intel": INTEL_LEPUBKEYHASH, "approved": k_le.mrsigner, "other": k_other.mrsigner},
-            signer={"approved": k_ok.mrsigner, "forbidden": k_bad.mrsigner},
-            sig=sig,
-            image=image,
-            les=les,
-            le_sig={k: le.sigstruct.to_bytes() for k, le in les.items()},
-        )
-
-
-def _matrix_row(kvm: Kvm, setup: _MatrixSetup, lewr: bool, lehash: str, signer: str) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "policy": kvm.policy.name,
-        "lewr": lewr,
-        "lehash": lehash,
-        "signer": signer,
-    }
-    config = SgxGuestConfig(epc=64 << 20, lehash=setup.lehash[lehash], lewr=lewr)
-    try:
-        vm = kvm.create_vm(config, name=f"{kvm.policy.name}/{'lewr' if lewr else 'nolewr'}/{lehash}/{signer}")
-    except PolicyRefusal as e:
-        row.update(
-            vm_created=False, launched=False, code=None, bypass=False, hw_consistent=True,
-            reason=f"VM refused by {e.policy}: {e.reason}",
-        )
-        return row
-    try:
-        vcpu = vm.vcpus[0]
-        vcpu.load(0)
-        steps: list[GuestEinit] = []
-        notes: list[str] = []
-        token: Einittoken | None = None
-        if lewr:
-            for msr, w in zip(_HASH, setup.signer[signer].words):
-                vcpu.wrmsr(msr, w)
-            notes.append(f"guest wrote its IA32_SGXLEPUBKEYHASH = the enclave's signer {setup.signer[signer].short()}")
-        elif lehash not in setup.les:
-            notes.append(
-                "no launch enclave for Intel's hash (sgxlab has no Intel-signed LE), so the guest tries a "
-                "token-less EINIT"
-            )
-        else:
-            le = setup.les[lehash].clone()  # its own KEYID stream: rows do not depend on each other
-            r = launch_le_in_guest(vcpu, le, sigstruct=setup.le_sig[lehash])
-            steps.append(r)
-            if not r.launched:
-                notes.append(f"the guest's LE {le.mrsigner.short()} did not launch ({r.name}: {r.reason})")
-            else:
-                sig = Sigstruct.from_bytes(setup.sig[signer])
-                t = le.get_token(sig, setup.image.secs.attributes)
-                token = t.token
-                if t.granted:
-                    notes.append(f"the guest's LE {le.mrsigner.short()} issued a token")
-                else:
-                    notes.append(f"the guest's LE {le.mrsigner.short()} refused a token ({t.reason})")
-        final = vcpu.einit(setup.sig[signer], setup.image.fork(), token)
-        steps.append(final)
-        inconsistent = [s for s in steps if not s.hw_consistent]
-        reason = "; ".join(notes + [f"EINIT: {final.name} ({final.code}) at {final.step}: {final.reason}"])
-        if steps[0] is not final and steps[0].bypass:
-            reason += f"; POLICY BYPASS: the guest ran its LE signed by {steps[0].signer.short()}"
-        if inconsistent:
-            reason += "; NOT HARDWARE-CONSISTENT: " + inconsistent[0].consistency
-        row.update(
-            vm_created=True,
-            launched=final.launched,
-            code=final.code,
-            bypass=any(s.bypass for s in steps),
-            hw_consistent=not inconsistent,
-            reason=reason,
-        )
-        return row
-    finally:
-        kvm.destroy_vm(vm)
-
-
-def policy_matrix_records(design: str | type[Design] = "always-write") -> list[dict[str, Any]]:
-    """The rows of :func:`policy_matrix` as plain dicts (``code`` is ``None`` for a refused VM)."""
-    from .policy import POLICY_NAMES
-
-    setup = _MatrixSetup.build()
-    rows: list[dict[str, Any]] = []
-    for pname in POLICY_NAMES:
-        # A fresh host per policy: no MSR, cache or design state leaks from one policy's rows to the next.
-        platform = Platform(2, "flexible")
-        kvm = Kvm(platform, policy_by_name(pname, approved=setup.approved), design)
-        for lewr in (False, True):
-            for lehash in MATRIX_LEHASH:
-                for signer in MATRIX_SIGNER:
-                    rows.append(_matrix_row(kvm, setup, lewr, lehash, signer))
-    return rows
-
-
-def policy_matrix(design: str | type[Design] = "always-write") -> pandas.DataFrame:
-    """Every host policy against every guest configuration, run on the emulator.
-
-    One row per combination of policy (``allow-all``, ``allowlist``,
-    ``single-le``, ``approved-set``, ``host-only``), ``lewr`` (False/True),
-    ``lehash`` (``"intel"``, ``"approved"``, ``"other"``) and enclave
-    ``signer`` (``"approved"``, ``"forbidden"``): 60 rows, columns
-    :data:`MATRIX_COLUMNS`. ``code`` is a nullable integer (``<NA>`` when the
-    VM was refused).
-
-    Each row really runs: a flexible 2-CPU host with the policy and
-    ``design`` (a fresh host for each policy's 12 rows, so no MSR or design
-    state carries over from another policy); KVM creates the VM (or refuses
-    it); the guest then launches a real enclave signed with a test key from
-    ``data/keys`` (a guest's LE is a fresh :meth:`~sgxlab.le.LaunchEnclave.clone`
-    with its own KEYID stream, so no row depends on the rows before it):
-
-    * test key 00 signs the **host-approved LE** (``lehash="approved"``); its
-      token policy is the host's approved set {key 00, key 01};
-    * test key 01 is the **approved** enclave signer, key 02 the
-      **forbidden** one;
-    * test key 03 signs the guest owner's **other** LE, which grants a token
-      to any enclave the guest wants.
-
-    A guest with ``lewr`` does what a Linux guest does: it writes the
-    enclave's signer into its IA32_SGXLEPUBKEYHASH and runs a token-less
-    EINIT. A guest without it launches the LE its ``lehash`` names inside the
-    VM, asks it for a token and runs EINIT with it (without a token when the
-    LE refused one or did not launch). For ``lehash="intel"`` there is no LE
-    to run, since Intel's LE needs Intel's private key, so the guest tries a
-    token-less EINIT (Intel's production LE would not issue a token for a
-    non-debug enclave of an unlisted signer anyway).
-
-    ``bypass`` is true when any enclave the guest launched (its LE included)
-    has a signer the host policy forbids host root to run. ``hw_consistent``
-    is false when any guest EINIT in the row gave a result no real machine
-    with the guest's CPUID and FEATURE_CONTROL could give. A refused VM has
-    ``launched``/``bypass`` false and ``hw_consistent`` true (the guest never
-    ran, so it observed nothing).
-    """
-    import pandas as pd
-
-    df = pd.DataFrame.from_records(policy_matrix_records(design), columns=list(MATRIX_COLUMNS))
-    df["code"] = df["code"].astype("Int64")
-    for col in ("lewr", "vm_created", "launched", "bypass", "hw_consistent"):
-        df[col] = df[col].astype(bool)
-    return df

@@ -1,0 +1,1 @@
+"""Experiments that combine the layers below: the policy matrix."""

@@ -1,0 +1,48 @@
+"""Quality gates that run with the tests: the layer contract (import-linter).
+
+``lint-imports`` reads the contracts in ``pyproject.toml``
+(``[tool.importlinter]``): the layers of ``docs/design.md`` (each imports only
+from the layers below), no import cycles between sibling modules, and a pure
+Python hardware layer.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str:
+    exe = BIN / name
+    if exe.exists():
+        return str(exe)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed; `make test` installs it with the test extras")
+    return found
+
+
+def test_layers_contract_holds():
+    p = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "broken" not in p.stdout.lower().replace("0 broken", "")
+
+
+def test_layers_contract_catches_an_upward_import(tmp_path):
+    """The contract can fail: a copy of the package with one upward import breaks it."""
+    copy = tmp_path / "sgxlab"
+    shutil.copytree(ROOT / "sgxlab", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    arch = copy / "hw" / "arch.py"
+    arch.write_text(arch.read_text() + "\nfrom sgxlab.sim import trace as _upward  # noqa\n")
+    env = {"PYTHONPATH": str(tmp_path), "PATH": str(BIN)}
+    p = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert p.returncode != 0
+    assert "sgxlab.hw.arch -> sgxlab.sim" in p.stdout
