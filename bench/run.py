@@ -41,20 +41,21 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from sgxlab.sim.costs import CostModel  # noqa: E402
-from sgxlab.host.designs import DESIGNS  # noqa: E402
-from sgxlab.sim import exact, fast  # noqa: E402
-from sgxlab.sim.workloads import make_trace  # noqa: E402
+from sgxlab.host.designs import DESIGNS
+from sgxlab.sim import exact, fast
+from sgxlab.sim.costs import CostModel
+from sgxlab.sim.workloads import make_trace
 
 try:
     import simpy_model

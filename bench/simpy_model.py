@@ -20,10 +20,10 @@ from typing import Any
 
 import simpy
 
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
-from sgxlab.sim.costs import CostModel
-from sgxlab.hw.crypto import load_test_key
 from sgxlab.host.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, design_class
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
+from sgxlab.hw.crypto import load_test_key
+from sgxlab.sim.costs import CostModel
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace
 
 __all__ = ["simulate"]
@@ -91,7 +91,9 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
             n["overhead"] += 4 * costs.wrmsr_lehash
 
     def source():  # type: ignore[no-untyped-def]
-        T, K, CP, VM, VC, SG = (col.tolist() for col in (trace.t, trace.kind, trace.cpu, trace.vm, trace.vcpu, trace.signer))
+        T, K, CP, VM, VC, SG = (
+            col.tolist() for col in (trace.t, trace.kind, trace.cpu, trace.vm, trace.vcpu, trace.signer)
+        )
         for t, k, cpu, vm, vc, s in zip(T, K, CP, VM, VC, SG):
             if t > env.now:
                 yield env.timeout(t - env.now)

@@ -85,7 +85,13 @@ def read_user_bytes(path: PathArg, option: str, *, max_bytes: int = MAX_READ, wh
     if stat.S_ISDIR(mode):
         raise ConfigError(option, str(p), f"is a directory, not {what}")
     if not stat.S_ISREG(mode):
-        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket or special file"
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket or special file"
+        )
         raise ConfigError(option, str(p), f"is {kind}, not a regular file")
     if st.st_size > max_bytes:
         raise ConfigError(option, str(p), f"is {st.st_size:,} bytes; at most {max_bytes:,} are read for {what}")

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
-from sgxlab.sim.costs import CostModel
-from sgxlab.hw.crypto import load_test_key
 from sgxlab.host.designs import AlwaysWrite, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
+from sgxlab.hw.crypto import load_test_key
+from sgxlab.sim.costs import CostModel
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
 
 # (label, design class) for every built-in behaviour, both locks of percpu-cache.
@@ -67,8 +67,19 @@ def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
     for v, spec in enumerate(trace.vms):
         for vc in range(spec.nvcpus):
             V[(v, vc)] = words[spec.lehash] if spec.lehash >= 0 else intel
-    c = dict(launches=0, einit=0, retries=0, wrmsr=0, rdmsr=0, schedule_ins=0, encls_exits=0,
-             msr_exits=0, exits=0, s3_events=0, overhead_cycles=0)
+    c = dict(
+        launches=0,
+        einit=0,
+        retries=0,
+        wrmsr=0,
+        rdmsr=0,
+        schedule_ins=0,
+        encls_exits=0,
+        msr_exits=0,
+        exits=0,
+        s3_events=0,
+        overhead_cycles=0,
+    )
     failures: dict[str, int] = {}
     bypasses = 0
     allowed = None if getattr(trace, "allowlist", None) is None else set(trace.allowlist)
@@ -219,11 +230,15 @@ def random_trace(
     vms = []
     for _ in range(nvms):
         lewr = bool(rng.integers(0, 2))
-        lehash = int(rng.integers(-1, nsigners)) if lewr else int(rng.integers(-1 if rng.random() < 0.1 else 0, nsigners))
+        lehash = (
+            int(rng.integers(-1, nsigners)) if lewr else int(rng.integers(-1 if rng.random() < 0.1 else 0, nsigners))
+        )
         vms.append(VmSpec(int(rng.integers(1, 4)), lewr, lehash))
     allow: tuple[int, ...] | None = None
     if allowlist or (allowlist is None and rng.random() < 0.3):
-        allow = tuple(sorted(int(x) for x in rng.choice(nsigners, size=int(rng.integers(1, nsigners + 1)), replace=False)))
+        allow = tuple(
+            sorted(int(x) for x in rng.choice(nsigners, size=int(rng.integers(1, nsigners + 1)), replace=False))
+        )
     where: dict[tuple[int, int], int] = {}  # vCPU -> the CPU of its latest SCHED
     current: dict[int, tuple[int, int]] = {}  # CPU -> the vCPU current there
     # a few "popular" signers so that caches hit as well as miss
@@ -293,7 +308,7 @@ def random_costs(rng: np.random.Generator) -> CostModel:
     """Default costs, or random ones (zeros included) to catch mis-weighted terms."""
     if rng.random() < 0.4:
         return CostModel()
-    pick = lambda hi: int(rng.choice([0, int(rng.integers(1, hi))]))  # noqa: E731
+    pick = lambda hi: int(rng.choice([0, int(rng.integers(1, hi))]))
     return CostModel(
         wrmsr_lehash=pick(2000),
         rdmsr_lehash=pick(500),

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from sgxlab.hw.arch import MSR_IA32_SGXLEPUBKEYHASH, SgxError
 from sgxlab.cli import COMMANDS, main
-from sgxlab.hw.crypto import SigningKey, load_test_key, sign_sigstruct
 from sgxlab.host.le import LaunchEnclave
+from sgxlab.hw.arch import MSR_IA32_SGXLEPUBKEYHASH, SgxError
+from sgxlab.hw.crypto import SigningKey, load_test_key, sign_sigstruct
 from sgxlab.hw.measure import Page, SgxsEAdd, parse_sgxs, write_sgxs
 from sgxlab.hw.platform import Platform
 from sgxlab.hw.structs import PT_TCS, SECINFO_R, SECINFO_X, Attributes, Einittoken, Secinfo, Sigstruct
@@ -297,8 +297,15 @@ def test_einit_cli_real_hw_token(capsys, vectors, tmp_path):
     )
     (tmp_path / "minimal.sig").write_bytes(sig.to_bytes())
     r = einit_json(
-        capsys, "--sigstruct", tmp_path / "minimal.sig", "--mrenclave", tok.mrenclave.hex(), "--token", tokfile,
-        "--secs-attributes", "0x6/0x7",
+        capsys,
+        "--sigstruct",
+        tmp_path / "minimal.sig",
+        "--mrenclave",
+        tok.mrenclave.hex(),
+        "--token",
+        tokfile,
+        "--secs-attributes",
+        "0x6/0x7",
     )
     assert (r["code"], r["name"]) == (16, "SGX_INVALID_EINITTOKEN") and "EINITTOKEN.MAC c56df82f…" in r["reason"]
 
@@ -307,8 +314,17 @@ def test_einit_cli_real_hw_token(capsys, vectors, tmp_path):
 
 
 SIGSTRUCT_KEYS = (
-    "mrsigner", "enclavehash", "lepubkeyhash", "signature_valid", "q1q2_valid", "vendor", "date",
-    "attributes", "attributemask", "isvprodid", "isvsvn",
+    "mrsigner",
+    "enclavehash",
+    "lepubkeyhash",
+    "signature_valid",
+    "q1q2_valid",
+    "vendor",
+    "date",
+    "attributes",
+    "attributemask",
+    "isvprodid",
+    "isvsvn",
 )
 
 

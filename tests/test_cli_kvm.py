@@ -28,7 +28,15 @@ def test_policy_matrix_json_keys_are_exactly_the_columns(capsys):
     for r in rows:
         assert list(r) == list(MATRIX_COLUMNS)
         assert set(r) == {
-            "policy", "lewr", "lehash", "signer", "vm_created", "launched", "code", "bypass", "hw_consistent",
+            "policy",
+            "lewr",
+            "lehash",
+            "signer",
+            "vm_created",
+            "launched",
+            "code",
+            "bypass",
+            "hw_consistent",
             "reason",
         }
         assert (r["code"] is None) == (not r["vm_created"])
@@ -83,7 +91,9 @@ def test_guest_refused_by_hardware_and_text_output(capsys):
 
 def test_guest_merged_form(capsys):
     rc, out, _ = run(
-        capsys, "guest", "--sgx=-cpu host,+sgxlc -object memory-backend-epc,id=m,size=8M -M sgx-epc.0.memdev=m",
+        capsys,
+        "guest",
+        "--sgx=-cpu host,+sgxlc -object memory-backend-epc,id=m,size=8M -M sgx-epc.0.memdev=m",
         "--json",
     )
     d = json.loads(out)
@@ -123,7 +133,8 @@ def test_guest_bad_policy_and_missing_sgx(capsys):
 def test_module_entry_point_exit_status():
     p = subprocess.run(
         [sys.executable, "-m", "sgxlab", "guest", "--sgx", "epc=64M,lehash=12"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert p.returncode == 2 and p.stdout == ""
     assert len(p.stderr.strip().splitlines()) == 1 and "64 hex digits" in p.stderr

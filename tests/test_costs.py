@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sgxlab.sim.costs import COST_PARAMS, CostModel, preset_names
 from sgxlab.errors import ConfigError
+from sgxlab.sim.costs import COST_PARAMS, CostModel, preset_names
 
 
 def test_published_defaults_and_marked_assumptions():

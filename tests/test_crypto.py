@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sgxlab.errors import ConfigError, SgxlabError
 from sgxlab.hw.arch import LeHash
 from sgxlab.hw.crypto import (
     DIGESTINFO_SHA256_PREFIX,
@@ -34,7 +35,6 @@ from sgxlab.hw.crypto import (
     verify_signature,
     verify_sigstruct,
 )
-from sgxlab.errors import ConfigError, SgxlabError
 
 
 def le(b: bytes) -> int:
@@ -85,7 +85,7 @@ def test_aes_cmac_rejects_wrong_key_size() -> None:
 
 def test_hardcoded_padding_matches_sdm_constant() -> None:
     typed = bytes.fromhex("0001" + "ff" * 330 + "00" + "3031300d060960864801650304020105000420")
-    assert HARDCODED_PKCS1_5_PADDING == typed
+    assert typed == HARDCODED_PKCS1_5_PADDING
     assert len(HARDCODED_PKCS1_5_PADDING) == 352
     assert DIGESTINFO_SHA256_PREFIX.hex() == "3031300d060960864801650304020105000420"
     em = pkcs1_v15_encode(bytes(range(32)))
@@ -192,7 +192,12 @@ def _e65537_key() -> rsa.RSAPrivateKey:
     p, q = k.private_numbers().p, k.private_numbers().q
     d = pow(65537, -1, (p - 1) * (q - 1))
     return rsa.RSAPrivateNumbers(
-        p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q),
+        p,
+        q,
+        d,
+        rsa.rsa_crt_dmp1(d, p),
+        rsa.rsa_crt_dmq1(d, q),
+        rsa.rsa_crt_iqmp(p, q),
         rsa.RSAPublicNumbers(65537, p * q),
     ).private_key()
 
@@ -203,19 +208,28 @@ def test_bad_keys_raise_config_error(tmp_path: Path) -> None:
         (b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n", "PEM"),
         (b"garbage", "PEM"),
         (_pem(small), "2048-bit"),
-        (small.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ), "2048-bit"),
+        (
+            small.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+            "2048-bit",
+        ),
         (_pem(_e65537_key()), "exponent 65537"),
-        (_e65537_key().public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ), "exponent 65537"),
+        (
+            _e65537_key()
+            .public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+            "exponent 65537",
+        ),
         (_pem(ec.generate_private_key(ec.SECP256R1())), "not an RSA key"),
-        (small.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(b"pw"),
-        ), "PEM"),
+        (
+            small.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(b"pw"),
+            ),
+            "PEM",
+        ),
         (tmp_path / "nope.pem", "no such file"),
     ]
     for data, why in cases:

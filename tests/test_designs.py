@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
+from sgxlab.errors import ConfigError
 from sgxlab.host.designs import (
     DESIGNS,
     AlwaysWrite,
@@ -15,9 +15,9 @@ from sgxlab.host.designs import (
     ReadCompare,
     design_class,
 )
-from sgxlab.errors import ConfigError
-from sgxlab.hw.platform import Platform
 from sgxlab.host.samples import signed_enclave
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
+from sgxlab.hw.platform import Platform
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from simref import BUILTIN_DESIGNS, random_costs, random_trace, reference
-from sgxlab.sim.costs import CostModel
+
 from sgxlab.sim import exact, fast
+from sgxlab.sim.costs import CostModel
 from sgxlab.sim.workloads import WORKLOADS, make_trace, workload_params
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,15 +12,17 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sgxlab.hw.einit as einit_mod
+from sgxlab.errors import ConfigError, GeneralProtection, SgxlabError
+from sgxlab.host.le import INTEL_LE_ISVPRODID, LaunchEnclave
 from sgxlab.hw.arch import (
     INTEL_LEPUBKEYHASH,
     MSR_IA32_SGXLEPUBKEYHASH,
@@ -31,8 +33,6 @@ from sgxlab.hw.arch import (
 )
 from sgxlab.hw.crypto import HARDCODED_PKCS1_5_PADDING, SigningKey, aes_cmac, load_test_key, sign_sigstruct
 from sgxlab.hw.einit import CHECKS, KeyDependencies, SigInfo, derivekey, egetkey, einit, launch_key
-from sgxlab.errors import ConfigError, GeneralProtection, SgxlabError
-from sgxlab.host.le import INTEL_LE_ISVPRODID, LaunchEnclave
 from sgxlab.hw.measure import Enclave, SgxsEAdd, parse_sgxs, replay_sgxs
 from sgxlab.hw.platform import DEFAULT_CPUSVN, Cpu, Platform
 from sgxlab.hw.structs import (
@@ -609,7 +609,11 @@ def _token_with_cpusvn(cpu: Cpu, le: LaunchEnclave, sig: Sigstruct, cpusvn: byte
         keyid=b"k" * 32,
     )
     req = Keyrequest(
-        keyname=0, isvsvn=secs.isvsvn, cpusvn=cpusvn, attributemask=Attributes(U64 & ~4, 0), keyid=tok.keyid,
+        keyname=0,
+        isvsvn=secs.isvsvn,
+        cpusvn=cpusvn,
+        attributemask=Attributes(U64 & ~4, 0),
+        keyid=tok.keyid,
         miscmask=0xFFFFFFFF,
     )
     k = egetkey(cpu, le.enclave, req)
@@ -730,7 +734,11 @@ def test_contradiction_launch_key_isvsvn_is_the_tokens_isvsvnle(le_key, key_a):
     assert einit(cpu, sig, enc.fork(), tok.replace(isvsvnle=4)).check == "token-mac"
     # An LE may ask for a key for a lower ISVSVN; a token carrying that value passes.
     req = Keyrequest(
-        keyname=0, isvsvn=4, cpusvn=tok.cpusvnle, attributemask=Attributes(U64 & ~4, 0), keyid=tok.keyid,
+        keyname=0,
+        isvsvn=4,
+        cpusvn=tok.cpusvnle,
+        attributemask=Attributes(U64 & ~4, 0),
+        keyid=tok.keyid,
         miscmask=0xFFFFFFFF,
     )
     k = egetkey(cpu, le.enclave, req).key
@@ -830,8 +838,12 @@ def test_egetkey_equals_einits_launch_key(le_key, key_a):
     _, cpu, le = le_platform(le_key, allow=[key_a.mrsigner])
     tok = le.get_token(sign(key_a, build().mrenclave()), BASE).token
     req = Keyrequest(
-        keyname=int(KeyName.EINITTOKEN_KEY), isvsvn=1, cpusvn=DEFAULT_CPUSVN, attributemask=Attributes(U64 & ~4, 0),
-        keyid=tok.keyid, miscmask=0xFFFFFFFF,
+        keyname=int(KeyName.EINITTOKEN_KEY),
+        isvsvn=1,
+        cpusvn=DEFAULT_CPUSVN,
+        attributemask=Attributes(U64 & ~4, 0),
+        keyid=tok.keyid,
+        miscmask=0xFFFFFFFF,
     )
     r = egetkey(cpu, le.enclave, req)
     assert r.ok and r.code == 0 and len(r.key) == 16 and r.key == launch_key(cpu, tok)

@@ -49,11 +49,11 @@ from typing import Any
 
 import pytest
 
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, LeHash, SgxError
-from sgxlab.host.designs import DESIGNS
 from sgxlab.errors import ConfigError
-from sgxlab.kvm import Kvm, SgxGuestConfig
+from sgxlab.host.designs import DESIGNS
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, LeHash, SgxError
 from sgxlab.hw.platform import Platform
+from sgxlab.kvm import Kvm, SgxGuestConfig
 from sgxlab.kvm.policy import HostOnly
 from sgxlab.sim import exact
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
@@ -151,7 +151,9 @@ def kvm_replay(trace: Trace, design: str, images: _Images) -> dict[str, Any]:
             assert k == LAUNCH
             img = images[s]
             vcpu = vms[v].vcpus[vc]
-            assert vcpu.pcpu is platform.cpus[c], f"row {i}: vCPU {vc} of VM {v} acts on CPU {c} but is not loaded there"
+            assert vcpu.pcpu is platform.cpus[c], (
+                f"row {i}: vCPU {vc} of VM {v} acts on CPU {c} but is not loaded there"
+            )
             if trace.vms[v].lewr:  # a Linux guest: always write, then token-less EINIT
                 for msr, w in zip(MSR_IA32_SGXLEPUBKEYHASH, img.mrsigner_words):
                     vcpu.wrmsr(msr, w)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
-from sgxlab.sim.costs import CostModel
-from sgxlab.hw.crypto import load_test_key
-from sgxlab.host.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, ReadCompare
 from sgxlab.errors import ConfigError
+from sgxlab.host.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, ReadCompare
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
+from sgxlab.hw.crypto import load_test_key
 from sgxlab.hw.measure import Page, build_enclave
 from sgxlab.sim import exact
+from sgxlab.sim.costs import CostModel
 from sgxlab.sim.exact import RECORD_COLUMNS, ExactSimulation, LaunchRecord
 from sgxlab.sim.trace import LAUNCH, S3, SCHED, Trace, VmSpec
 from sgxlab.sim.workloads import make_trace
@@ -70,7 +70,9 @@ def test_fault_free_properties(name, params):
 
 def wanted(tr: Trace, words) -> list[tuple[int, int, tuple[int, ...]]]:
     """Per row: (kind, cpu, the words the host must load) for launches; vCPU virtual hashes tracked."""
-    virt = {(j, k): (words[v.lehash] if v.lehash >= 0 else INTEL) for j, v in enumerate(tr.vms) for k in range(v.nvcpus)}
+    virt = {
+        (j, k): (words[v.lehash] if v.lehash >= 0 else INTEL) for j, v in enumerate(tr.vms) for k in range(v.nvcpus)
+    }
     out = []
     for k, c, v, vc, s in zip(tr.kind.tolist(), tr.cpu.tolist(), tr.vm.tolist(), tr.vcpu.tolist(), tr.signer.tolist()):
         if k == LAUNCH:

@@ -13,23 +13,37 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 import simref
 from simref import BUILTIN_DESIGNS, random_costs, random_trace, reference
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
-from sgxlab.sim.costs import CostModel
-from sgxlab.host.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare
+
 from sgxlab.errors import ConfigError, EngineUnsupported
+from sgxlab.host.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
 from sgxlab.sim import fast
+from sgxlab.sim.costs import CostModel
 from sgxlab.sim.fast import _wait, model_of, simulate
 from sgxlab.sim.stats import latency_summary
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
 
 DESIGN_IDS = [label for label, _ in BUILTIN_DESIGNS]
-KEYS = (
-    "launches einit failures retries wrmsr rdmsr schedule_ins encls_exits msr_exits exits s3_events "
-    "latency_cycles overhead_cycles sched_cycles exit_cycles bypasses"
-).split()
+KEYS = [
+    "launches",
+    "einit",
+    "failures",
+    "retries",
+    "wrmsr",
+    "rdmsr",
+    "schedule_ins",
+    "encls_exits",
+    "msr_exits",
+    "exits",
+    "s3_events",
+    "latency_cycles",
+    "overhead_cycles",
+    "sched_cycles",
+    "exit_cycles",
+    "bypasses",
+]
 
 
 def run_all(trace: Trace, costs: CostModel | None = None) -> dict[str, dict]:
@@ -86,6 +100,7 @@ def test_matches_reference_when_signers_share_hash_words(seed: int, monkeypatch:
 
 # --------------------------------------------------------------------------- by hand
 
+
 def host_trace(rows: list[tuple], ncpus: int = 2, nsigners: int = 3) -> Trace:
     return Trace.from_rows(rows, ncpus=ncpus, nsigners=nsigners)
 
@@ -104,7 +119,12 @@ def test_host_only_counts_by_hand() -> None:
     # No contention: latency = service time.
     c = CostModel()
     aw = r["always-write"]["latency_cycles"]
-    assert aw == {"mean": float(c.einit + 4 * c.wrmsr_lehash), "p50": c.einit + 1600, "p99": c.einit + 1600, "max": c.einit + 1600}
+    assert aw == {
+        "mean": float(c.einit + 4 * c.wrmsr_lehash),
+        "p50": c.einit + 1600,
+        "p99": c.einit + 1600,
+        "max": c.einit + 1600,
+    }
     assert r["always-write"]["overhead_cycles"] == 5 * 4 * c.wrmsr_lehash
     assert r["read-compare"]["overhead_cycles"] == 20 * c.rdmsr_lehash + 12 * c.wrmsr_lehash
     assert r["percpu-cache:global"]["overhead_cycles"] == 5 * c.lock + 12 * c.wrmsr_lehash
@@ -151,7 +171,9 @@ def test_eager_load_by_hand() -> None:
     assert e["failures"] == {}
     # 4 SCHED rows + 2 S3 reloads; 4 WRMSR each, plus the lewr launch's passthrough
     assert e["schedule_ins"] == 6 and e["wrmsr"] == 6 * 4 + 4 and e["encls_exits"] == 0 and e["msr_exits"] == 4
-    assert e["exits"] == 1 and e["exit_cycles"] == c.vm_exit and e["sched_cycles"] == 6 * (c.vcpu_load + c.context_switch)
+    assert (
+        e["exits"] == 1 and e["exit_cycles"] == c.vm_exit and e["sched_cycles"] == 6 * (c.vcpu_load + c.context_switch)
+    )
     # overhead: the lewr launch's 4 guest WRMSR exits and 4 passthrough WRMSRs, plus 24 schedule-in WRMSRs
     assert e["overhead_cycles"] == 4 * c.vm_exit + 4 * c.wrmsr_lehash + 24 * c.wrmsr_lehash
     aw = simulate(tr, AlwaysWrite, c)
@@ -196,7 +218,12 @@ def test_global_lock_serialises_and_counts_lock_wait() -> None:
     s1 = c.lock + 4 * c.wrmsr_lehash + c.einit
     s3 = c.lock + c.einit  # cache hit on CPU 1
     g = simulate(tr, PerCpuCache, c)  # one global mutex
-    assert g["latency_cycles"] == {"mean": (s1 + 2 * s1 + 2 * s1 + s3) / 3, "p50": 2 * s1, "p99": 2 * s1 + s3, "max": 2 * s1 + s3}
+    assert g["latency_cycles"] == {
+        "mean": (s1 + 2 * s1 + 2 * s1 + s3) / 3,
+        "p50": 2 * s1,
+        "p99": 2 * s1 + s3,
+        "max": 2 * s1 + s3,
+    }
     assert g["overhead_cycles"] == (s1 + s1 + s3) - 3 * c.einit + (s1 + 2 * s1)
     p = simulate(tr, PerCpuCache.with_lock("percpu"), c)  # per-CPU queues, waiting is not overhead
     assert p["latency_cycles"]["max"] == s1 + s3 and p["latency_cycles"]["p50"] == s1
@@ -207,8 +234,12 @@ def test_empty_and_launchless_traces() -> None:
     empty = Trace.from_rows([], ncpus=1, nsigners=0)
     for s in run_all(empty).values():
         assert s["launches"] == 0 and s["latency_cycles"] == {"mean": 0.0, "p50": 0, "p99": 0, "max": 0}
-    only = Trace.from_rows([(0, S3, -1, -1, -1, -1), (5, SCHED, 0, 0, 0, -1), (6, EXIT, 0, 0, 0, -1)],
-                           ncpus=1, nsigners=1, vms=(VmSpec(1, True, -1),))
+    only = Trace.from_rows(
+        [(0, S3, -1, -1, -1, -1), (5, SCHED, 0, 0, 0, -1), (6, EXIT, 0, 0, 0, -1)],
+        ncpus=1,
+        nsigners=1,
+        vms=(VmSpec(1, True, -1),),
+    )
     r = run_all(only)
     assert r["eager-load"]["wrmsr"] == 4 and r["always-write"]["wrmsr"] == 0
     assert all(s["s3_events"] == 1 and s["exits"] == 1 and s["schedule_ins"] == 1 for s in r.values())
@@ -338,8 +369,17 @@ def test_memory_per_launch_is_bounded() -> None:
     n = 400_000
     rng = np.random.default_rng(1)
     t = np.cumsum(rng.integers(0, 20_000, size=n)).astype(np.int64)
-    tr = Trace(8, 8, (), t, np.zeros(n, np.int8), rng.integers(0, 8, n).astype(np.int16),
-               np.full(n, -1, np.int16), np.full(n, -1, np.int16), rng.integers(0, 8, n).astype(np.int16))
+    tr = Trace(
+        8,
+        8,
+        (),
+        t,
+        np.zeros(n, np.int8),
+        rng.integers(0, 8, n).astype(np.int16),
+        np.full(n, -1, np.int16),
+        np.full(n, -1, np.int16),
+        rng.integers(0, 8, n).astype(np.int16),
+    )
     for label, design in BUILTIN_DESIGNS:
         tracemalloc.start()
         simulate(tr, design, validate=False)
@@ -353,8 +393,17 @@ def test_saturated_global_lock_sums_do_not_overflow() -> None:
     """Total lock wait beyond 2**63 cycles: sums are exact Python ints."""
     n = 200_000
     costs = CostModel(einit=10**12)
-    tr = Trace(1, 1, (), np.zeros(n, np.int64), np.zeros(n, np.int8), np.zeros(n, np.int16),
-               np.full(n, -1, np.int16), np.full(n, -1, np.int16), np.zeros(n, np.int16))
+    tr = Trace(
+        1,
+        1,
+        (),
+        np.zeros(n, np.int64),
+        np.zeros(n, np.int8),
+        np.zeros(n, np.int16),
+        np.full(n, -1, np.int16),
+        np.full(n, -1, np.int16),
+        np.zeros(n, np.int16),
+    )
     s0 = costs.lock + 4 * costs.wrmsr_lehash + costs.einit  # first launch fills the cache
     s = costs.lock + costs.einit  # every other launch hits it
     total_wait = (n - 1) * s0 + s * (n - 1) * (n - 2) // 2

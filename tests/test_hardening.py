@@ -23,8 +23,8 @@ import pytest
 
 import sgxlab
 from sgxlab.cli import COMMANDS, main
-from sgxlab.sim.costs import MAX_COST, CostModel, check_int64_budget
 from sgxlab.errors import ConfigError, SgxlabError
+from sgxlab.sim.costs import MAX_COST, CostModel, check_int64_budget
 from sgxlab.sim.result import RunConfig, check_save_path
 from sgxlab.sim.trace import LAUNCH, Trace
 from sgxlab.sim.workloads import (
@@ -478,8 +478,8 @@ def test_cli_design_this_does_not_import(capsys):
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> dict[str, Path]:
-    from sgxlab.hw.measure import Page, write_sgxs
     from sgxlab.host.samples import signed_enclave
+    from sgxlab.hw.measure import Page, write_sgxs
     from sgxlab.hw.structs import PT_TCS, SECINFO_R, SECINFO_X, Secinfo
 
     d = tmp_path_factory.mktemp("adversarial")
@@ -551,8 +551,14 @@ ADVERSARIAL: dict[str, list[tuple[tuple[str, ...], int]]] = {
         (("guest", "--sgx", "epc=64M", "--approve", "zz"), 2),
         (("guest", "--sgx", "epc=64M", "--firmware", "locked-third-party"), 2),
         (("guest", "--sgx=-cpu host,+sgxlc -object memory-backend-epc,id=a,size=1M -M sgx-epc.0.memdev=a"), 0),
-        (("guest", "--sgx=-object memory-backend-epc,id=a,size=1M -object memory-backend-epc,id=a,size=1M "
-                   "-M sgx-epc.0.memdev=a"), 2),
+        (
+            (
+                "guest",
+                "--sgx=-object memory-backend-epc,id=a,size=1M -object memory-backend-epc,id=a,size=1M "
+                "-M sgx-epc.0.memdev=a",
+            ),
+            2,
+        ),
         (("guest", "--sgx=-object memory-backend-epc,id=a,size=1M -M sgx-epc.0.memdev=a,sgx-epc.0.memdev=a"), 2),
         (("guest", '--sgx=-cpu "unbalanced'), 2),
     ],
@@ -656,8 +662,8 @@ def _digest(rows) -> str:
 
 
 def test_policy_matrix_rows_unchanged_by_the_isolation_fix():
-    from sgxlab.host.designs import DESIGNS
     from sgxlab.experiments.matrix import policy_matrix_records
+    from sgxlab.host.designs import DESIGNS
 
     for name in DESIGNS:
         rows = policy_matrix_records(name)
@@ -691,16 +697,16 @@ def test_policy_matrix_rows_do_not_depend_on_policy_order(monkeypatch, design):
     forward = kvm.policy_matrix_records(design)
     monkeypatch.setattr(sgxlab.kvm.policy, "POLICY_NAMES", tuple(reversed(sgxlab.kvm.policy.POLICY_NAMES)))
     backward = kvm.policy_matrix_records(design)
-    key = lambda r: (r["policy"], r["lewr"], r["lehash"], r["signer"])  # noqa: E731
+    key = lambda r: (r["policy"], r["lewr"], r["lehash"], r["signer"])
     assert sorted(forward, key=key) == sorted(backward, key=key)
 
 
 def test_launch_enclave_clones_have_their_own_keyid_stream():
+    from sgxlab.host.le import LaunchEnclave
+    from sgxlab.host.samples import signed_enclave
     from sgxlab.hw.arch import MSR_IA32_SGXLEPUBKEYHASH
     from sgxlab.hw.crypto import load_test_key
-    from sgxlab.host.le import LaunchEnclave
     from sgxlab.hw.platform import Platform
-    from sgxlab.host.samples import signed_enclave
 
     key = load_test_key(6)
     app = signed_enclave(7)

@@ -7,6 +7,9 @@ import time
 
 import pytest
 
+from sgxlab.errors import ConfigError, GeneralProtection, PolicyRefusal, SgxlabError
+from sgxlab.experiments.matrix import MATRIX_COLUMNS, policy_matrix_records
+from sgxlab.host.le import LaunchEnclave
 from sgxlab.hw.arch import (
     FEAT_CTL_LOCKED,
     FEAT_CTL_SGX_ENABLED,
@@ -18,8 +21,9 @@ from sgxlab.hw.arch import (
     SgxError,
 )
 from sgxlab.hw.crypto import load_test_key, sign_sigstruct
-from sgxlab.errors import ConfigError, GeneralProtection, PolicyRefusal, SgxlabError
-from sgxlab.experiments.matrix import MATRIX_COLUMNS, policy_matrix_records
+from sgxlab.hw.measure import Page, build_enclave
+from sgxlab.hw.platform import Platform
+from sgxlab.hw.structs import PT_TCS, SECINFO_R, SECINFO_X, Secinfo, Sigstruct
 from sgxlab.kvm import (
     POLICY_REFUSAL_CODE,
     POLICY_REFUSAL_CODE_LE,
@@ -32,11 +36,7 @@ from sgxlab.kvm import (
     launch_le_in_guest,
     parse_size,
 )
-from sgxlab.host.le import LaunchEnclave
-from sgxlab.hw.measure import Page, build_enclave
-from sgxlab.hw.platform import Platform
 from sgxlab.kvm.policy import ENFORCING_POLICIES, POLICY_NAMES, Allowlist, HostOnly, SingleLE, policy_by_name
-from sgxlab.hw.structs import PT_TCS, SECINFO_R, SECINFO_X, Secinfo, Sigstruct
 
 FC = MSR_IA32_FEATURE_CONTROL
 HASH = MSR_IA32_SGXLEPUBKEYHASH
@@ -285,7 +285,9 @@ def test_lehash_the_host_cannot_honour_is_refused():
 
 
 @pytest.mark.parametrize("firmware", ["no-lc", "locked-intel", "locked-third-party"])
-@pytest.mark.parametrize("config", ["epc=64M,lewr", "-cpu host,+sgxlc -object memory-backend-epc,id=m,size=4M -M sgx-epc.0.memdev=m"])
+@pytest.mark.parametrize(
+    "config", ["epc=64M,lewr", "-cpu host,+sgxlc -object memory-backend-epc,id=m,size=4M -M sgx-epc.0.memdev=m"]
+)
 def test_lc_cannot_be_offered_on_a_host_without_writable_lc(firmware, config):
     kvm = Kvm(host(firmware))
     with pytest.raises(PolicyRefusal, match=r"qemu-sgx#14") as ei:
@@ -300,7 +302,12 @@ def test_guest_cpuid_and_feature_control():
     cases = [
         (flex, "epc=4M,lewr", True, FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED | FEAT_CTL_SGX_LC_ENABLED),
         (flex, "epc=4M", True, FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED),
-        (flex, SgxGuestConfig.merged("4M", True), True, FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED | FEAT_CTL_SGX_LC_ENABLED),
+        (
+            flex,
+            SgxGuestConfig.merged("4M", True),
+            True,
+            FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED | FEAT_CTL_SGX_LC_ENABLED,
+        ),
         (flex, SgxGuestConfig.merged("4M", False), False, FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED),
         (locked, "epc=4M", False, FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED),
     ]
@@ -798,8 +805,7 @@ def test_no_enforcing_policy_bypassed_under_any_design(design):
 def test_matrix_rows_tell_the_story(records):
     def row(policy, lewr, lehash, signer):
         (r,) = [
-            x for x in records
-            if (x["policy"], x["lewr"], x["lehash"], x["signer"]) == (policy, lewr, lehash, signer)
+            x for x in records if (x["policy"], x["lewr"], x["lehash"], x["signer"]) == (policy, lewr, lehash, signer)
         ]
         return r
 
@@ -872,9 +878,9 @@ def test_import_sgxlab_stays_light():
 def test_guest_einit_faults_until_guest_firmware_enables_sgx():
     """handle_encls: #GP unless the guest BIOS locked FEATURE_CONTROL with SGX_ENABLE."""
     from sgxlab.errors import GeneralProtection
-    from sgxlab.kvm import Kvm, SgxGuestConfig
-    from sgxlab.hw.platform import Platform
     from sgxlab.host.samples import signed_enclave
+    from sgxlab.hw.platform import Platform
+    from sgxlab.kvm import Kvm, SgxGuestConfig
 
     e = signed_enclave(1)
     kvm = Kvm(Platform(2, "flexible"))

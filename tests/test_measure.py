@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sgxlab.hw.arch import Attr
 from sgxlab.errors import ConfigError, GeneralProtection, StructError
+from sgxlab.hw.arch import Attr
 from sgxlab.hw.measure import (
     MEAS_EADD,
     MEAS_ECREATE,
@@ -556,7 +556,11 @@ def _record_soup(draw) -> bytes:
         else:
             off = draw(st.sampled_from([0, 0, 0x100, 0x1000, 0x1000, 0x1100, 0x3F00, 0x4000, 0x10, 2**64 - 0x1000]))
             if tag == MEAS_EADD:
-                word2 = draw(st.sampled_from([REG_R, REG_RW, REG_RX, TCS, TCS | 7, PT_SECS << 8, SECINFO_W | PT_REG << 8, 2**64 - 1]))
+                word2 = draw(
+                    st.sampled_from(
+                        [REG_R, REG_RW, REG_RX, TCS, TCS | 7, PT_SECS << 8, SECINFO_W | PT_REG << 8, 2**64 - 1]
+                    )
+                )
             else:
                 word2 = draw(st.sampled_from([0, 0, 0, 1]))
             head = struct.pack("<QQQ", tag, off, word2) + bytes(40)
@@ -590,7 +594,11 @@ def test_mutated_headers_only_raise_struct_error(edits):
 
 @pytest.mark.vectors
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cut=st.integers(min_value=0, max_value=46720), flip=st.integers(min_value=-1, max_value=46719), byte=st.integers(0, 255))
+@given(
+    cut=st.integers(min_value=0, max_value=46720),
+    flip=st.integers(min_value=-1, max_value=46719),
+    byte=st.integers(0, 255),
+)
 def test_truncated_or_mutated_real_stream_only_raises_struct_error(enclave_stream, cut, flip, byte):
     data = bytearray(enclave_stream[:cut])
     if 0 <= flip < len(data):
@@ -602,7 +610,9 @@ def test_truncated_or_mutated_real_stream_only_raises_struct_error(enclave_strea
 @given(
     st.dictionaries(
         st.integers(0, 15).map(lambda i: i * 0x1000),
-        st.tuples(st.sampled_from([REG_R, REG_RW, REG_RX, REG_RW | SECINFO_X, TCS]), st.binary(max_size=64), st.booleans()),
+        st.tuples(
+            st.sampled_from([REG_R, REG_RW, REG_RX, REG_RW | SECINFO_X, TCS]), st.binary(max_size=64), st.booleans()
+        ),
         max_size=6,
     ),
     st.integers(1, 4),

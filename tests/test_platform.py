@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from sgxlab.errors import ConfigError, GeneralProtection
 from sgxlab.hw.arch import (
     FEAT_CTL_LOCKED,
     FEAT_CTL_SGX_ENABLED,
@@ -15,7 +16,6 @@ from sgxlab.hw.arch import (
     MSR_IA32_SGXLEPUBKEYHASH,
     LeHash,
 )
-from sgxlab.errors import ConfigError, GeneralProtection
 from sgxlab.hw.platform import (
     DEFAULT_CPUSVN,
     FIRMWARE_NAMES,
@@ -119,8 +119,7 @@ def test_locked_without_bit17_reason_names_the_rule() -> None:
         p.cpu(0).wrmsr(HASH[2], 5)
     e = ei.value
     assert e.reason == (
-        "IA32_FEATURE_CONTROL is locked with bit 17 (SGX_LC_ENABLED) clear: "
-        "the LE hash MSRs are read-only"
+        "IA32_FEATURE_CONTROL is locked with bit 17 (SGX_LC_ENABLED) clear: the LE hash MSRs are read-only"
     )
     assert e.msr == 0x8E and e.value == 5 and e.cpu == 0
     assert e.instruction == "WRMSR"

@@ -6,10 +6,10 @@ import hashlib
 
 import pytest
 
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, LeHash
 from sgxlab.errors import ConfigError, PolicyRefusal
-from sgxlab.kvm import Kvm, SgxGuestConfig
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, LeHash
 from sgxlab.hw.platform import Platform
+from sgxlab.kvm import Kvm, SgxGuestConfig
 from sgxlab.kvm.policy import (
     ENFORCING_POLICIES,
     POLICIES,

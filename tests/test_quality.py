@@ -46,3 +46,15 @@ def test_layers_contract_catches_an_upward_import(tmp_path):
     p = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert p.returncode != 0
     assert "sgxlab.hw.arch -> sgxlab.sim" in p.stdout
+
+
+def test_ruff_lint_is_clean():
+    p = subprocess.run([_tool("ruff"), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr
+
+
+def test_ruff_format_is_clean():
+    p = subprocess.run(
+        [_tool("ruff"), "format", "--check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True
+    )
+    assert p.returncode == 0, "run `ruff format .`:\n" + p.stdout[-4000:] + p.stderr

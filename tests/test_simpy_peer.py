@@ -12,17 +12,23 @@ pytest.importorskip("simpy", reason="simpy is not installed (pip install -e '.[t
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-import simpy_model  # noqa: E402
+import simpy_model
+from simref import BUILTIN_DESIGNS, random_costs, random_trace
 
-from simref import BUILTIN_DESIGNS, random_costs, random_trace  # noqa: E402
-from sgxlab.sim.costs import CostModel  # noqa: E402
-from sgxlab.sim import fast  # noqa: E402
-from sgxlab.sim.workloads import make_trace  # noqa: E402
+from sgxlab.sim import fast
+from sgxlab.sim.costs import CostModel
+from sgxlab.sim.workloads import make_trace
 
 
 @pytest.mark.parametrize("workload", ["workshop", "host-only", "multi-tenant", "suspend-resume", "mixed"])
 def test_simpy_model_equals_fast_on_workloads(workload: str) -> None:
-    params = {} if workload == "workshop" else {"launches": 400, "s3": 2} if workload in ("multi-tenant", "mixed") else {"launches": 400}
+    params = (
+        {}
+        if workload == "workshop"
+        else {"launches": 400, "s3": 2}
+        if workload in ("multi-tenant", "mixed")
+        else {"launches": 400}
+    )
     trace = make_trace(workload, params, seed=3)
     for label, design in BUILTIN_DESIGNS:
         assert simpy_model.simulate(trace, design, CostModel()) == fast.simulate(trace, design, CostModel()), label

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, Attr
 from sgxlab.errors import ConfigError, StructError
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, Attr
 from sgxlab.hw.structs import (
     PT_TCS,
     SIGSTRUCT_HEADER,

@@ -73,7 +73,9 @@ def test_a_migrated_vcpu_acts_only_on_its_new_cpu():
     tr = Trace.from_rows(rows, ncpus=2, nsigners=2, vms=_two_vms())
     with pytest.raises(ConfigError, match="row 2.*the CPU it was scheduled in on"):
         tr.validate()
-    again = Trace.from_rows([*rows[:2], (2, SCHED, 1, 0, 0, -1), (3, EXIT, 1, 0, 0, -1)], ncpus=2, nsigners=2, vms=_two_vms())
+    again = Trace.from_rows(
+        [*rows[:2], (2, SCHED, 1, 0, 0, -1), (3, EXIT, 1, 0, 0, -1)], ncpus=2, nsigners=2, vms=_two_vms()
+    )
     again.validate()  # a second SCHED onto the same CPU keeps it current
 
 

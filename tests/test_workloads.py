@@ -228,7 +228,10 @@ def csv_error(text: str) -> str:
         (HEAD + "0,launch,0,,,1.5\n", "x.csv line 2, column signer='1.5': not an integer"),
         (HEAD + "0,launch,0,,\n", "x.csv line 2=.*expected 6 cells, got 5"),
         (HEAD + "5,launch,0,,,0\n\n# note\n3,launch,0,,,0\n", "x.csv line 5=3: times must not decrease"),
-        ("#@ cpus=1\n" + HEAD + "0,launch,0,,,0\n1,launch,7,,,0\n", "x.csv line 4 cpu=7: CPU index must be in \\[0, 1\\)"),
+        (
+            "#@ cpus=1\n" + HEAD + "0,launch,0,,,0\n1,launch,7,,,0\n",
+            "x.csv line 4 cpu=7: CPU index must be in \\[0, 1\\)",
+        ),
         ("#@ cpus=2\n" + HEAD + "0,sched,1,0,0,\n5,launch,0,0,0,0\n", "line 4=\\(0, 0, 0\\): a vCPU acts only on"),
         (
             HEAD + "0,sched,0,0,0,\n1,sched,0,1,0,\n# VM 0's vCPU was displaced\n5,exit,0,0,0,\n",
@@ -279,7 +282,16 @@ def _random_rows(rng: np.random.Generator) -> Trace:
     for _ in range(n):
         t += int(rng.integers(-1, 3)) if rng.random() < 0.1 else int(rng.integers(0, 3))
         k = int(rng.choice([0, 0, 1, 1, 2, 3, 5]))
-        rows.append((t, k, int(rng.integers(-1, 5)), int(rng.integers(-2, 3)), int(rng.integers(-1, 3)), int(rng.integers(-1, 4))))
+        rows.append(
+            (
+                t,
+                k,
+                int(rng.integers(-1, 5)),
+                int(rng.integers(-2, 3)),
+                int(rng.integers(-1, 3)),
+                int(rng.integers(-1, 4)),
+            )
+        )
     cols = list(zip(*rows))
     allow = None if rng.random() < 0.5 else (0, 1)
     return Trace(4, 3, vms, *(np.array(c) for c in cols), allowlist=allow)

@@ -14,8 +14,9 @@ import argparse
 import importlib
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from sgxlab.errors import SgxlabError
 from sgxlab.files import read_user_bytes
@@ -46,7 +47,7 @@ def print_table(rows: Sequence[tuple[str, str]]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sgxlab import __version__  # noqa: PLC0415
+    from sgxlab import __version__
 
     parser = _Parser(prog="sgxlab", description="SGX Launch Control emulator and the 2017 LKML debate, replayed.")
     parser.add_argument("--version", action="version", version=f"sgxlab {__version__}")

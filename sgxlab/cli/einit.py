@@ -78,8 +78,8 @@ def _digest(text: str, option: str) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgxlab.hw.arch import MSR_IA32_SGXLEPUBKEYHASH, LeHash
     from sgxlab.errors import ConfigError, GeneralProtection
+    from sgxlab.hw.arch import MSR_IA32_SGXLEPUBKEYHASH, LeHash
     from sgxlab.hw.einit import einit
     from sgxlab.hw.measure import Enclave, replay_sgxs
     from sgxlab.hw.platform import Platform

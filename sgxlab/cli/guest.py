@@ -45,16 +45,14 @@ def _fc_text(fc: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgxlab.hw.arch import LeHash
     from sgxlab.experiments.matrix import default_approved
-    from sgxlab.kvm import Kvm, SgxGuestConfig
+    from sgxlab.hw.arch import LeHash
     from sgxlab.hw.platform import Platform
+    from sgxlab.kvm import Kvm, SgxGuestConfig
     from sgxlab.kvm.policy import policy_by_name
 
     config = SgxGuestConfig.parse(args.sgx)
-    approved = (
-        [LeHash.parse(h, option="--approve") for h in args.approve] if args.approve else list(default_approved())
-    )
+    approved = [LeHash.parse(h, option="--approve") for h in args.approve] if args.approve else list(default_approved())
     policy = policy_by_name(args.policy, approved=approved)
     platform = Platform(1, args.firmware, lehash=args.firmware_lehash)
     kvm = Kvm(platform, policy, args.design)
@@ -88,8 +86,10 @@ def run(args: argparse.Namespace) -> int:
         rows.append(("lewr", "yes" if config.lewr else "no"))
     rows += [
         ("option", config.to_option()),
-        ("host", f"{host['firmware']}, LC {'writable' if kvm.lc_writable else 'not writable'}, "
-                 f"design {kvm.design.name}"),
+        (
+            "host",
+            f"{host['firmware']}, LC {'writable' if kvm.lc_writable else 'not writable'}, design {kvm.design.name}",
+        ),
         ("policy", policy.describe()),
         ("guest SGX_LC", "yes" if guest["cpuid_sgx_lc"] else "no"),
         ("guest FEAT_CTL", _fc_text(guest["feature_control"])),

@@ -12,6 +12,7 @@ import argparse
 
 from sgxlab.cli import print_json
 
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "policy-matrix",

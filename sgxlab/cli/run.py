@@ -24,17 +24,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sgxlab.errors import ConfigError
 from sgxlab.cli import print_json
+from sgxlab.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="run a workload under an MSR-update design and print the summary")
     p.add_argument("--design", help="design name (sgxlab designs), e.g. read-compare, percpu-cache:percpu")
     p.add_argument("--workload", help="workload name (sgxlab workloads) or trace:PATH")
-    p.add_argument(
-        "--param", action="append", default=[], metavar="K=V", help="workload parameter (repeatable)"
-    )
+    p.add_argument("--param", action="append", default=[], metavar="K=V", help="workload parameter (repeatable)")
     p.add_argument("--cost", action="append", default=[], metavar="K=V", help="cost override in cycles (repeatable)")
     p.add_argument("--costs", metavar="PRESET", help="cost preset from data/costs (e.g. skylake-2021)")
     p.add_argument("--seed", type=_seed, default=None, help="random seed of the workload (default 0)")
@@ -75,9 +73,9 @@ def parse_pairs(items: list[str], option: str) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sgxlab.present.result import run as sim_run
     from sgxlab.sim.costs import CostModel
     from sgxlab.sim.result import RunConfig, check_save_path
-    from sgxlab.present.result import run as sim_run
     from sgxlab.sim.run import cost_model
 
     # Check where the config goes before the run: a bad path must not cost the results.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sgxlab.hw.structs import Sigstruct
 from sgxlab.cli import print_json, print_table, read_file
+from sgxlab.hw.structs import Sigstruct
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

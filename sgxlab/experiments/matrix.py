@@ -8,22 +8,21 @@ could show (Kai Huang's objection).
 
 from __future__ import annotations
 
-from sgxlab.kvm.config import SgxGuestConfig
-from sgxlab.kvm.vcpu import GuestEinit, Kvm, launch_le_in_guest
-
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sgxlab.errors import PolicyRefusal
+from sgxlab.host.designs import Design
 from sgxlab.hw.arch import (
     INTEL_LEPUBKEYHASH,
     MSR_IA32_SGXLEPUBKEYHASH,
     LeHash,
 )
-from sgxlab.host.designs import Design
-from sgxlab.errors import PolicyRefusal
 from sgxlab.hw.platform import Platform
-from sgxlab.kvm.policy import policy_by_name
 from sgxlab.hw.structs import PT_TCS, SECINFO_R, SECINFO_X, Einittoken, Secinfo, Sigstruct
+from sgxlab.kvm.config import SgxGuestConfig
+from sgxlab.kvm.policy import policy_by_name
+from sgxlab.kvm.vcpu import GuestEinit, Kvm, launch_le_in_guest
 
 if TYPE_CHECKING:
     import pandas
@@ -32,14 +31,10 @@ if TYPE_CHECKING:
     from sgxlab.hw.measure import Enclave
 
 
-
 _HASH = MSR_IA32_SGXLEPUBKEYHASH
 
 
-
-
 # #GP reasons for guest MSR accesses (KVM vmx_get_msr / vmx_set_msr).
-
 
 
 # --------------------------------------------------------------------------- the policy explorer
@@ -90,13 +85,12 @@ class _MatrixSetup:
 
     @classmethod
     def build(cls) -> _MatrixSetup:
-        from sgxlab.hw.crypto import load_test_key, sign_sigstruct
         from sgxlab.host.le import LaunchEnclave
+        from sgxlab.hw.crypto import load_test_key, sign_sigstruct
         from sgxlab.hw.measure import Page, build_enclave
 
         k_le, k_ok, k_bad, k_other = (
-            load_test_key(i)
-            for i in (_KEY_APPROVED_LE, _KEY_APPROVED_SIGNER, _KEY_FORBIDDEN_SIGNER, _KEY_OTHER_LE)
+            load_test_key(i) for i in (_KEY_APPROVED_LE, _KEY_APPROVED_SIGNER, _KEY_FORBIDDEN_SIGNER, _KEY_OTHER_LE)
         )
         approved = (k_le.mrsigner, k_ok.mrsigner)
         image = build_enclave(
@@ -139,7 +133,11 @@ def _matrix_row(kvm: Kvm, setup: _MatrixSetup, lewr: bool, lehash: str, signer: 
         vm = kvm.create_vm(config, name=f"{kvm.policy.name}/{'lewr' if lewr else 'nolewr'}/{lehash}/{signer}")
     except PolicyRefusal as e:
         row.update(
-            vm_created=False, launched=False, code=None, bypass=False, hw_consistent=True,
+            vm_created=False,
+            launched=False,
+            code=None,
+            bypass=False,
+            hw_consistent=True,
             reason=f"VM refused by {e.policy}: {e.reason}",
         )
         return row

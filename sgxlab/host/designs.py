@@ -44,13 +44,13 @@ emulator layer itself has no notion of time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
-from typing import TYPE_CHECKING, ClassVar, Mapping, NamedTuple, Union
-
+from sgxlab.errors import ConfigError
 from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
 from sgxlab.hw.einit import EinitResult, SigInfo, einit
-from sgxlab.errors import ConfigError
 
 if TYPE_CHECKING:
     from sgxlab.hw.measure import Enclave
@@ -136,7 +136,7 @@ class Design:
         self,
         cpu: Cpu,
         words: Words,
-        sigstruct: Union[Sigstruct, bytes, SigInfo],
+        sigstruct: Sigstruct | bytes | SigInfo,
         enclave: Enclave,
         token: Einittoken | None = None,
     ) -> LaunchOutcome:
@@ -279,9 +279,9 @@ class EagerLoad(Design):
         Design.update_lepubkeyhash(self, cpu, words)
 
 
-DESIGNS: Mapping[str, type[Design]] = MappingProxyType({
-    d.name: d for d in (EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, AlwaysWrite)
-})
+DESIGNS: Mapping[str, type[Design]] = MappingProxyType(
+    {d.name: d for d in (EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, AlwaysWrite)}
+)
 """The built-in designs by name, in the order the debate took them up."""
 
 

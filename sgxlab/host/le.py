@@ -32,14 +32,15 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
+from sgxlab.errors import GeneralProtection
+from sgxlab.host.samples import signed_enclave
 from sgxlab.hw.arch import Attr, LeHash
 from sgxlab.hw.crypto import SigningKey, aes_cmac
 from sgxlab.hw.einit import EinitResult, egetkey, einit
-from sgxlab.errors import GeneralProtection
-from sgxlab.host.samples import signed_enclave
 from sgxlab.hw.structs import Attributes, Einittoken, Keyrequest, Sigstruct
 
 if TYPE_CHECKING:
@@ -222,4 +223,3 @@ class LaunchEnclave:
         )
         token.mac = aes_cmac(key.key, token.mac_data())
         return TokenResult(token, f"token issued by LE {self.mrsigner.short()}")
-

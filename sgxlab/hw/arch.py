@@ -20,8 +20,8 @@ Sources (see ``../shared/reference/hardware-and-einit.md`` and
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from sgxlab.errors import ConfigError, HashSyntaxError
 
@@ -105,9 +105,7 @@ class Attr(enum.IntFlag):
     AEXNOTIFY = 1 << 10
 
 
-SUPPORTED_ATTRIBUTES = int(
-    Attr.INIT | Attr.DEBUG | Attr.MODE64BIT | Attr.PROVISIONKEY | Attr.EINITTOKEN_KEY | Attr.KSS
-)
+SUPPORTED_ATTRIBUTES = int(Attr.INIT | Attr.DEBUG | Attr.MODE64BIT | Attr.PROVISIONKEY | Attr.EINITTOKEN_KEY | Attr.KSS)
 """ATTRIBUTES.flags bits the emulated CPU supports (CPUID.(12H,1)): every bit
 outside Linux's ``SGX_ATTR_RESERVED_MASK`` (BIT(3) | BIT(6) | GENMASK(63, 8),
 ``arch/x86/include/asm/sgx.h``). ECREATE faults on any other bit."""
@@ -283,8 +281,6 @@ class LeHash:
         return self.hex()
 
 
-INTEL_LEPUBKEYHASH = LeHash.from_words(
-    (0xA6053E051270B7AC, 0x6CFBE8BA8B3B413D, 0xC4916D99F2B3735D, 0xD4F8C05909F9BB3B)
-)
+INTEL_LEPUBKEYHASH = LeHash.from_words((0xA6053E051270B7AC, 0x6CFBE8BA8B3B413D, 0xC4916D99F2B3735D, 0xD4F8C05909F9BB3B))
 """Intel's reset value of IA32_SGXLEPUBKEYHASH0..3 (KVM ``setup_default_sgx_lepubkeyhash``,
 QEMU ``x86_cpu_set_sgxlepubkeyhash``), i.e. MRSIGNER acb77012…f8d4 of Intel's LE."""

@@ -42,9 +42,9 @@ from cryptography.hazmat.primitives import cmac, hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from cryptography.hazmat.primitives.ciphers import algorithms
 
-from sgxlab.hw.arch import LeHash
-from sgxlab.files import data_path, read_user_bytes
 from sgxlab.errors import ConfigError, SgxlabError
+from sgxlab.files import data_path, read_user_bytes
+from sgxlab.hw.arch import LeHash
 
 if TYPE_CHECKING:
     from sgxlab.hw.structs import Sigstruct
@@ -104,10 +104,7 @@ DIGESTINFO_SHA256_PREFIX = _der(0x30, _SHA256_ALGID + _der(0x04, bytes(32)))[:-3
 """DER DigestInfo for SHA-256 up to the digest itself: ``30 31 30 0d 06 09 60 86 48 01 65 03 04 02 01 05 00 04 20``."""
 
 HARDCODED_PKCS1_5_PADDING = (
-    b"\x00\x01"
-    + b"\xff" * (MODULUS_SIZE - 3 - len(DIGESTINFO_SHA256_PREFIX) - 32)
-    + b"\x00"
-    + DIGESTINFO_SHA256_PREFIX
+    b"\x00\x01" + b"\xff" * (MODULUS_SIZE - 3 - len(DIGESTINFO_SHA256_PREFIX) - 32) + b"\x00" + DIGESTINFO_SHA256_PREFIX
 )
 """The SDM constant: the top 352 bytes of every SHA-256 PKCS#1 v1.5 encoded message
 (``00 01 FF*330 00 || DigestInfo prefix``). EINIT saves them as SECS.PADDING and
@@ -149,9 +146,7 @@ class SigningKey:
         self.name = name
         nums = public.public_numbers()
         if public.key_size != KEY_BITS:
-            raise ConfigError(
-                "key", name, f"is {public.key_size}-bit RSA; a SIGSTRUCT needs a {KEY_BITS}-bit modulus"
-            )
+            raise ConfigError("key", name, f"is {public.key_size}-bit RSA; a SIGSTRUCT needs a {KEY_BITS}-bit modulus")
         if nums.e != EXPONENT:
             raise ConfigError("key", name, f"has public exponent {nums.e}; SGX requires e = {EXPONENT}")
         if private is not None:

@@ -79,11 +79,11 @@ checks alignment before it gets here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, Union
+from typing import TYPE_CHECKING, NamedTuple
 
+from sgxlab.errors import ConfigError, GeneralProtection, SgxlabError
 from sgxlab.hw.arch import CONTROLLED_ATTRIBUTES, Attr, KeyName, LeHash, SgxError
 from sgxlab.hw.crypto import HARDCODED_PKCS1_5_PADDING, aes_cmac
-from sgxlab.errors import ConfigError, GeneralProtection, SgxlabError
 from sgxlab.hw.siginfo import SigInfo
 from sgxlab.hw.structs import Attributes, Einittoken, Keyrequest, Sigstruct
 
@@ -346,7 +346,9 @@ def egetkey(cpu: Cpu, enclave: Enclave, request: Keyrequest) -> EgetkeyResult:
         )
     if request.isvsvn > secs.isvsvn:
         return EgetkeyResult(
-            SgxError.SGX_INVALID_ISVSVN, None, f"KEYREQUEST.ISVSVN {request.isvsvn} > the enclave's ISVSVN {secs.isvsvn}"
+            SgxError.SGX_INVALID_ISVSVN,
+            None,
+            f"KEYREQUEST.ISVSVN {request.isvsvn} > the enclave's ISVSVN {secs.isvsvn}",
         )
     required = Attributes(int(Attr.INIT | Attr.DEBUG), 0)  # REQUIRED_SEALING_MASK
     deps = KeyDependencies(
@@ -387,7 +389,7 @@ def _fail(code: SgxError, check: str, reason: str, cpu: Cpu) -> EinitResult:
 
 def einit(
     cpu: Cpu,
-    sigstruct: Union[Sigstruct, bytes, SigInfo],
+    sigstruct: Sigstruct | bytes | SigInfo,
     enclave: Enclave,
     token: Einittoken | None = None,
 ) -> EinitResult:
@@ -587,4 +589,3 @@ def einit(
         enclave.epc = (plat, plat.epc_generation)
     how = _TOKENLESS if token is None or not token.valid & 1 else _WITH_TOKEN
     return EinitResult(_SUCCESS, info.ok_text + str(cpu.index) + how, "commit", cpu.index)
-

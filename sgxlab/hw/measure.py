@@ -61,13 +61,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from os import PathLike
-from typing import Any, ClassVar, Iterable, Union
+from typing import Any, ClassVar, Union
 
-from sgxlab.hw.arch import hex_digest, SUPPORTED_ATTRIBUTES, SUPPORTED_MISCSELECT, SUPPORTED_XFRM, Attr
-from sgxlab.files import read_user_bytes
 from sgxlab.errors import ConfigError, GeneralProtection, StructError
+from sgxlab.files import read_user_bytes
+from sgxlab.hw.arch import SUPPORTED_ATTRIBUTES, SUPPORTED_MISCSELECT, SUPPORTED_XFRM, Attr, hex_digest
 from sgxlab.hw.structs import (
     PT_REG,
     PT_TCS,
@@ -148,6 +149,7 @@ def _is_u(value: Any, bits: int) -> bool:
 
 _ZERO16 = bytes(16)
 
+
 class Enclave:
     """One enclave as the EPC holds it: SECS, running MRENCLAVE, pages, EINIT state.
 
@@ -219,9 +221,7 @@ class Enclave:
             raise ConfigError("secs", secs, "ECREATE needs a sgxlab.hw.structs.Secs")
         self._ecreate_checks(secs)
         # ECREATE copies the page into the EPC and clears what EINIT will set.
-        self._secs0 = dataclasses.replace(
-            secs, mrenclave=bytes(32), mrsigner=bytes(32), isvprodid=0, isvsvn=0
-        )
+        self._secs0 = dataclasses.replace(secs, mrenclave=bytes(32), mrsigner=bytes(32), isvprodid=0, isvsvn=0)
         self.secs = dataclasses.replace(self._secs0)
         block = _ECREATE.pack(MEAS_ECREATE, secs.ssaframesize, secs.size)
         self._hash: Any = hashlib.sha256(block)
@@ -264,9 +264,13 @@ class Enclave:
                 f"(supported: {SUPPORTED_ATTRIBUTES:#x})"
             )
         if attrs.xfrm & ~SUPPORTED_XFRM:
-            raise bad(f"SECS.ATTRIBUTES.XFRM {attrs.xfrm:#x} sets bits the CPU does not support (XCR0 {SUPPORTED_XFRM:#x})")
+            raise bad(
+                f"SECS.ATTRIBUTES.XFRM {attrs.xfrm:#x} sets bits the CPU does not support (XCR0 {SUPPORTED_XFRM:#x})"
+            )
         if not _is_u(secs.miscselect, 32) or secs.miscselect & ~SUPPORTED_MISCSELECT:
-            raise bad(f"SECS.MISCSELECT {secs.miscselect!r} sets bits the CPU does not support ({SUPPORTED_MISCSELECT:#x})")
+            raise bad(
+                f"SECS.MISCSELECT {secs.miscselect!r} sets bits the CPU does not support ({SUPPORTED_MISCSELECT:#x})"
+            )
         if attrs.xfrm & 0x3 != 0x3:
             raise bad(f"SECS.ATTRIBUTES.XFRM {attrs.xfrm:#x} must have bits 0 and 1 (x87, SSE) set")
         for name in _SECS_RESERVED:
@@ -431,9 +435,7 @@ class Enclave:
         chunk = self._content[page][within : within + CHUNK_SIZE]
         self._measure(_EEXTEND.pack(MEAS_EEXTEND, offset) + chunk)
 
-    def add_page(
-        self, offset: int, secinfo: Secinfo | int, data: bytes | None = None, measure: bool = True
-    ) -> None:
+    def add_page(self, offset: int, secinfo: Secinfo | int, data: bytes | None = None, measure: bool = True) -> None:
         """EADD the page, then (if ``measure``) EEXTEND all 16 chunks of it,
         which is what SGX loaders do for every measured page."""
         flags, content = self._prepare_eadd(offset, secinfo, data)
@@ -864,9 +866,7 @@ def replay_sgxs(
 
     rec = first
     try:
-        secs = Secs.new(
-            size=first.size, ssaframesize=first.ssaframesize, attributes=attributes, miscselect=miscselect
-        )
+        secs = Secs.new(size=first.size, ssaframesize=first.ssaframesize, attributes=attributes, miscselect=miscselect)
         enclave = Enclave(secs, record=record)
         for rec in records[1:]:
             if isinstance(rec, SgxsEAdd):

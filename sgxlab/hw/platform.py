@@ -84,10 +84,12 @@ logging.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
+from sgxlab.errors import ConfigError, GeneralProtection
 from sgxlab.hw.arch import (
     FEAT_CTL_LOCKED,
     FEAT_CTL_SGX_ENABLED,
@@ -98,7 +100,6 @@ from sgxlab.hw.arch import (
     LeHash,
     msr_name,
 )
-from sgxlab.errors import ConfigError, GeneralProtection
 from sgxlab.hw.siginfo import SigInfo
 
 __all__ = [
@@ -128,9 +129,7 @@ _U64_MAX = (1 << 64) - 1
 KNOWN_MSRS: tuple[int, ...] = (MSR_IA32_FEATURE_CONTROL, *MSR_IA32_SGXLEPUBKEYHASH)
 """The MSRs a :class:`Cpu` implements, in the order counters are reported."""
 
-_HASH_SLOT: Mapping[int, int] = MappingProxyType(
-    {msr: i for i, msr in enumerate(MSR_IA32_SGXLEPUBKEYHASH)}
-)
+_HASH_SLOT: Mapping[int, int] = MappingProxyType({msr: i for i, msr in enumerate(MSR_IA32_SGXLEPUBKEYHASH)})
 
 DEFAULT_CPUSVN = bytes([2, 6, 2, 0xFF, 1, 1]) + bytes(10)
 """The emulated CPUSVN: 16 bytes whose first six look like a real Skylake-era
@@ -143,27 +142,17 @@ SIGINFO_CACHE_SIZE = 1024
 """How many distinct SIGSTRUCTs :meth:`Platform.siginfo` remembers per platform."""
 
 # Reasons cited in #GP exceptions (tests and notebooks match on these).
-_R_NO_SGX1 = (
-    "CPUID.(EAX=12H,ECX=0):EAX[0] (SGX1) is clear: the IA32_SGXLEPUBKEYHASHn MSRs do not exist"
-)
+_R_NO_SGX1 = "CPUID.(EAX=12H,ECX=0):EAX[0] (SGX1) is clear: the IA32_SGXLEPUBKEYHASHn MSRs do not exist"
 _R_NO_LC = (
     "CPUID.(EAX=07H,ECX=0):ECX[30] (SGX_LC) is clear: this CPU has no IA32_SGXLEPUBKEYHASHn "
     "MSRs; its launch-enclave hash is hard-wired to Intel's"
 )
-_R_LOCKED_NO_LC = (
-    "IA32_FEATURE_CONTROL is locked with bit 17 (SGX_LC_ENABLED) clear: "
-    "the LE hash MSRs are read-only"
-)
-_R_FC_LOCKED = (
-    "IA32_FEATURE_CONTROL is locked (bit 0 set): it is writable only until firmware locks it"
-)
+_R_LOCKED_NO_LC = "IA32_FEATURE_CONTROL is locked with bit 17 (SGX_LC_ENABLED) clear: the LE hash MSRs are read-only"
+_R_FC_LOCKED = "IA32_FEATURE_CONTROL is locked (bit 0 set): it is writable only until firmware locks it"
 _R_BIT17_RESERVED = (
-    "bit 17 (SGX_LC_ENABLED) of IA32_FEATURE_CONTROL is reserved without "
-    "CPUID.(EAX=07H,ECX=0):ECX[30] (SGX_LC)"
+    "bit 17 (SGX_LC_ENABLED) of IA32_FEATURE_CONTROL is reserved without CPUID.(EAX=07H,ECX=0):ECX[30] (SGX_LC)"
 )
-_R_BIT18_RESERVED = (
-    "bit 18 (SGX_ENABLED) of IA32_FEATURE_CONTROL is reserved without SGX in CPUID"
-)
+_R_BIT18_RESERVED = "bit 18 (SGX_ENABLED) of IA32_FEATURE_CONTROL is reserved without SGX in CPUID"
 _R_UNKNOWN = "MSR not implemented (this emulator models only 0x3a and 0x8c-0x8f)"
 
 
@@ -209,9 +198,7 @@ class Firmware:
             if not isinstance(getattr(self, field), bool):
                 raise ConfigError(f"firmware.{field}", getattr(self, field), "expected a bool")
         if self.lc_enabled and not self.sgx_lc:
-            raise ConfigError(
-                "firmware.lc_enabled", True, "bit 17 can only be set on a CPU with SGX_LC"
-            )
+            raise ConfigError("firmware.lc_enabled", True, "bit 17 can only be set on a CPU with SGX_LC")
         if self.lehash is not None:
             if not isinstance(self.lehash, LeHash):
                 raise ConfigError("firmware.lehash", self.lehash, "expected a LeHash or None")
@@ -243,13 +230,9 @@ class Firmware:
         """SGX_LC present; firmware writes a third party's hash, then locks without bit 17."""
         h = _coerce_lehash(lehash)
         if h is None:
-            raise ConfigError(
-                "lehash", None, "firmware 'locked-third-party' needs the hash it locks in"
-            )
+            raise ConfigError("lehash", None, "firmware 'locked-third-party' needs the hash it locks in")
         if h == INTEL_LEPUBKEYHASH:
-            raise ConfigError(
-                "lehash", h.hex(), "that is Intel's hash; use firmware 'locked-intel'"
-            )
+            raise ConfigError("lehash", h.hex(), "that is Intel's hash; use firmware 'locked-intel'")
         return cls("locked-third-party", sgx_lc=True, lc_enabled=False, lehash=h)
 
     @classmethod
@@ -275,22 +258,17 @@ class Firmware:
             return cls.flexible(lehash)
         if key == "locked-third-party":
             if lehash is None:
-                raise ConfigError(
-                    "lehash", None, "firmware 'locked-third-party' needs the hash it locks in"
-                )
+                raise ConfigError("lehash", None, "firmware 'locked-third-party' needs the hash it locks in")
             return cls.locked(lehash)
         if key in ("locked-intel", "no-lc"):
             if lehash is not None:
                 raise ConfigError(
                     "lehash",
                     lehash,
-                    f"firmware {key!r} does not write a hash "
-                    "(use 'locked-third-party' or 'flexible')",
+                    f"firmware {key!r} does not write a hash (use 'locked-third-party' or 'flexible')",
                 )
             return cls.locked_intel() if key == "locked-intel" else cls.no_lc()
-        raise ConfigError(
-            "firmware", name, f"unknown firmware; valid names: {', '.join(FIRMWARE_NAMES)}"
-        )
+        raise ConfigError("firmware", name, f"unknown firmware; valid names: {', '.join(FIRMWARE_NAMES)}")
 
     # behaviour -------------------------------------------------------------------
 
@@ -407,9 +385,7 @@ class Cpu:
             FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED
         )
         locked = bool(value & FEAT_CTL_LOCKED)
-        writable = self.sgx1 and self.sgx_lc and (
-            not locked or bool(value & FEAT_CTL_SGX_LC_ENABLED)
-        )
+        writable = self.sgx1 and self.sgx_lc and (not locked or bool(value & FEAT_CTL_SGX_LC_ENABLED))
         self._wr_slot: dict[int, int] = dict(_HASH_SLOT) if writable else {}
 
     @property
@@ -622,9 +598,7 @@ class Platform:
         self.fuses: bytes = _secret(b"sgxlab-fuses", seed)
         self.owner_epoch: bytes = _secret(b"sgxlab-owner-epoch", seed)
         self.cpusvn: bytes = bytes(cpusvn)
-        self.cpus: list[Cpu] = [
-            Cpu(i, sgx1=True, sgx_lc=fw.sgx_lc, platform=self) for i in range(ncpus)
-        ]
+        self.cpus: list[Cpu] = [Cpu(i, sgx1=True, sgx_lc=fw.sgx_lc, platform=self) for i in range(ncpus)]
         self._siginfo: dict[bytes, SigInfo] = {}
         self.epc_generation: int = -1
         self.power_on_reset()
@@ -639,9 +613,7 @@ class Platform:
         """Logical CPU ``i`` (ConfigError for a bad index)."""
         if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(self.cpus):
             return self.cpus[i]
-        raise ConfigError(
-            "cpu", i, f"no such logical CPU; this platform has CPUs 0..{len(self.cpus) - 1}"
-        )
+        raise ConfigError("cpu", i, f"no such logical CPU; this platform has CPUs 0..{len(self.cpus) - 1}")
 
     def power_on_reset(self) -> None:
         """Cold reset: every CPU back to its reset state, then firmware runs on each.
@@ -683,7 +655,6 @@ class Platform:
         cache = self._siginfo
         info = cache.get(sigstruct)
         if info is None:
-
             info = SigInfo.of(sigstruct)
             if len(cache) >= SIGINFO_CACHE_SIZE:
                 del cache[next(iter(cache))]

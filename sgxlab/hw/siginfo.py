@@ -9,7 +9,6 @@ the CPU's hash MSRs and the SECS run on every EINIT.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from sgxlab.errors import StructError
 from sgxlab.hw.arch import LeHash
@@ -36,7 +35,7 @@ class SigInfo:
     mrsigner_list: list[int] = field(default_factory=list)
 
     @classmethod
-    def of(cls, data: Union[bytes, Sigstruct]) -> SigInfo:
+    def of(cls, data: bytes | Sigstruct) -> SigInfo:
         sig = data if isinstance(data, Sigstruct) else Sigstruct.from_bytes(data, validate=False)
         problems = tuple(sig.problems())
         check = None if problems else verify_sigstruct(sig)

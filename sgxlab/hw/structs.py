@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from operator import attrgetter
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, ClassVar
 
-from sgxlab.hw.arch import Attr, LeHash
 from sgxlab.errors import ConfigError, StructError
+from sgxlab.hw.arch import Attr, LeHash
 
 __all__ = [
     "Attributes",
@@ -660,4 +660,3 @@ class Keyrequest(_Struct):
     NAME: ClassVar[str] = "KEYREQUEST"
     SIZE: ClassVar[int] = 512
     LAYOUT: ClassVar[_Layout] = _KEYREQUEST_LAYOUT
-

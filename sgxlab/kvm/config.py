@@ -19,24 +19,19 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from sgxlab.errors import ConfigError, HashSyntaxError
 from sgxlab.hw.arch import (
     LeHash,
 )
-from sgxlab.errors import HashSyntaxError, ConfigError
 
 if TYPE_CHECKING:
-
     pass
-
 
 
 PAGE = 4096
 
 
-
-
 # #GP reasons for guest MSR accesses (KVM vmx_get_msr / vmx_set_msr).
-
 
 
 # --------------------------------------------------------------------------- option strings
@@ -282,7 +277,9 @@ class SgxGuestConfig:
                     bare = name[1:] if sign in "+-" and sign else name
                     if bare in ("lehash", "lewr"):
                         raise GuestOptionError(
-                            "qemu-syntax", f"-cpu {bare}", arg,
+                            "qemu-syntax",
+                            f"-cpu {bare}",
+                            arg,
                             "QEMU 6.2 has no lehash/lewr: Kai's 2017 options never landed",
                         )
                     on = sign != "-" if val is None else _flag_value(bare, val)
@@ -370,8 +367,7 @@ class SgxGuestConfig:
         if self.mode == "merged":
             flag = "+sgxlc" if self.sgxlc else "-sgxlc"
             return (
-                f"-cpu host,{flag} -object memory-backend-epc,id=epc0,size={size},prealloc=on "
-                "-M sgx-epc.0.memdev=epc0"
+                f"-cpu host,{flag} -object memory-backend-epc,id=epc0,size={size},prealloc=on -M sgx-epc.0.memdev=epc0"
             )
         parts = [f"epc={size}"]
         if self.lehash is not None:
@@ -393,5 +389,3 @@ class SgxGuestConfig:
 
     def __str__(self) -> str:
         return self.to_option()
-
-

@@ -9,10 +9,8 @@ hardware could give).
 
 from __future__ import annotations
 
-from sgxlab.kvm.config import SgxGuestConfig
-
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from sgxlab.hw.arch import (
     FEAT_CTL_LOCKED,
@@ -27,22 +25,19 @@ from sgxlab.hw.arch import (
 from sgxlab.hw.einit import EinitResult, SigInfo, einit
 from sgxlab.hw.platform import Cpu, Platform
 from sgxlab.hw.structs import Einittoken, Sigstruct
+from sgxlab.kvm.config import SgxGuestConfig
 
 if TYPE_CHECKING:
-
     from sgxlab.hw.measure import Enclave
 
 
 Words = tuple[int, int, int, int]
-SigArg = Union[Sigstruct, bytes, SigInfo]
+SigArg = Sigstruct | bytes | SigInfo
 
 _HASH = MSR_IA32_SGXLEPUBKEYHASH
 
 
-
-
 # #GP reasons for guest MSR accesses (KVM vmx_get_msr / vmx_set_msr).
-
 
 
 # --------------------------------------------------------------------------- consistency
@@ -132,5 +127,3 @@ def hardware_consistent(view: GuestView, raw: int, seen: int) -> tuple[bool, str
         f"hardware with {view.describe()} would return {raw_e.name} ({int(raw_e)}), "
         f"but the guest saw {seen_e.name} ({int(seen_e)})"
     )
-
-

@@ -53,9 +53,9 @@ place a host sees a guest EINIT, and only when EINIT exiting is on).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-
-from typing import ClassVar, Iterable, Mapping, Protocol
+from typing import ClassVar, Protocol
 
 from sgxlab.errors import ConfigError
 from sgxlab.hw.arch import LeHash
@@ -196,9 +196,7 @@ class _SignerSet(HostPolicy):
         return mrsigner in self.signers
 
     def _not_listed(self, mrsigner: LeHash, where: str) -> str:
-        return (
-            f"signer {mrsigner.short()} is not in the host's {where} {_short_set(self.signers)}"
-        )
+        return f"signer {mrsigner.short()} is not in the host's {where} {_short_set(self.signers)}"
 
     def describe(self) -> str:
         return f"{self.name} {_short_set(self.signers)}"
@@ -339,9 +337,9 @@ class ApprovedSet(_SignerSet):
         return None if mrsigner in self.signers else self._not_listed(mrsigner, "approved set")
 
 
-POLICIES: Mapping[str, type[HostPolicy]] = MappingProxyType({
-    p.name: p for p in (AllowAll, Allowlist, SingleLE, ApprovedSet, HostOnly)
-})
+POLICIES: Mapping[str, type[HostPolicy]] = MappingProxyType(
+    {p.name: p for p in (AllowAll, Allowlist, SingleLE, ApprovedSet, HostOnly)}
+)
 """The built-in policies by name, in the order the tables list them."""
 
 POLICY_NAMES: tuple[str, ...] = tuple(POLICIES)

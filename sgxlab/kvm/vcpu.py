@@ -88,14 +88,12 @@ There is no module-level mutable state: a :class:`Kvm` owns its VMs.
 
 from __future__ import annotations
 
-from sgxlab.kvm.config import SgxGuestConfig
-from sgxlab.kvm.consistency import GuestView, hardware_consistent, reference_einit
-
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
+from sgxlab.errors import ConfigError, GeneralProtection, PolicyRefusal, SgxlabError
+from sgxlab.host.designs import Design, LaunchOutcome, design_class
 from sgxlab.hw.arch import (
-    msr_name,
     CONTROLLED_ATTRIBUTES,
     FEAT_CTL_LOCKED,
     FEAT_CTL_SGX_ENABLED,
@@ -105,22 +103,22 @@ from sgxlab.hw.arch import (
     MSR_IA32_SGXLEPUBKEYHASH,
     LeHash,
     SgxError,
+    msr_name,
 )
-from sgxlab.host.designs import Design, LaunchOutcome, design_class
 from sgxlab.hw.einit import SigInfo, einit
-from sgxlab.errors import ConfigError, GeneralProtection, PolicyRefusal, SgxlabError
 from sgxlab.hw.platform import FEAT_CTL_VMX_INSIDE_SMX, FEAT_CTL_VMX_OUTSIDE_SMX, Cpu, Platform
-from sgxlab.kvm.policy import AllowAll, HostPolicy, policy_by_name
 from sgxlab.hw.structs import Einittoken, Sigstruct
+from sgxlab.kvm.config import SgxGuestConfig
+from sgxlab.kvm.consistency import GuestView, hardware_consistent, reference_einit
+from sgxlab.kvm.policy import AllowAll, HostPolicy, policy_by_name
 
 if TYPE_CHECKING:
-
     from sgxlab.host.le import LaunchEnclave
     from sgxlab.hw.measure import Enclave
 
 
 Words = tuple[int, int, int, int]
-SigArg = Union[Sigstruct, bytes, SigInfo]
+SigArg = Sigstruct | bytes | SigInfo
 
 _HASH = MSR_IA32_SGXLEPUBKEYHASH
 _HASH_SLOT = {msr: i for i, msr in enumerate(_HASH)}
@@ -153,7 +151,6 @@ _R_GUEST_LOCKED = (
 )
 _R_GUEST_FC_LOCKED = "the guest's IA32_FEATURE_CONTROL is locked: KVM refuses guest writes (vmx_set_msr)"
 _R_GUEST_UNKNOWN = "MSR not emulated for SGX guests here (sgxlab models 0x3a and 0x8c-0x8f)"
-
 
 
 # --------------------------------------------------------------------------- results
@@ -803,5 +800,3 @@ def launch_le_in_guest(vcpu: Vcpu, le: LaunchEnclave, *, sigstruct: SigArg | Non
         le.enclave = enclave
         le.cpu = vcpu.vm.kvm.platform.cpu(r.cpu)
     return r
-
-

@@ -15,12 +15,12 @@ from typing import Any
 import pandas as pd
 
 from sgxlab.host.designs import Design
+from sgxlab.present.text import WIDTH, summary_html, summary_text
 from sgxlab.sim import run as sim
 from sgxlab.sim.costs import CostModel
 from sgxlab.sim.result import Result as RunData
 from sgxlab.sim.result import RunConfig
 from sgxlab.sim.trace import Trace
-from sgxlab.present.text import WIDTH, summary_html, summary_text
 
 __all__ = ["Result", "run", "run_trace", "replay", "compare"]
 
@@ -69,9 +69,7 @@ def run(
     allow_import: bool = False,
 ) -> Result:
     """Generate ``workload`` and run it under ``design`` (see :func:`sgxlab.sim.run.run`)."""
-    return Result.of(
-        sim.run(design, workload, params, costs, seed, engine, records=records, allow_import=allow_import)
-    )
+    return Result.of(sim.run(design, workload, params, costs, seed, engine, records=records, allow_import=allow_import))
 
 
 def run_trace(

@@ -80,8 +80,7 @@ def summary_html(s: Mapping[str, Any], cpu_ghz: float = 2.0) -> str:
     """A run summary as an HTML table (Jupyter's rich display)."""
     cap = html.escape(_title(s))
     body = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-        f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+        f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(v)}</td></tr>"
         for k, v in summary_rows(s, cpu_ghz)
     )
     return f"<table><caption>{cap}</caption>{body}</table>"

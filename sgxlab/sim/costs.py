@@ -34,16 +34,16 @@ wrap. ``cpu_ghz`` must be a finite, positive number.
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import dataclasses
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from types import MappingProxyType
+from typing import Any
 
-from sgxlab.files import data_path, read_user_text
 from sgxlab.errors import ConfigError
+from sgxlab.files import data_path, read_user_text
 
 __all__ = [
     "CostParam",
@@ -81,80 +81,82 @@ class CostParam:
     doc: str
 
 
-COST_PARAMS: Mapping[str, CostParam] = MappingProxyType({
-    p.name: p
-    for p in (
-        CostParam(
-            "wrmsr_lehash",
-            400,
-            "cycles",
-            "KVM commit b6f084ca5538 changelog: 'on SKL hardware each WRMSR is ~400 cycles'; Sean "
-            "Christopherson, LKML 20200922162944.GA30874: '1200+ cycles to write the hash MSRs'",
-            False,
-            "one WRMSR to an IA32_SGXLEPUBKEYHASHn MSR",
-        ),
-        CostParam(
-            "rdmsr_lehash",
-            100,
-            "cycles",
-            "no published figure for these MSRs; generic RDMSR is tens of cycles and Sean reports the hash "
-            "MSRs are '3x slower than other MSRs' for writes, so 100 is a guess",
-            True,
-            "one RDMSR of an IA32_SGXLEPUBKEYHASHn MSR",
-        ),
-        CostParam(
-            "einit",
-            60_000,
-            "cycles",
-            "Sean Christopherson, LKML 20200922162944.GA30874: 'compared to the 60k cycles'; "
-            "arch/x86/kernel/cpu/sgx/ioctl.c: '50k+ cycles on success'",
-            False,
-            "one ENCLS[EINIT], success or failure",
-        ),
-        CostParam(
-            "encls_trap",
-            1_500,
-            "cycles",
-            "KVM commit b6f084ca5538: 'the ~1500 cycle overhead to trap-and-execute EINIT'",
-            False,
-            "ENCLS[EINIT] exit, emulation in KVM and VM entry (EINIT itself excluded)",
-        ),
-        CostParam(
-            "vm_exit",
-            1_200,
-            "cycles",
-            "assumption between published round trips: ~2,000 (SplitX, Nehalem, KVM 2.6.34) and "
-            "~1,350 (AMD SVM, LKML Dec 2020); newer Intel parts are faster",
-            True,
-            "one VM exit and re-entry with trivial handling (a plain exit or an intercepted guest "
-            "WRMSR of a hash MSR)",
-        ),
-        CostParam(
-            "vcpu_load",
-            2_000,
-            "cycles",
-            "assumption: no published figure (VMPTRLD and MSR switching on schedule-in)",
-            True,
-            "KVM's vcpu_load work when a vCPU is scheduled in, hash MSRs excluded",
-        ),
-        CostParam(
-            "lock",
-            50,
-            "cycles",
-            "assumption: an uncontended mutex acquire plus release",
-            True,
-            "taking and dropping the design's lock once, uncontended",
-        ),
-        CostParam(
-            "context_switch",
-            3_000,
-            "cycles",
-            "assumption: a Linux context switch is on the order of 1-2 microseconds",
-            True,
-            "switching a physical CPU from one vCPU thread to another",
-        ),
-    )
-})
+COST_PARAMS: Mapping[str, CostParam] = MappingProxyType(
+    {
+        p.name: p
+        for p in (
+            CostParam(
+                "wrmsr_lehash",
+                400,
+                "cycles",
+                "KVM commit b6f084ca5538 changelog: 'on SKL hardware each WRMSR is ~400 cycles'; Sean "
+                "Christopherson, LKML 20200922162944.GA30874: '1200+ cycles to write the hash MSRs'",
+                False,
+                "one WRMSR to an IA32_SGXLEPUBKEYHASHn MSR",
+            ),
+            CostParam(
+                "rdmsr_lehash",
+                100,
+                "cycles",
+                "no published figure for these MSRs; generic RDMSR is tens of cycles and Sean reports the hash "
+                "MSRs are '3x slower than other MSRs' for writes, so 100 is a guess",
+                True,
+                "one RDMSR of an IA32_SGXLEPUBKEYHASHn MSR",
+            ),
+            CostParam(
+                "einit",
+                60_000,
+                "cycles",
+                "Sean Christopherson, LKML 20200922162944.GA30874: 'compared to the 60k cycles'; "
+                "arch/x86/kernel/cpu/sgx/ioctl.c: '50k+ cycles on success'",
+                False,
+                "one ENCLS[EINIT], success or failure",
+            ),
+            CostParam(
+                "encls_trap",
+                1_500,
+                "cycles",
+                "KVM commit b6f084ca5538: 'the ~1500 cycle overhead to trap-and-execute EINIT'",
+                False,
+                "ENCLS[EINIT] exit, emulation in KVM and VM entry (EINIT itself excluded)",
+            ),
+            CostParam(
+                "vm_exit",
+                1_200,
+                "cycles",
+                "assumption between published round trips: ~2,000 (SplitX, Nehalem, KVM 2.6.34) and "
+                "~1,350 (AMD SVM, LKML Dec 2020); newer Intel parts are faster",
+                True,
+                "one VM exit and re-entry with trivial handling (a plain exit or an intercepted guest "
+                "WRMSR of a hash MSR)",
+            ),
+            CostParam(
+                "vcpu_load",
+                2_000,
+                "cycles",
+                "assumption: no published figure (VMPTRLD and MSR switching on schedule-in)",
+                True,
+                "KVM's vcpu_load work when a vCPU is scheduled in, hash MSRs excluded",
+            ),
+            CostParam(
+                "lock",
+                50,
+                "cycles",
+                "assumption: an uncontended mutex acquire plus release",
+                True,
+                "taking and dropping the design's lock once, uncontended",
+            ),
+            CostParam(
+                "context_switch",
+                3_000,
+                "cycles",
+                "assumption: a Linux context switch is on the order of 1-2 microseconds",
+                True,
+                "switching a physical CPU from one vCPU thread to another",
+            ),
+        )
+    }
+)
 """Every cost parameter, in display order."""
 
 
@@ -305,7 +307,7 @@ def _number(name: str, value: Any) -> int | float:
             except ValueError:
                 raise ConfigError(f"cost {name}", given, "is not a number") from None
             if math.isinf(value) and "inf" not in s.lower() and name != "cpu_ghz":
-                raise ConfigError(f"cost {name}", given, _TOO_BIG)  # digits past float's range
+                raise ConfigError(f"cost {name}", given, _TOO_BIG) from None  # digits past float's range
     if not isinstance(value, (int, float)):
         raise ConfigError(f"cost {name}", value, "must be a number")
     if name == "cpu_ghz":

@@ -49,14 +49,14 @@ from typing import Any
 
 import numpy as np
 
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
-from sgxlab.sim.costs import CostModel
-from sgxlab.host.designs import Design, design_class, design_label
-from sgxlab.hw.einit import SigInfo, einit
 from sgxlab.errors import ConfigError
+from sgxlab.host.designs import Design, design_class, design_label
+from sgxlab.host.samples import signed_enclave
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
+from sgxlab.hw.einit import SigInfo, einit
 from sgxlab.hw.measure import Enclave
 from sgxlab.hw.platform import Platform
-from sgxlab.host.samples import signed_enclave
+from sgxlab.sim.costs import CostModel
 from sgxlab.sim.stats import latency_summary
 from sgxlab.sim.trace import LAUNCH, S3, SCHED, Trace
 
@@ -203,9 +203,7 @@ class ExactSimulation:
         # For S3 resumes: the S3 rows, the SCHED rows (only if some S3 can find a
         # vCPU), and the vCPU current on each CPU as of SCHED row _sched_pos.
         self._s3_rows: list[int] = np.flatnonzero(trace.kind == S3).tolist()
-        self._sched_rows = (
-            np.flatnonzero(trace.kind == SCHED) if self._s3_rows and trace.vms else np.zeros(0, np.int64)
-        )
+        self._sched_rows = np.flatnonzero(trace.kind == SCHED) if self._s3_rows and trace.vms else np.zeros(0, np.int64)
         self._sched_pos = 0
         self._current: dict[int, tuple[int, int]] = {}
         self._on: dict[tuple[int, int], int] = {}
@@ -253,7 +251,7 @@ class ExactSimulation:
 
     # ------------------------------------------------------------------ the hot loop
 
-    def _replay(self, lo: int, hi: int) -> None:  # noqa: C901 - one loop on purpose (speed)
+    def _replay(self, lo: int, hi: int) -> None:
         tr = self.trace
         T = tr.t[lo:hi].tolist()
         K = tr.kind[lo:hi].tolist()
@@ -394,9 +392,7 @@ class ExactSimulation:
         self.einits += launches + retries
         self.retries += retries
         # overhead = sum(S - einits*einit + lock_wait) + schedule-in MSR work
-        self.overhead += (
-            msr_cycles + launches * c_lock + encls * c_trap + msr_exits * c_exit + wait_sum + sched_over
-        )
+        self.overhead += msr_cycles + launches * c_lock + encls * c_trap + msr_exits * c_exit + wait_sum + sched_over
         self.schedule_ins += sched_ins
         self.encls_exits += encls
         self.msr_exits += msr_exits
@@ -493,7 +489,9 @@ class ExactSimulation:
         return pd.DataFrame(data, columns=list(RECORD_COLUMNS))
 
 
-def simulate(trace: Trace, design: str | type[Design] = "always-write", costs: CostModel | None = None) -> dict[str, Any]:
+def simulate(
+    trace: Trace, design: str | type[Design] = "always-write", costs: CostModel | None = None
+) -> dict[str, Any]:
     """Replay ``trace`` and return the summary dict (the fast engine's signature).
 
     Only the summary is returned, so no per-launch records are kept.

@@ -66,11 +66,11 @@ from typing import Any
 
 import numpy as np
 
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
-from sgxlab.sim.costs import CostModel
-from sgxlab.hw.crypto import load_test_key
-from sgxlab.host.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, design_class
 from sgxlab.errors import ConfigError, EngineUnsupported
+from sgxlab.host.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, design_class
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
+from sgxlab.hw.crypto import load_test_key
+from sgxlab.sim.costs import CostModel
 from sgxlab.sim.stats import exact_sum, latency_summary
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace
 
@@ -105,9 +105,7 @@ def model_of(design: str | type[Design]) -> tuple[str, str | None, bool]:
     subclass, is refused: the engine cannot know what its hooks do.
     """
     if isinstance(design, Design):
-        raise EngineUnsupported(
-            f"the fast engine takes a design class or name, not an instance ({design!r})"
-        )
+        raise EngineUnsupported(f"the fast engine takes a design class or name, not an instance ({design!r})")
     cls = design_class(design)
     base = cls
     if cls not in BUILTIN_MODES:
@@ -252,9 +250,7 @@ def _s3_reloads(trace: Trace, s3_row: np.ndarray, *, expand: bool) -> tuple[int,
     return total, out[:, o]
 
 
-def _eager_failures(
-    trace: Trace, ids: np.ndarray, s3_row: np.ndarray | None, reloads: np.ndarray | None
-) -> np.ndarray:
+def _eager_failures(trace: Trace, ids: np.ndarray, s3_row: np.ndarray | None, reloads: np.ndarray | None) -> np.ndarray:
     """Trace rows of the native guest EINITs that fail under eager-load (guests without lewr only).
 
     ``reloads`` (from :func:`_s3_reloads`) are implicit SCHED rows placed
@@ -548,7 +544,8 @@ def simulate(
         else:
             A = trace.t[li] if order is None else trace.t[li[order]]
         wait = _wait(A, S, np.flatnonzero(first))
-    del A, first, order, li
+    del A, first
+    order = li = None  # free the index arrays (the closures above see them)
     sum_s = exact_sum(S)  # Python ints: a saturated lock's total wait can pass 2**63
     sum_wait = exact_sum(wait)
     wait += S  # now the latency

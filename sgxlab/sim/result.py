@@ -26,9 +26,10 @@ import math
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from sgxlab.errors import ConfigError
 from sgxlab.files import check_writable, read_user_text, write_atomic
@@ -114,7 +115,9 @@ class RunConfig:
             raise ConfigError("config", data, "expected an object/table")
         unknown = [k for k in data if k not in _CONFIG_KEYS]
         if unknown:
-            raise ConfigError(f"config {unknown[0]}", data[unknown[0]], f"unknown key; expected {', '.join(_CONFIG_KEYS)}")
+            raise ConfigError(
+                f"config {unknown[0]}", data[unknown[0]], f"unknown key; expected {', '.join(_CONFIG_KEYS)}"
+            )
         for k in ("design", "workload"):
             if k not in data:
                 raise ConfigError(f"config {k}", None, "missing")

@@ -24,11 +24,12 @@ strings. ``engine`` is ``"exact"`` (event by event through the emulator) or
 from __future__ import annotations
 
 import importlib
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from sgxlab.sim.costs import CostModel, check_int64_budget
-from sgxlab.host.designs import DESIGNS, Design, design_class
 from sgxlab.errors import ConfigError, EngineUnsupported
+from sgxlab.host.designs import DESIGNS, Design, design_class
+from sgxlab.sim.costs import CostModel, check_int64_budget
 from sgxlab.sim.result import ENGINES, Result, RunConfig, flatten_summary
 from sgxlab.sim.trace import Trace
 
@@ -157,9 +158,7 @@ def run_trace(
     return Result(summary, config, simulation=sim, trace=trace, cpu_ghz=model.cpu_ghz)
 
 
-def _prepare(
-    workload: str, params: Mapping[str, Any] | None, seed: int
-) -> tuple[Trace, dict[str, Any], int]:
+def _prepare(workload: str, params: Mapping[str, Any] | None, seed: int) -> tuple[Trace, dict[str, Any], int]:
     from sgxlab.sim.workloads import _seed, make_workload
 
     seed = _seed(seed)
@@ -230,7 +229,9 @@ def compare(
     """
     import pandas as pd
 
-    classes = [resolve_design(d, allow_import=allow_import) for d in (designs if designs is not None else DESIGNS.values())]
+    classes = [
+        resolve_design(d, allow_import=allow_import) for d in (designs if designs is not None else DESIGNS.values())
+    ]
     if not classes:
         raise ConfigError("designs", [], "give at least one design")
     model = cost_model(costs)

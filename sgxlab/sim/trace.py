@@ -62,7 +62,14 @@ EXIT = 2
 S3 = 3
 KIND_NAMES = {LAUNCH: "launch", SCHED: "sched", EXIT: "exit", S3: "s3"}
 
-_COLUMNS = (("t", np.int64), ("kind", np.int8), ("cpu", np.int16), ("vm", np.int16), ("vcpu", np.int16), ("signer", np.int16))
+_COLUMNS = (
+    ("t", np.int64),
+    ("kind", np.int8),
+    ("cpu", np.int16),
+    ("vm", np.int16),
+    ("vcpu", np.int16),
+    ("signer", np.int16),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +179,9 @@ class Trace:
             if spec.nvcpus < 1:
                 raise _err(None, f"vm {j} nvcpus", spec.nvcpus, "a VM has at least one vCPU")
             if not -1 <= spec.lehash < self.nsigners:
-                raise _err(None, f"vm {j} lehash", spec.lehash, f"must be -1 (Intel's) or a signer in [0, {self.nsigners})")
+                raise _err(
+                    None, f"vm {j} lehash", spec.lehash, f"must be -1 (Intel's) or a signer in [0, {self.nsigners})"
+                )
         if self.allowlist is not None:
             for s in self.allowlist:
                 if not 0 <= s < self.nsigners:
@@ -260,7 +269,13 @@ class Trace:
         host_cpus: set[int] = set()
         allowed = None if self.allowlist is None else set(self.allowlist)
         for i in range(len(self)):
-            k, c, v, vc, s = int(self.kind[i]), int(self.cpu[i]), int(self.vm[i]), int(self.vcpu[i]), int(self.signer[i])
+            k, c, v, vc, s = (
+                int(self.kind[i]),
+                int(self.cpu[i]),
+                int(self.vm[i]),
+                int(self.vcpu[i]),
+                int(self.signer[i]),
+            )
             if i and int(self.t[i]) < int(self.t[i - 1]):
                 raise _err(i, "", int(self.t[i]), "times must not decrease")
             if k not in KIND_NAMES:

@@ -106,18 +106,18 @@ launching another signer, ...).
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import csv
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import numpy as np
 
-from sgxlab.files import read_user_text
 from sgxlab.errors import ConfigError
+from sgxlab.files import read_user_text
 from sgxlab.sim.trace import EXIT, KIND_NAMES, LAUNCH, S3, SCHED, Trace, VmSpec
 
 __all__ = [
@@ -202,7 +202,9 @@ class Param:
                     except ValueError:
                         raise ConfigError(opt, given, "expected a whole number") from None
                     if math.isinf(value) and "inf" not in text.lower() and self.max is not None:
-                        raise ConfigError(opt, given, f"must be at most {_num(self.max)}")  # past float's range
+                        raise ConfigError(
+                            opt, given, f"must be at most {_num(self.max)}"
+                        ) from None  # past float's range
             elif t is float:
                 try:
                     value = float(text)
@@ -230,9 +232,8 @@ class Param:
                 value = math.inf
             if not math.isfinite(value):
                 raise ConfigError(opt, given, "expected a finite number")
-        elif t is str:
-            if not isinstance(value, str):
-                raise ConfigError(opt, given, "expected a string")
+        elif t is str and not isinstance(value, str):
+            raise ConfigError(opt, given, "expected a string")
         if self.choices is not None and value not in self.choices:
             raise ConfigError(opt, given, f"expected one of {', '.join(self.choices)}")
         if self.min is not None and value < self.min:
@@ -289,7 +290,9 @@ def _guest_estimate(v: dict[str, Any], host_cpus: int, host_interval: int, vm_cp
 
 # Shared parameter definitions (each workload picks its own defaults).
 def _launches(default: int) -> Param:
-    return Param("launches", int, default, "number of enclave launches (EINIT requests) in the trace", 0, MAX_TRACE_ROWS)
+    return Param(
+        "launches", int, default, "number of enclave launches (EINIT requests) in the trace", 0, MAX_TRACE_ROWS
+    )
 
 
 def _cpus(default: int, name: str = "cpus", what: str = "physical CPUs") -> Param:
@@ -305,12 +308,26 @@ _P_REUSE = Param("reuse", float, 0.5, "probability that a launch repeats the pre
 _P_VMS = Param("vms", int, 4, "number of VMs (tenants), each with its own lehash", 1, MAX_SIGNERS)
 _P_VCPUS = Param("vcpus", int, 2, "vCPUs per VM", 1, 256)
 _P_NOLEWR = Param(
-    "nolewr", int, 1, "how many of the VMs (the last ones) have no lewr: they only launch their lehash signer", 0, MAX_SIGNERS
+    "nolewr",
+    int,
+    1,
+    "how many of the VMs (the last ones) have no lewr: they only launch their lehash signer",
+    0,
+    MAX_SIGNERS,
 )
 _P_SPV = Param("signers_per_vm", int, 2, "signers each lewr VM launches (its lehash signer first)", 1, MAX_SIGNERS)
-_P_EXIT = Param("exit_interval", int, 200_000, "mean cycles between plain VM exits of a running vCPU (0: none)", 0, MAX_GAP)
+_P_EXIT = Param(
+    "exit_interval", int, 200_000, "mean cycles between plain VM exits of a running vCPU (0: none)", 0, MAX_GAP
+)
 _P_SLICE = Param("slice", int, 2_000_000, "scheduler time slice in cycles (1 ms at 2 GHz)", 2, MAX_GAP)
-_P_STAY = Param("stay", float, 0.25, "probability that a CPU keeps its vCPU for the next slice (else it is rescheduled, migrating vCPUs)", 0.0, 1.0)
+_P_STAY = Param(
+    "stay",
+    float,
+    0.25,
+    "probability that a CPU keeps its vCPU for the next slice (else it is rescheduled, migrating vCPUs)",
+    0.0,
+    1.0,
+)
 _P_S3 = Param("s3", int, 0, "number of S3 suspend/resume events at random times", 0, 1_000_000)
 _P_POLICY = Param(
     "policy",
@@ -490,7 +507,16 @@ class EnclaveChurn(Workload):
         return _assemble_host(v["cpus"], k, t, cpu, signer, _empty_s3())
 
 
-_GUEST_PARAMS = (_P_VMS, _P_VCPUS, _P_NOLEWR, _P_SPV, _interval(400_000, "of a running vCPU"), _P_EXIT, _P_SLICE, _P_STAY)
+_GUEST_PARAMS = (
+    _P_VMS,
+    _P_VCPUS,
+    _P_NOLEWR,
+    _P_SPV,
+    _interval(400_000, "of a running vCPU"),
+    _P_EXIT,
+    _P_SLICE,
+    _P_STAY,
+)
 
 
 class MultiTenant(Workload):
@@ -509,7 +535,9 @@ class MultiTenant(Workload):
         return _guest_estimate(values, 0, 1, values["cpus"])
 
     def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
-        return _generate_mixed(rng, v, host_cpus=0, host_signers=0, host_interval=1, vm_cpus=v["cpus"], s3_window=(0.0, 1.0))
+        return _generate_mixed(
+            rng, v, host_cpus=0, host_signers=0, host_interval=1, vm_cpus=v["cpus"], s3_window=(0.0, 1.0)
+        )
 
 
 class Mixed(Workload):
@@ -591,9 +619,9 @@ class TraceFile(Workload):
         return tr
 
 
-WORKLOADS: Mapping[str, type[Workload]] = MappingProxyType({
-    w.name: w for w in (HostOnly, MultiTenant, EnclaveChurn, SuspendResume, Mixed, Workshop)
-})
+WORKLOADS: Mapping[str, type[Workload]] = MappingProxyType(
+    {w.name: w for w in (HostOnly, MultiTenant, EnclaveChurn, SuspendResume, Mixed, Workshop)}
+)
 """The generated workloads by name (``trace:PATH`` is handled by :func:`workload_class`)."""
 
 
@@ -656,9 +684,7 @@ def _poisson_times(rng: np.random.Generator, n: int, mean_gap: float, t0: int = 
     return out
 
 
-def _reuse_signers(
-    rng: np.random.Generator, cpu: np.ndarray, choices: np.ndarray, reuse: float
-) -> np.ndarray:
+def _reuse_signers(rng: np.random.Generator, cpu: np.ndarray, choices: np.ndarray, reuse: float) -> np.ndarray:
     """Per launch, a signer from ``choices``; with probability ``reuse`` the previous one on its CPU."""
     n = len(cpu)
     draw = choices[rng.integers(0, len(choices), n)].astype(np.int16)
@@ -701,7 +727,9 @@ def _s3_times(rng: np.random.Generator, t: np.ndarray, count: int, lo: float, hi
     return np.sort(a + np.floor(span * (lo + (hi - lo) * rng.random(count)))).astype(np.int64)
 
 
-def _assemble_host(ncpus: int, nsigners: int, t: np.ndarray, cpu: np.ndarray, signer: np.ndarray, s3: np.ndarray) -> Trace:
+def _assemble_host(
+    ncpus: int, nsigners: int, t: np.ndarray, cpu: np.ndarray, signer: np.ndarray, s3: np.ndarray
+) -> Trace:
     """A host-only trace from sorted launch columns, with S3 rows merged in (after equal times)."""
     n, m = len(t), len(s3)
     if m == 0:
@@ -801,7 +829,7 @@ def _generate_mixed(
     slice0 = 0
     per_slice = rate * slice_
     while got < target:
-        nsl = min(int(math.ceil((target - got) / per_slice * 1.1)) + 2, 1_000_000)
+        nsl = min(math.ceil((target - got) / per_slice * 1.1) + 2, 1_000_000)
         t_lo, t_hi = slice0 * slice_, (slice0 + nsl) * slice_
         cols: list[tuple[np.ndarray, ...]] = []
         if host_cpus:
@@ -883,7 +911,13 @@ def _generate_mixed(
 
 _CSV_COLUMNS = ("t", "kind", "cpu", "vm", "vcpu", "signer")
 _KIND_BY_NAME = {name: k for k, name in KIND_NAMES.items()}
-_CSV_LIMITS = {"t": (0, 2**62), "cpu": (-1, _MAX_CPUS - 1), "vm": (-1, 32767), "vcpu": (-1, 32767), "signer": (-1, MAX_SIGNERS - 1)}
+_CSV_LIMITS = {
+    "t": (0, 2**62),
+    "cpu": (-1, _MAX_CPUS - 1),
+    "vm": (-1, 32767),
+    "vcpu": (-1, 32767),
+    "signer": (-1, MAX_SIGNERS - 1),
+}
 _CSV_WHY = {
     "signer": f" (a signer is one of the {MAX_SIGNERS} test keys data/keys/key00..key{MAX_SIGNERS - 1:02d}; -1 or empty: none)",
     "cpu": f" (the emulator has at most {_MAX_CPUS} CPUs)",
@@ -991,14 +1025,18 @@ def parse_trace_csv(text: str, source: str = "trace") -> Trace:
         else:
             nv, lewr, lh = (int(seen.max()) + 1 if len(seen) else 1), True, -1
         specs.append(VmSpec(max(nv, 1), lewr, lh))
-    tr = Trace(int(ncpus), int(nsigners), tuple(specs), t, kind, cpu, vm, vcpu, signer, allowlist=directives.get("allowlist"))
+    tr = Trace(
+        int(ncpus), int(nsigners), tuple(specs), t, kind, cpu, vm, vcpu, signer, allowlist=directives.get("allowlist")
+    )
     try:
         tr.validate()
     except ConfigError as e:
         row = getattr(e, "row", None)
         if row is None:
             raise ConfigError(f"{source} directives: {e.option}", e.value, e.reason) from None
-        raise ConfigError(f"{source} line {lines[row]}{e.option[len(f'trace row {row}'):]}", e.value, e.reason) from None
+        raise ConfigError(
+            f"{source} line {lines[row]}{e.option[len(f'trace row {row}') :]}", e.value, e.reason
+        ) from None
     return tr
 
 
@@ -1055,7 +1093,10 @@ def _directive(
                 directives[k] = num(k, 0, MAX_SIGNERS)
             except ConfigError as e:
                 raise bad(
-                    lineno, ", signers", e.value, f"{e.reason}: there are {MAX_SIGNERS} test keys (data/keys/key00..key63)"
+                    lineno,
+                    ", signers",
+                    e.value,
+                    f"{e.reason}: there are {MAX_SIGNERS} test keys (data/keys/key00..key63)",
                 ) from None
         elif k == "allowlist":
             out = []
