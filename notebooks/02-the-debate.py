@@ -13,7 +13,7 @@
 #
 # Five designs for getting IA32_SGXLEPUBKEYHASH right before EINIT, run on
 # one workload. `workshop` is small on purpose: four CPUs, host launches and
-# two VMs (one may write its hash, one may not), overcommitted vCPUs that
+# three VMs (two may write their hash, one may not), overcommitted vCPUs that
 # migrate, and one S3 suspend/resume in the middle. Change `COSTS` to
 # `"pessimistic-msr"` (Andy's "these MSRs may be unusually slow") and re-run.
 
