@@ -138,3 +138,30 @@ def test_module_entry_point_exit_status():
     )
     assert p.returncode == 2 and p.stdout == ""
     assert len(p.stderr.strip().splitlines()) == 1 and "64 hex digits" in p.stderr
+
+
+QEMU_EPC = "-object memory-backend-epc,id=m,size=8M -M sgx-epc.0.memdev=m"
+
+
+def test_guest_sgxlc_on_a_locked_host_warns_and_is_created(capsys):
+    """QEMU 6.2 drops +sgxlc with a warning where KVM cannot offer SGX_LC (enforce is off)."""
+    rc, out, _ = run(capsys, "guest", f"--sgx=-cpu host,+sgxlc {QEMU_EPC}", "--firmware", "locked-intel", "--json")
+    d = json.loads(out)
+    assert rc == 0 and d["created"] is True and d["enforce"] is False and d["sgxlc"] is True
+    assert d["warnings"] == ["host doesn't support requested feature: CPUID.07H:ECX.sgxlc [bit 30]"]
+    assert d["guest"]["cpuid_sgx_lc"] is False and d["guest"]["feature_control"] == 0x40001
+    rc, out, _ = run(capsys, "guest", f"--sgx=-cpu host,+sgxlc {QEMU_EPC}", "--firmware", "no-lc")
+    assert rc == 0 and "created         yes" in out and "enforce         no" in out
+    assert "warning         QEMU: host doesn't support requested feature: CPUID.07H:ECX.sgxlc" in out
+    assert "guest SGX_LC    no" in out and "bit 17 clear" in out
+
+
+def test_guest_sgxlc_with_enforce_on_a_locked_host_is_refused(capsys):
+    rc, out, _ = run(
+        capsys, "guest", f"--sgx=-cpu host,+sgxlc,enforce=on {QEMU_EPC}", "--firmware", "locked-intel", "--json"
+    )
+    d = json.loads(out)
+    assert rc == 0 and d["created"] is False and d["refused_by"] == "kvm" and d["enforce"] is True
+    assert "Host doesn't support requested features" in d["reason"]
+    rc, out, _ = run(capsys, "guest", "--sgx", "epc=64M,lewr", "--json")
+    assert json.loads(out)["warnings"] == []

@@ -182,3 +182,20 @@ def test_kvm_accepts_policy_names():
     assert isinstance(k.policy, AllowAll)
     with pytest.raises(ConfigError):
         Kvm(Platform(1, "flexible"), object())  # type: ignore[arg-type]
+
+
+def test_policy_judges_the_vm_qemu_creates():
+    """On a host without writable LC, QEMU drops +sgxlc: the policy sees a guest without it."""
+    merged = SgxGuestConfig.merged("64M", sgxlc=True)
+    k = kvm(SingleLE(INTEL_LEPUBKEYHASH), firmware="locked-intel")
+    assert k.effective_config(merged) == SgxGuestConfig.merged("64M", sgxlc=False)
+    vm = k.create_vm(merged)  # not "sgxlc refused": the guest gets bit 17 clear anyway
+    assert vm.config == merged and vm.warnings and not vm.cpuid_sgx_lc
+    with pytest.raises(PolicyRefusal, match="must be the host's single LE hash"):
+        kvm(SingleLE(LE), firmware="locked-intel").create_vm(merged)
+    # With enforce=on QEMU refuses first; the policy is not asked.
+    enforced = SgxGuestConfig.merged("64M", sgxlc=True, enforce=True)
+    assert k.would_create(enforced)[:2] == (False, "kvm")
+    # Where the host can give SGX_LC, the policy sees sgxlc as asked.
+    with pytest.raises(PolicyRefusal, match="sgxlc refused"):
+        kvm(SingleLE(INTEL_LEPUBKEYHASH)).create_vm(merged)

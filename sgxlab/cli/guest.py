@@ -4,9 +4,12 @@
 or, written ``--sgx='-cpu host,+sgxlc -object memory-backend-epc,...'``, the
 QEMU 6.2 command line (:meth:`sgxlab.kvm.SgxGuestConfig.parse`). The command
 prints the parsed configuration, what the guest would be given (CPUID SGX_LC,
-FEATURE_CONTROL, initial hash, whether EINIT is trapped) and whether the
-host's KVM and launch policy would create the VM (``created``, ``reason``).
-A bad option string exits with status 2 and one line on stderr.
+FEATURE_CONTROL, initial hash, whether EINIT is trapped), QEMU's warnings
+(``warnings``: a ``+sgxlc`` that QEMU 6.2 drops on a host whose launch
+control is not writable, :meth:`sgxlab.kvm.Kvm.qemu_warnings`) and whether the
+host's KVM and launch policy would create the VM (``created``, ``reason``;
+with ``enforce=on`` QEMU refuses instead of warning). A bad option string
+exits with status 2 and one line on stderr.
 
 The host is a flexible platform unless ``--firmware`` says otherwise. The
 host-approved hashes default to those of ``sgxlab policy-matrix`` (test keys
@@ -57,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     platform = Platform(1, args.firmware, lehash=args.firmware_lehash)
     kvm = Kvm(platform, policy, args.design)
     created, party, reason = kvm.would_create(config)
+    warnings = list(kvm.qemu_warnings(config))
     guest: dict[str, Any] = {
         "cpuid_sgx_lc": kvm.guest_cpuid_sgx_lc(config),
         "feature_control": kvm.guest_feature_control(config),
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.json:
         out = dict(config.as_json())
-        out.update(host=host, guest=guest, created=created, refused_by=party, reason=reason)
+        out.update(host=host, guest=guest, warnings=warnings, created=created, refused_by=party, reason=reason)
         print_json(out)
         return 0
     rows = [
@@ -81,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     if config.mode == "merged":
         rows.append(("sgxlc", "yes" if config.sgxlc else "no"))
+        rows.append(("enforce", "yes" if config.enforce else "no"))
     else:
         rows.append(("lehash", config.lehash.hex() if config.lehash else "(KVM's default)"))
         rows.append(("lewr", "yes" if config.lewr else "no"))
@@ -91,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             f"{host['firmware']}, LC {'writable' if kvm.lc_writable else 'not writable'}, design {kvm.design.name}",
         ),
         ("policy", policy.describe()),
+        *(("warning", f"QEMU: {w}") for w in warnings),
         ("guest SGX_LC", "yes" if guest["cpuid_sgx_lc"] else "no"),
         ("guest FEAT_CTL", _fc_text(guest["feature_control"])),
         ("initial hash", guest["initial_lehash"]),

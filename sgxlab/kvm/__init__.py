@@ -15,6 +15,7 @@ The names below are re-exported here for convenience.
 
 from sgxlab.kvm.config import MAX_EPC, GuestOptionError, SgxGuestConfig, format_size, parse_size
 from sgxlab.kvm.consistency import GuestView, hardware_consistent, reference_einit
+from sgxlab.kvm.guest import GuestLc
 from sgxlab.kvm.policy import (
     ENFORCING_POLICIES,
     POLICIES,
@@ -46,6 +47,7 @@ __all__ = [
     "GuestView",
     "hardware_consistent",
     "reference_einit",
+    "GuestLc",
     "ENFORCING_POLICIES",
     "POLICIES",
     "POLICY_NAMES",

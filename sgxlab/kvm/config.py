@@ -3,13 +3,16 @@
 An :class:`SgxGuestConfig` is an SGX guest as QEMU is asked to create it: its
 EPC size, the initial virtual IA32_SGXLEPUBKEYHASH (``lehash``) and whether
 the guest may rewrite it (``lewr``), or, in QEMU 6.2's merged form, the
-``sgxlc`` CPU flag.
+``sgxlc`` CPU flag and QEMU's ``enforce`` CPU property.
 
 Sources
 -------
 Kai Huang's RFC (LKML, May 2017) proposed ``-sgx epc=<size>,lehash='<SHA-256>',lewr``;
-QEMU 6.2 merged ``-cpu ...,+sgxlc`` with ``memory-backend-epc`` objects instead
-(``docs/system/i386/sgx.rst``). See ``../shared/reference/linux-kvm-qemu.md`` §2.
+it was never merged. QEMU 6.2 merged ``-cpu ...,+sgxlc`` with
+``memory-backend-epc`` objects instead (``docs/system/i386/sgx.rst``); a CPU
+flag the host cannot give is dropped with a warning unless ``enforce=on``
+(``x86_cpu_filter_features`` / ``x86_cpu_realizefn`` in
+``target/i386/cpu.c``). See ``../shared/reference/linux-kvm-qemu.md`` §2 and §5.
 """
 
 from __future__ import annotations
@@ -17,21 +20,12 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from sgxlab.errors import ConfigError, HashSyntaxError
-from sgxlab.hw.arch import (
-    LeHash,
-)
-
-if TYPE_CHECKING:
-    pass
-
+from sgxlab.hw.arch import LeHash
 
 PAGE = 4096
-
-
-# #GP reasons for guest MSR accesses (KVM vmx_get_msr / vmx_set_msr).
 
 
 # --------------------------------------------------------------------------- option strings
@@ -125,6 +119,154 @@ def _flag_value(flag: str, value: str) -> bool:
     raise GuestOptionError("qemu-syntax", f"-cpu {flag}", value, "expected on or off")
 
 
+# --------------------------------------------------------------------------- QEMU 6.2 command line, step by step
+
+_QEMU_ARG_OPTIONS = ("-cpu", "-object", "-M", "-machine")
+_SGX_EPC_PROP = re.compile(r"sgx-epc\.([0-9]+)\.memdev=(.+)")
+
+
+def _qemu_argv(text: str) -> list[str]:
+    """Step 1: split the command line as a shell would."""
+    try:
+        return shlex.split(text)
+    except ValueError as e:
+        raise GuestOptionError("qemu-syntax", "qemu", text, f"cannot split the command line: {e}") from None
+
+
+def _qemu_options(argv: list[str], text: str) -> list[tuple[str, str]]:
+    """Step 2: the ``(option, argument)`` pairs of ``-cpu``, ``-object`` and
+    ``-M``/``-machine``, in order; every other option is skipped, except
+    Kai's ``-sgx``, which QEMU 6.2 does not have."""
+    pairs: list[tuple[str, str]] = []
+    i = 0
+    while i < len(argv):
+        opt = argv[i]
+        if opt in _QEMU_ARG_OPTIONS:
+            if i + 1 >= len(argv):
+                raise GuestOptionError("qemu-syntax", opt, text, f"{opt} needs an argument")
+            pairs.append((opt, argv[i + 1]))
+            i += 2
+            continue
+        if opt == "-sgx":
+            raise GuestOptionError(
+                "qemu-syntax", "-sgx", text, "QEMU 6.2 has no -sgx option; that is Kai's 2017 RFC form"
+            )
+        i += 1
+    return pairs
+
+
+@dataclass(slots=True)
+class _CpuFlags:
+    """What ``-cpu`` said about launch control: the ``sgxlc`` flag and the
+    ``enforce`` property (a later ``-cpu`` overrides an earlier one, flag by flag)."""
+
+    sgxlc: bool = False
+    enforce: bool = False
+
+
+def _cpu_flags(arg: str, flags: _CpuFlags) -> None:
+    """Step 3: the flags after ``-cpu MODEL``: ``+name``, ``-name``, ``name``
+    or ``name=on|off``. ``sgxlc`` and ``enforce`` are kept, ``-sgx`` is an
+    error (not an SGX guest), ``lehash``/``lewr`` are errors (never merged);
+    other flags and properties are ignored, whatever their values."""
+    for flag in arg.split(",")[1:]:
+        name, eq, val = flag.partition("=")
+        sign = name[:1]
+        bare = name[1:] if sign and sign in "+-" else name
+        if bare in ("lehash", "lewr"):
+            raise GuestOptionError(
+                "qemu-syntax", f"-cpu {bare}", arg, "QEMU 6.2 has no lehash/lewr: Kai's 2017 options never landed"
+            )
+        if bare not in ("sgxlc", "enforce", "sgx"):
+            continue  # other properties may take non-boolean values (phys-bits=39, model-id=...)
+        on = _flag_value(bare, val) if eq else sign != "-"
+        if bare == "sgxlc":
+            flags.sgxlc = on
+        elif bare == "enforce":
+            flags.enforce = on
+        elif not on:
+            raise GuestOptionError("qemu-syntax", "-cpu sgx", arg, "SGX is switched off: not an SGX guest")
+
+
+def _epc_backend(arg: str, backends: dict[str, int], object_ids: set[str]) -> None:
+    """Step 4: one ``-object``. Every object's ``id=`` must be new (QEMU's
+    rule across all objects); a ``memory-backend-epc`` needs ``id=`` and
+    ``size=`` and adds its size to ``backends``."""
+    kind, _, rest = arg.partition(",")
+    props = dict(p.partition("=")[::2] for p in rest.split(",") if p)
+    if "id" in props:
+        if props["id"] in object_ids:
+            raise GuestOptionError(
+                "qemu-syntax", "-object id", props["id"], "duplicate ID: another -object already has it"
+            )
+        object_ids.add(props["id"])
+    if kind != "memory-backend-epc":
+        return
+    if "id" not in props or "size" not in props:
+        raise GuestOptionError("qemu-syntax", "-object memory-backend-epc", arg, "needs id=... and size=...")
+    backends[props["id"]] = parse_size(props["size"], "memory-backend-epc size")
+
+
+def _epc_sections(arg: str) -> list[tuple[str, str]]:
+    """Step 5: the ``(N, memdev)`` of each ``sgx-epc.N.memdev=ID`` in a ``-M`` argument."""
+    found: list[tuple[str, str]] = []
+    for prop in arg.split(","):
+        m = _SGX_EPC_PROP.fullmatch(prop)
+        if m:
+            found.append((m.group(1), m.group(2)))
+    return found
+
+
+def _epc_total(memdevs: list[tuple[str, str]], backends: dict[str, int], text: str) -> int:
+    """Step 6: the guest's EPC size, the sum of its sections' backends, by QEMU's
+    rules (at least one section; indices 0, 1, ... once each and without
+    gaps; one backend per section; every backend defined; at most
+    :data:`MAX_EPC`)."""
+    if not memdevs:
+        raise GuestOptionError("qemu-syntax", "-M sgx-epc", text, "no EPC section: add -M sgx-epc.0.memdev=<id>")
+    total = 0
+    seen_idx: set[int] = set()
+    seen_mem: dict[str, str] = {}
+    for idx, mem in memdevs:
+        if int(idx) in seen_idx:
+            raise GuestOptionError(
+                "qemu-syntax", f"sgx-epc.{idx}.memdev", mem, f"EPC section {int(idx)} is given twice"
+            )
+        seen_idx.add(int(idx))
+        if mem in seen_mem:
+            raise GuestOptionError(
+                "qemu-syntax",
+                f"sgx-epc.{idx}.memdev",
+                mem,
+                f"backend {mem!r} is already sgx-epc.{seen_mem[mem]}'s memdev: each EPC section needs its own",
+            )
+        seen_mem[mem] = idx
+        if mem not in backends:
+            raise GuestOptionError(
+                "qemu-syntax", f"sgx-epc.{idx}.memdev", mem, "no -object memory-backend-epc with that id"
+            )
+        total += backends[mem]
+    if seen_idx != set(range(len(seen_idx))):  # QEMU turns sgx-epc.N into a list: 0, 1, ... without gaps
+        missing = min(set(range(len(seen_idx))) - seen_idx)
+        raise GuestOptionError(
+            "qemu-syntax",
+            "-M sgx-epc",
+            ",".join(f"sgx-epc.{i}" for i in sorted(seen_idx))[:60],
+            f"EPC sections are numbered 0, 1, ... without gaps: sgx-epc.{missing}.memdev is missing",
+        )
+    if total > MAX_EPC:
+        raise GuestOptionError(
+            "bad-size",
+            "-M sgx-epc",
+            format_size(total),
+            "the EPC sections add up to more than 1024G (1 TiB): no SGX host has more EPC",
+        )
+    return total
+
+
+# --------------------------------------------------------------------------- the configuration
+
+
 @dataclass(frozen=True, slots=True)
 class SgxGuestConfig:
     """An SGX guest as QEMU is asked to create it.
@@ -134,7 +276,12 @@ class SgxGuestConfig:
     KVM's default) and ``lewr`` lets the guest rewrite it; the guest gets
     CPUID SGX_LC whenever the host's KVM offers it. In ``mode="merged"``
     (QEMU 6.2) there is no lehash and no lewr: ``sgxlc`` is the CPU flag, and
-    guest firmware sets FEATURE_CONTROL bit 17 iff it is on.
+    guest firmware sets FEATURE_CONTROL bit 17 iff the guest's CPUID has it.
+    ``enforce`` is QEMU's ``-cpu ...,enforce=on`` (off by default): QEMU
+    then refuses to start a VM whose CPU flags the host's KVM cannot give,
+    instead of dropping them with a warning (``x86_cpu_filter_features``;
+    what a host does with ``sgxlc`` is :mod:`sgxlab.kvm.guest`'s
+    :func:`~sgxlab.kvm.guest.qemu_filtered_features`).
 
     Build from text with :meth:`parse` (either form), or with :meth:`merged`.
     :meth:`to_option` gives text that :meth:`parse` turns back into an equal
@@ -146,6 +293,7 @@ class SgxGuestConfig:
     lewr: bool = False
     mode: str = "rfc2017"
     sgxlc: bool = False
+    enforce: bool = False
 
     MODES: ClassVar[tuple[str, ...]] = ("rfc2017", "merged")
 
@@ -157,7 +305,7 @@ class SgxGuestConfig:
             object.__setattr__(self, "lehash", _parse_lehash(self.lehash))
         if self.lehash is not None and not isinstance(self.lehash, LeHash):
             raise ConfigError("lehash", self.lehash, "expected a LeHash, 64 hex digits or None")
-        for name in ("lewr", "sgxlc"):
+        for name in ("lewr", "sgxlc", "enforce"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, getattr(self, name), "expected a bool")
         if self.mode == "merged" and (self.lehash is not None or self.lewr):
@@ -172,6 +320,8 @@ class SgxGuestConfig:
                 True,
                 "sgxlc belongs to mode 'merged'; with Kai's options the guest gets SGX_LC whenever KVM offers it",
             )
+        if self.mode == "rfc2017" and self.enforce:
+            raise ConfigError("enforce", True, "enforce is a -cpu property of QEMU 6.2's command line (mode 'merged')")
 
     # -- constructors -----------------------------------------------------------
 
@@ -225,135 +375,55 @@ class SgxGuestConfig:
         return cls(epc=epc, lehash=lehash, lewr=lewr)
 
     @classmethod
-    def merged(cls, epc: int | str = "64M", sgxlc: bool = True) -> SgxGuestConfig:
-        """The interface QEMU 6.2 merged: an EPC size and the ``sgxlc`` CPU flag."""
-        return cls(epc=parse_size(epc), mode="merged", sgxlc=sgxlc)
+    def merged(cls, epc: int | str = "64M", sgxlc: bool = True, *, enforce: bool = False) -> SgxGuestConfig:
+        """The interface QEMU 6.2 merged: an EPC size, the ``sgxlc`` CPU flag
+        and QEMU's ``enforce`` CPU property."""
+        return cls(epc=parse_size(epc), mode="merged", sgxlc=sgxlc, enforce=enforce)
 
     @classmethod
     def parse_qemu(cls, text: str) -> SgxGuestConfig:
         """Parse the SGX part of a QEMU 6.2 command line.
 
-        Understood: ``-cpu MODEL,+sgxlc`` (also ``-sgxlc``, ``sgxlc=on|off``),
-        ``-object memory-backend-epc,id=ID,size=SIZE[,...]`` and
-        ``-M|-machine [...,]sgx-epc.N.memdev=ID``. The EPC size is the sum of
-        the referenced backends. Other options are ignored; ``lehash`` or
-        ``lewr`` anywhere is an error, as QEMU has neither. As in QEMU, two
-        ``-object`` options may not share an ``id=``, each section index ``N``
-        appears once and the indices run 0, 1, ... without gaps, and a backend
-        backs at most one section. The total must be at most :data:`MAX_EPC`.
+        Understood: ``-cpu MODEL,+sgxlc`` (also ``-sgxlc``, ``sgxlc=on|off``)
+        with QEMU's ``enforce`` CPU property (``enforce``, ``+enforce``,
+        ``enforce=on|off``; off by default), ``-object
+        memory-backend-epc,id=ID,size=SIZE[,...]`` and ``-M|-machine
+        [...,]sgx-epc.N.memdev=ID``. The EPC size is the sum of the referenced
+        backends. Other options are ignored; ``lehash`` or ``lewr`` anywhere
+        is an error, as QEMU has neither. As in QEMU, two ``-object`` options
+        may not share an ``id=``, each section index ``N`` appears once and
+        the indices run 0, 1, ... without gaps, and a backend backs at most
+        one section. The total must be at most :data:`MAX_EPC`.
+
+        The steps: split the command line (:func:`_qemu_argv`), pair each
+        option with its argument (:func:`_qemu_options`), read the CPU flags
+        (:func:`_cpu_flags`), the EPC backends (:func:`_epc_backend`) and the
+        machine's EPC sections (:func:`_epc_sections`), then add up the
+        sections (:func:`_epc_total`).
         """
         if not isinstance(text, str):
             raise GuestOptionError("not-a-string", "qemu", text, "expected a QEMU command line")
-        try:
-            argv = shlex.split(text)
-        except ValueError as e:
-            raise GuestOptionError("qemu-syntax", "qemu", text, f"cannot split the command line: {e}") from None
-        sgxlc = False
+        flags = _CpuFlags()
         backends: dict[str, int] = {}
-        memdevs: list[tuple[str, str]] = []
         object_ids: set[str] = set()
-        i = 0
-        while i < len(argv):
-            opt = argv[i]
-            if opt in ("-cpu", "-object", "-M", "-machine"):
-                if i + 1 >= len(argv):
-                    raise GuestOptionError("qemu-syntax", opt, text, f"{opt} needs an argument")
-                arg = argv[i + 1]
-                i += 2
-            else:
-                if opt == "-sgx":
-                    raise GuestOptionError(
-                        "qemu-syntax", "-sgx", text, "QEMU 6.2 has no -sgx option; that is Kai's 2017 RFC form"
-                    )
-                i += 1
-                continue
+        memdevs: list[tuple[str, str]] = []
+        for opt, arg in _qemu_options(_qemu_argv(text), text):
             if opt == "-cpu":
-                items = arg.split(",")
-                for flag in items[1:]:
-                    name, val = flag, None
-                    if "=" in flag:
-                        name, val = flag.split("=", 1)
-                    sign = name[:1]
-                    bare = name[1:] if sign in "+-" and sign else name
-                    if bare in ("lehash", "lewr"):
-                        raise GuestOptionError(
-                            "qemu-syntax",
-                            f"-cpu {bare}",
-                            arg,
-                            "QEMU 6.2 has no lehash/lewr: Kai's 2017 options never landed",
-                        )
-                    on = sign != "-" if val is None else _flag_value(bare, val)
-                    if bare == "sgxlc":
-                        sgxlc = on
-                    elif bare == "sgx" and not on:
-                        raise GuestOptionError("qemu-syntax", "-cpu sgx", arg, "SGX is switched off: not an SGX guest")
+                _cpu_flags(arg, flags)
             elif opt == "-object":
-                kind, _, rest = arg.partition(",")
-                props = dict(p.partition("=")[::2] for p in rest.split(",") if p)
-                if "id" in props:  # QEMU: object ids are unique across every -object
-                    if props["id"] in object_ids:
-                        raise GuestOptionError(
-                            "qemu-syntax", "-object id", props["id"], "duplicate ID: another -object already has it"
-                        )
-                    object_ids.add(props["id"])
-                if kind != "memory-backend-epc":
-                    continue
-                if "id" not in props or "size" not in props:
-                    raise GuestOptionError(
-                        "qemu-syntax", "-object memory-backend-epc", arg, "needs id=... and size=..."
-                    )
-                backends[props["id"]] = parse_size(props["size"], "memory-backend-epc size")
+                _epc_backend(arg, backends, object_ids)
             else:
-                for prop in arg.split(","):
-                    m = re.fullmatch(r"sgx-epc\.([0-9]+)\.memdev=(.+)", prop)
-                    if m:
-                        memdevs.append((m.group(1), m.group(2)))
-        if not memdevs:
-            raise GuestOptionError("qemu-syntax", "-M sgx-epc", text, "no EPC section: add -M sgx-epc.0.memdev=<id>")
-        total = 0
-        seen_idx: set[int] = set()
-        seen_mem: dict[str, str] = {}
-        for idx, mem in memdevs:
-            if int(idx) in seen_idx:
-                raise GuestOptionError(
-                    "qemu-syntax", f"sgx-epc.{idx}.memdev", mem, f"EPC section {int(idx)} is given twice"
-                )
-            seen_idx.add(int(idx))
-            if mem in seen_mem:
-                raise GuestOptionError(
-                    "qemu-syntax",
-                    f"sgx-epc.{idx}.memdev",
-                    mem,
-                    f"backend {mem!r} is already sgx-epc.{seen_mem[mem]}'s memdev: each EPC section needs its own",
-                )
-            seen_mem[mem] = idx
-            if mem not in backends:
-                raise GuestOptionError(
-                    "qemu-syntax", f"sgx-epc.{idx}.memdev", mem, "no -object memory-backend-epc with that id"
-                )
-            total += backends[mem]
-        if seen_idx != set(range(len(seen_idx))):  # QEMU turns sgx-epc.N into a list: 0, 1, ... without gaps
-            missing = min(set(range(len(seen_idx))) - seen_idx)
-            raise GuestOptionError(
-                "qemu-syntax",
-                "-M sgx-epc",
-                ",".join(f"sgx-epc.{i}" for i in sorted(seen_idx))[:60],
-                f"EPC sections are numbered 0, 1, ... without gaps: sgx-epc.{missing}.memdev is missing",
-            )
-        if total > MAX_EPC:
-            raise GuestOptionError(
-                "bad-size",
-                "-M sgx-epc",
-                format_size(total),
-                "the EPC sections add up to more than 1024G (1 TiB): no SGX host has more EPC",
-            )
-        return cls(epc=total, mode="merged", sgxlc=sgxlc)
+                memdevs += _epc_sections(arg)
+        total = _epc_total(memdevs, backends, text)
+        return cls(epc=total, mode="merged", sgxlc=flags.sgxlc, enforce=flags.enforce)
 
     # -- views ------------------------------------------------------------------
 
     @property
     def lc_enabled(self) -> bool:
-        """Guest firmware locks FEATURE_CONTROL with bit 17 set (lewr, or sgxlc when merged)."""
+        """Launch control is asked for: lewr, or sgxlc when merged (guest
+        firmware then locks FEATURE_CONTROL with bit 17 set, unless QEMU
+        filtered sgxlc out on a host that cannot give it)."""
         return self.lewr or self.sgxlc
 
     @property
@@ -366,6 +436,8 @@ class SgxGuestConfig:
         size = format_size(self.epc)
         if self.mode == "merged":
             flag = "+sgxlc" if self.sgxlc else "-sgxlc"
+            if self.enforce:
+                flag += ",enforce=on"
             return (
                 f"-cpu host,{flag} -object memory-backend-epc,id=epc0,size={size},prealloc=on -M sgx-epc.0.memdev=epc0"
             )
@@ -384,6 +456,7 @@ class SgxGuestConfig:
             "lehash": None if self.lehash is None else self.lehash.hex(),
             "lewr": self.lewr,
             "sgxlc": self.sgxlc,
+            "enforce": self.enforce,
             "option": self.to_option(),
         }
 

@@ -37,9 +37,6 @@ SigArg = Sigstruct | bytes | SigInfo
 _HASH = MSR_IA32_SGXLEPUBKEYHASH
 
 
-# #GP reasons for guest MSR accesses (KVM vmx_get_msr / vmx_set_msr).
-
-
 # --------------------------------------------------------------------------- consistency
 
 
@@ -49,7 +46,8 @@ class GuestView:
 
     ``cpuid_sgx_lc`` and ``feature_control`` are what it was given, ``words``
     its (virtual) IA32_SGXLEPUBKEYHASH0..3 and ``wrote`` whether one of its
-    own WRMSRs to them was accepted.
+    own WRMSRs to them was accepted: a snapshot of a
+    :class:`~sgxlab.kvm.guest.GuestLc` (:meth:`sgxlab.kvm.vcpu.Vcpu.view`).
     """
 
     config: SgxGuestConfig

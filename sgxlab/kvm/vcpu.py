@@ -10,7 +10,10 @@ also covers guests. KVM as merged in Linux 5.13 does the keeping and the
 trapping, and QEMU 6.2 replaced Kai's options by an ``sgxlc`` CPU flag.
 
 What is modelled, with its source (``../shared/reference/linux-kvm-qemu.md``
-§2 and §5, ``hardware-and-einit.md`` "Linux/KVM behaviour"; all paraphrased):
+§2 and §5, ``hardware-and-einit.md`` "Linux/KVM behaviour"; all paraphrased).
+The per-vCPU state and its rules live in :mod:`sgxlab.kvm.guest`
+(:class:`~sgxlab.kvm.guest.GuestLc`), shared with the exact simulation
+engine; this module adds the objects, counters, faults and EINIT around it.
 
 * **Guest configuration** (:class:`SgxGuestConfig`). Kai's option string,
   parsed exactly (``epc`` with a K/M/G suffix and a multiple of 4 KiB,
@@ -24,17 +27,28 @@ What is modelled, with its source (``../shared/reference/linux-kvm-qemu.md``
   Intel's hash when the host has a writable LC or no LC at all (its RDMSR
   faults), otherwise the value the host firmware locked in. Kai's ``lehash``,
   when given, replaces it (QEMU writes it host-initiated).
+* **vCPU reset** (:meth:`Vcpu.reset`, :meth:`Vm.reset`): since Linux 5.16
+  ``__vmx_vcpu_reset`` calls ``vcpu_setup_sgx_lepubkeyhash`` and QEMU's reset
+  path writes the configured hash back, so the hash returns to the initial
+  value; FEATURE_CONTROL is reset and guest firmware locks it again.
 * **Guest RDMSR/WRMSR** of 0x8C-0x8F and 0x3A (``vmx_get_msr``/``vmx_set_msr``,
   commit 8f102445d404): a read needs guest CPUID SGX_LC; a write needs SGX_LC
   and a FEATURE_CONTROL that is unlocked or locked with
   FEAT_CTL_SGX_LC_ENABLED. An accepted write changes
   ``msr_ia32_sgxlepubkeyhash`` in memory only; no hardware WRMSR happens.
-  Host-initiated accesses (QEMU's KVM_GET/SET_MSRS) skip the checks. Every
-  guest access is an MSR exit and is counted.
+  Host-initiated accesses (QEMU's KVM_GET/SET_MSRS) skip the checks; a
+  host-initiated FEATURE_CONTROL write ignores the lock and may set any bit
+  of ``KVM_SUPPORTED_FEATURE_CONTROL``, LMCE included (Sean Christopherson,
+  June 2022, Message-Id 20220607232353.3375324-2). Every guest access is an
+  MSR exit and is counted.
 * **CPUID**: KVM offers SGX_LC to guests only if the host's MSRs are
-  writable (``kvm_cpu_cap_mask``; the QEMU commit says so, and a guest asking
-  for ``+sgxlc`` on a locked host fails to start, intel/qemu-sgx#14).
-  :meth:`Kvm.create_vm` refuses lewr/sgxlc there.
+  writable (``kvm_cpu_cap_mask``; the QEMU commit says so). On such a host
+  QEMU 6.2 drops a requested ``+sgxlc`` with a warning
+  (``x86_cpu_filter_features``) and starts the VM with SGX_LC clear and
+  FEATURE_CONTROL = LOCK | SGX_ENABLE (:attr:`Vm.warnings`); only with
+  ``enforce=on`` does it refuse to start (``x86_cpu_realizefn``). Kai's 2017
+  ``lewr`` (never merged) is refused there, as before: see
+  :meth:`Kvm.hardware_refusal`.
 * **EINIT exiting** (``vmx_write_encls_bitmap``, commit b6f084ca5538): EINIT
   is intercepted iff the host has SGX_LC, i.e. its LC is writable. A trapped
   EINIT goes through ``handle_encls_einit`` and ``sgx_virt_einit``: here the
@@ -47,6 +61,9 @@ What is modelled, with its source (``../shared/reference/linux-kvm-qemu.md``
   (:meth:`Vcpu.load`), and, as his RFC passed guest writes through, a guest
   WRMSR while the vCPU is loaded also goes to hardware. An untrapped EINIT
   runs natively against whatever the physical CPU holds.
+* **S3** (:meth:`Kvm.s3_resume`): every CPU's hash MSRs return to Intel's
+  value, then each loaded vCPU is scheduled in again on its CPU, in CPU
+  order (``kvm_sched_in`` -> ``kvm_arch_vcpu_load``).
 * **Host EINIT** (:meth:`Kvm.host_einit`): the policy, then Linux's
   token-less flow (the design writes the enclave's own MRSIGNER).
 
@@ -88,28 +105,20 @@ There is no module-level mutable state: a :class:`Kvm` owns its VMs.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sgxlab.errors import ConfigError, GeneralProtection, PolicyRefusal, SgxlabError
 from sgxlab.host.designs import Design, LaunchOutcome, design_class
-from sgxlab.hw.arch import (
-    CONTROLLED_ATTRIBUTES,
-    FEAT_CTL_LOCKED,
-    FEAT_CTL_SGX_ENABLED,
-    FEAT_CTL_SGX_LC_ENABLED,
-    INTEL_LEPUBKEYHASH,
-    MSR_IA32_FEATURE_CONTROL,
-    MSR_IA32_SGXLEPUBKEYHASH,
-    LeHash,
-    SgxError,
-    msr_name,
-)
+from sgxlab.hw.arch import CONTROLLED_ATTRIBUTES, LeHash, SgxError, msr_name
 from sgxlab.hw.einit import SigInfo, einit
-from sgxlab.hw.platform import FEAT_CTL_VMX_INSIDE_SMX, FEAT_CTL_VMX_OUTSIDE_SMX, Cpu, Platform
+from sgxlab.hw.platform import Cpu, Platform
 from sgxlab.hw.structs import Einittoken, Sigstruct
+from sgxlab.kvm import guest
 from sgxlab.kvm.config import SgxGuestConfig
 from sgxlab.kvm.consistency import GuestView, hardware_consistent, reference_einit
+from sgxlab.kvm.guest import GuestLc, Words
 from sgxlab.kvm.policy import AllowAll, HostPolicy, policy_by_name
 
 if TYPE_CHECKING:
@@ -117,11 +126,8 @@ if TYPE_CHECKING:
     from sgxlab.hw.measure import Enclave
 
 
-Words = tuple[int, int, int, int]
 SigArg = Sigstruct | bytes | SigInfo
 
-_HASH = MSR_IA32_SGXLEPUBKEYHASH
-_HASH_SLOT = {msr: i for i, msr in enumerate(_HASH)}
 _U64_MAX = (1 << 64) - 1
 
 POLICY_REFUSAL_CODE = SgxError.SGX_INVALID_EINITTOKEN
@@ -130,27 +136,6 @@ ordinary enclave (see the module text)."""
 
 POLICY_REFUSAL_CODE_LE = SgxError.SGX_INVALID_ATTRIBUTE
 """The same for an enclave with controlled attributes (a launch enclave)."""
-
-_GUEST_FC_BASE = FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED
-_HOST_INITIATED_FC_VALID = (
-    FEAT_CTL_LOCKED
-    | FEAT_CTL_VMX_INSIDE_SMX
-    | FEAT_CTL_VMX_OUTSIDE_SMX
-    | FEAT_CTL_SGX_ENABLED
-    | FEAT_CTL_SGX_LC_ENABLED
-)
-
-# #GP reasons for guest MSR accesses (KVM vmx_get_msr / vmx_set_msr).
-_R_GUEST_NO_LC = (
-    "guest CPUID.(EAX=07H,ECX=0):ECX[30] (SGX_LC) is clear: KVM refuses guest access to "
-    "IA32_SGXLEPUBKEYHASHn (vmx_get_msr/vmx_set_msr)"
-)
-_R_GUEST_LOCKED = (
-    "the guest's IA32_FEATURE_CONTROL is locked without bit 17 (FEAT_CTL_SGX_LC_ENABLED): "
-    "KVM refuses the write (vmx_set_msr)"
-)
-_R_GUEST_FC_LOCKED = "the guest's IA32_FEATURE_CONTROL is locked: KVM refuses guest writes (vmx_set_msr)"
-_R_GUEST_UNKNOWN = "MSR not emulated for SGX guests here (sgxlab models 0x3a and 0x8c-0x8f)"
 
 
 # --------------------------------------------------------------------------- results
@@ -297,20 +282,14 @@ class Kvm:
     # -- host facts ----------------------------------------------------------------
 
     def setup_default_sgx_lepubkeyhash(self) -> LeHash:
-        """KVM's ``setup_default_sgx_lepubkeyhash()``: the hash new vCPUs start with.
+        """KVM's ``setup_default_sgx_lepubkeyhash()``: the hash new vCPUs start with
+        (:func:`sgxlab.kvm.guest.setup_default_sgx_lepubkeyhash` on CPU 0).
 
         Intel's when the host has SGX_LC (writable: guests may write at will),
         or when RDMSR of IA32_SGXLEPUBKEYHASH0 faults (no LC: Intel's hash is
         fused in); otherwise the value the host firmware locked in.
         """
-        if self.lc_writable:
-            return INTEL_LEPUBKEYHASH
-        cpu = self.platform.cpus[0]
-        try:
-            words = tuple(cpu.rdmsr(msr) for msr in _HASH)
-        except GeneralProtection:
-            return INTEL_LEPUBKEYHASH
-        return LeHash.from_words(words)
+        return guest.setup_default_sgx_lepubkeyhash(self.lc_writable, self.platform.cpus[0])
 
     @property
     def lc_writable(self) -> bool:
@@ -319,8 +298,9 @@ class Kvm:
 
     @property
     def traps_einit(self) -> bool:
-        """Guest EINIT is intercepted: the host LC is writable and the design traps."""
-        return self.platform.lc_writable and self.design.traps_einit
+        """Guest EINIT is intercepted: the host LC is writable and the design traps
+        (:func:`sgxlab.kvm.guest.traps_einit`)."""
+        return guest.traps_einit(self.platform.lc_writable, self.design)
 
     def policy_refusal_code(self, enclave: Enclave) -> SgxError:
         """The code a guest sees when the policy refuses its EINIT of ``enclave``.
@@ -343,24 +323,65 @@ class Kvm:
         return "EINIT is trapped"
 
     def initial_lehash(self, config: SgxGuestConfig) -> LeHash:
-        """The value a new vCPU's virtual IA32_SGXLEPUBKEYHASH starts with."""
-        return config.lehash if config.lehash is not None else self.sgx_pubkey_hash
+        """The value a new (or reset) vCPU's virtual IA32_SGXLEPUBKEYHASH starts with."""
+        return guest.initial_lehash(config, self.sgx_pubkey_hash)
 
     def guest_cpuid_sgx_lc(self, config: SgxGuestConfig) -> bool:
-        """Guest CPUID.(7,0):ECX[30]: what KVM offers (rfc2017) or the sgxlc flag (merged)."""
-        return config.sgxlc if config.mode == "merged" else self.lc_writable
+        """Guest CPUID.(7,0):ECX[30]: what KVM offers (rfc2017), or the sgxlc flag
+        unless QEMU filtered it out (merged; :func:`sgxlab.kvm.guest.guest_cpuid_sgx_lc`)."""
+        return guest.guest_cpuid_sgx_lc(config, self.lc_writable)
 
     def guest_feature_control(self, config: SgxGuestConfig) -> int:
-        """IA32_FEATURE_CONTROL as guest firmware locks it: bit 17 iff lewr/sgxlc."""
-        return _GUEST_FC_BASE | (FEAT_CTL_SGX_LC_ENABLED if config.lc_enabled else 0)
+        """IA32_FEATURE_CONTROL as guest firmware locks it: bit 17 iff lewr, or
+        iff the guest's CPUID has SGX_LC (merged)."""
+        return guest.guest_feature_control(config, self.guest_cpuid_sgx_lc(config))
+
+    def qemu_warnings(self, config: SgxGuestConfig) -> tuple[str, ...]:
+        """The warnings QEMU 6.2 prints when it creates ``config`` here: one per
+        CPU flag it drops because KVM does not offer it (``+sgxlc`` on a host
+        whose launch control is not writable; ``x86_cpu_filter_features``
+        reports them when ``check`` or ``enforce`` is on, and ``check`` is on
+        by default). With ``enforce=on`` QEMU then refuses to start the VM
+        (:meth:`hardware_refusal`). Kai's 2017 form has none."""
+        return tuple(guest.qemu_filter_warning(f) for f in guest.qemu_filtered_features(config, self.lc_writable))
+
+    def effective_config(self, config: SgxGuestConfig) -> SgxGuestConfig:
+        """``config`` as the VM gets it: with a filtered ``sgxlc`` switched off.
+
+        The host policy judges this one (:meth:`would_create`): a guest whose
+        ``+sgxlc`` QEMU dropped has no launch control to police.
+        """
+        if "sgxlc" in guest.qemu_filtered_features(config, self.lc_writable):
+            return dataclasses.replace(config, sgxlc=False)
+        return config
 
     def hardware_refusal(self, config: SgxGuestConfig) -> str | None:
-        """Why this host cannot give the guest ``config`` at all, or ``None``."""
-        if config.lc_enabled and not self.lc_writable:
+        """Why this host cannot give the guest ``config`` at all, or ``None``.
+
+        * Kai's 2017 ``lewr`` on a host whose launch control is not writable:
+          KVM cannot offer SGX_LC, so the guest firmware's bit 17 could not be
+          backed. That interface was never merged and its QEMU code is not at
+          hand (reference §8); sgxlab keeps refusing the VM, as a user saw
+          QEMU do in intel/qemu-sgx#14.
+        * QEMU 6.2's ``+sgxlc`` there is dropped with a warning
+          (:meth:`qemu_warnings`) and the VM starts without launch control;
+          only with ``enforce=on`` does ``x86_cpu_realizefn`` refuse it.
+        * A ``lehash`` the host cannot honour: guest EINIT runs untrapped
+          against the host's hash, so any other value would be a lie.
+        """
+        if config.mode == "rfc2017" and config.lewr and not self.lc_writable:
             return (
-                f"{config.lc_option} needs SGX_LC in the guest, but KVM offers SGX_LC only when the host's "
+                f"lewr needs SGX_LC in the guest, but KVM offers SGX_LC only when the host's "
                 f"LE hash MSRs are writable, and this host's are not (firmware {self.platform.firmware.name}); "
-                "QEMU fails to start such a VM (intel/qemu-sgx#14)"
+                "Kai's 2017 -sgx interface (never merged) cannot give it, and sgxlab refuses such a VM "
+                "(as reported for QEMU in intel/qemu-sgx#14)"
+            )
+        why = guest.qemu_enforce_refusal(config, self.lc_writable)
+        if why is not None:
+            return (
+                f"QEMU refuses to start the VM: {why} (enforce=on, and sgxlc was filtered out: KVM offers "
+                f"SGX_LC only when the host's LE hash MSRs are writable, and this host's are not, "
+                f"firmware {self.platform.firmware.name})"
             )
         if config.lehash is not None and not self.lc_writable and config.lehash != self.sgx_pubkey_hash:
             return (
@@ -372,14 +393,17 @@ class Kvm:
     def would_create(self, config: SgxGuestConfig | str) -> tuple[bool, str | None, str | None]:
         """``(created, refusing_party, reason)`` for ``config``, with no side effects.
 
-        The refusing party is ``"kvm"`` (hardware) or the policy's name.
+        The refusing party is ``"kvm"`` (hardware, or QEMU with
+        ``enforce=on``) or the policy's name. The policy sees
+        :meth:`effective_config`. A VM created with warnings is still created
+        (:meth:`qemu_warnings`).
         """
         if isinstance(config, str):
             config = SgxGuestConfig.parse(config)
         why = self.hardware_refusal(config)
         if why is not None:
             return False, "kvm", why
-        why = self.policy.check_vm(config, self)
+        why = self.policy.check_vm(self.effective_config(config), self)
         if why is not None:
             return False, self.policy.name, why
         return True, None, None
@@ -421,6 +445,20 @@ class Kvm:
         vm = Vm(self, name, config, nvcpus, guest_firmware=guest_firmware)
         self.vms.append(vm)
         return vm
+
+    def s3_resume(self) -> int:
+        """Suspend to RAM and resume with the VMs running (:func:`sgxlab.kvm.guest.s3_resume`).
+
+        Every CPU's hash MSRs return to Intel's value and the design's
+        ``on_epc_loss`` runs; then each loaded vCPU is scheduled in again on
+        its CPU, in CPU order (counted in its ``schedule_ins``). Returns the
+        number of vCPUs scheduled in again.
+        """
+        current = sorted(self._loaded.items())
+        n, _, _ = guest.s3_resume(self.platform, self.design, [(c, v.lc.words) for c, v in current])
+        for _, v in current:
+            v.schedule_ins += 1
+        return n
 
     def destroy_vm(self, vm: Vm) -> None:
         """Tear a VM down: its vCPUs are put and it leaves :attr:`vms`."""
@@ -480,7 +518,7 @@ class Kvm:
         if refusal is not None:
             return None, refusal
         assert vcpu.pcpu is not None
-        return self.sgx_virt_einit(vcpu.pcpu, vcpu.lehash_words, sigstruct, enclave, token), None
+        return self.sgx_virt_einit(vcpu.pcpu, vcpu.lc.words, sigstruct, enclave, token), None
 
     def sgx_virt_einit(
         self, cpu: Cpu, words: Words, sigstruct: SigArg, enclave: Enclave, token: Einittoken | None = None
@@ -513,7 +551,15 @@ class Kvm:
 
 
 class Vm:
-    """A guest: its configuration and vCPUs. Made by :meth:`Kvm.create_vm`."""
+    """A guest: its configuration and vCPUs. Made by :meth:`Kvm.create_vm`.
+
+    ``config`` is what QEMU was asked for; ``warnings`` what QEMU printed
+    while creating the VM (a ``+sgxlc`` it dropped, :meth:`Kvm.qemu_warnings`);
+    ``cpuid_sgx_lc``, ``feature_control`` (as guest firmware locks it) and
+    ``initial_lehash`` are what each vCPU is given. ``guest_firmware=False``:
+    the vCPUs start, and come back from :meth:`reset`, with FEATURE_CONTROL 0,
+    and the caller plays guest firmware.
+    """
 
     def __init__(
         self, kvm: Kvm, name: str, config: SgxGuestConfig, nvcpus: int, *, guest_firmware: bool = True
@@ -522,15 +568,22 @@ class Vm:
         self.name = name
         self.config = config
         self.destroyed = False
+        self.guest_firmware = guest_firmware
+        self.warnings: tuple[str, ...] = kvm.qemu_warnings(config)
         self.cpuid_sgx_lc = kvm.guest_cpuid_sgx_lc(config)
+        self.feature_control = kvm.guest_feature_control(config)
         self.initial_lehash = kvm.initial_lehash(config)
-        fc = kvm.guest_feature_control(config) if guest_firmware else 0
-        self.vcpus: list[Vcpu] = [Vcpu(self, i, fc) for i in range(nvcpus)]
+        self.vcpus: list[Vcpu] = [Vcpu(self, i) for i in range(nvcpus)]
 
     def vcpu(self, i: int) -> Vcpu:
         if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(self.vcpus):
             return self.vcpus[i]
         raise ConfigError("vcpu", i, f"{self.name} has vCPUs 0..{len(self.vcpus) - 1}")
+
+    def reset(self) -> None:
+        """System reset: every vCPU is reset (:meth:`Vcpu.reset`)."""
+        for v in self.vcpus:
+            v.reset()
 
     @property
     def msr_exits(self) -> int:
@@ -545,52 +598,66 @@ class Vm:
 
 
 class Vcpu:
-    """One virtual CPU: guest CPUID SGX_LC, guest FEATURE_CONTROL, virtual hash words.
+    """One virtual CPU: its launch-control state ``lc``, physical placement and counters.
 
-    ``msr_ia32_sgxlepubkeyhash`` is KVM's ``vcpu_vmx`` field of the same name:
-    the guest's four hash words, in memory only. ``pcpu`` is the physical
-    :class:`~sgxlab.hw.platform.Cpu` the vCPU is loaded on (``None`` when put).
+    ``lc`` is a :class:`~sgxlab.kvm.guest.GuestLc`, the model shared with
+    the exact engine; ``cpuid_sgx_lc``, ``msr_ia32_feature_control`` and
+    ``msr_ia32_sgxlepubkeyhash`` (KVM's ``vcpu_vmx`` fields: the guest's
+    four hash words, in memory only, as a tuple) read it. ``pcpu`` is the
+    physical :class:`~sgxlab.hw.platform.Cpu` the vCPU is loaded on
+    (``None`` when put). ``feature_control`` overrides the FEATURE_CONTROL
+    it starts with (default: as the VM's guest firmware locks it, or 0).
     """
 
-    def __init__(self, vm: Vm, index: int, feature_control: int) -> None:
+    def __init__(self, vm: Vm, index: int, feature_control: int | None = None) -> None:
         self.vm = vm
         self.index = index
         self.label = f"vcpu {index} of {vm.name}"
-        self.cpuid_sgx_lc: bool = vm.cpuid_sgx_lc
-        self.msr_ia32_feature_control: int = feature_control
-        self.msr_ia32_sgxlepubkeyhash: list[int] = [0, 0, 0, 0]
-        self.wrote_lehash = False
+        self.lc = GuestLc(vm.initial_lehash.words, vm.cpuid_sgx_lc, vm.feature_control, firmware=vm.guest_firmware)
+        if feature_control is not None:
+            self.lc.feature_control = _check_u64("feature_control", feature_control)
         self.msr_exits = 0
         self.encls_exits = 0
         self.schedule_ins = 0
         self.gp_count = 0
         self.pcpu: Cpu | None = None
         self.last_pcpu = index % vm.kvm.platform.ncpus
-        self.vcpu_setup_sgx_lepubkeyhash()
 
     def vcpu_setup_sgx_lepubkeyhash(self) -> None:
-        """KVM's ``vcpu_setup_sgx_lepubkeyhash()`` plus QEMU's host-initiated lehash write."""
-        self.msr_ia32_sgxlepubkeyhash[:] = self.vm.initial_lehash.words
+        """KVM's ``vcpu_setup_sgx_lepubkeyhash()`` plus QEMU's host-initiated lehash write:
+        the hash goes back to the VM's initial value (FEATURE_CONTROL is untouched;
+        :meth:`reset` does both)."""
+        self.lc.words = self.lc.initial
 
     # -- state ---------------------------------------------------------------------
 
     @property
-    def lehash_words(self) -> Words:
-        h = self.msr_ia32_sgxlepubkeyhash
-        return (h[0], h[1], h[2], h[3])
+    def cpuid_sgx_lc(self) -> bool:
+        return self.lc.cpuid_sgx_lc
+
+    @property
+    def msr_ia32_feature_control(self) -> int:
+        return self.lc.feature_control
+
+    feature_control = msr_ia32_feature_control
+
+    @property
+    def msr_ia32_sgxlepubkeyhash(self) -> Words:
+        return self.lc.words
+
+    lehash_words = msr_ia32_sgxlepubkeyhash
+
+    @property
+    def wrote_lehash(self) -> bool:
+        return self.lc.wrote
 
     @property
     def lehash(self) -> LeHash:
-        return LeHash.from_words(self.lehash_words)
-
-    @property
-    def feature_control(self) -> int:
-        return self.msr_ia32_feature_control
+        return LeHash.from_words(self.lc.words)
 
     def view(self) -> GuestView:
-        return GuestView(
-            self.vm.config, self.cpuid_sgx_lc, self.msr_ia32_feature_control, self.lehash_words, self.wrote_lehash
-        )
+        lc = self.lc
+        return GuestView(self.vm.config, lc.cpuid_sgx_lc, lc.feature_control, lc.words, lc.wrote)
 
     def _gp(self, reason: str, msr: int, value: int | None) -> GeneralProtection:
         self.gp_count += 1
@@ -604,26 +671,24 @@ class Vcpu:
     # -- MSRs ------------------------------------------------------------------------
 
     def rdmsr(self, msr: int, *, host_initiated: bool = False) -> int:
-        """Guest (or, with ``host_initiated``, QEMU's) RDMSR, by KVM's ``vmx_get_msr`` rules."""
+        """Guest (or, with ``host_initiated``, QEMU's) RDMSR, by KVM's ``vmx_get_msr``
+        rules (:meth:`GuestLc.read_refusal <sgxlab.kvm.guest.GuestLc.read_refusal>`)."""
         self._alive()
         if not host_initiated:
             self.msr_exits += 1
-        i = _HASH_SLOT.get(msr)
-        if i is not None:
-            if host_initiated or self.cpuid_sgx_lc:
-                return self.msr_ia32_sgxlepubkeyhash[i]
-            raise self._gp(_R_GUEST_NO_LC, msr, None)
-        if msr == MSR_IA32_FEATURE_CONTROL:
-            return self.msr_ia32_feature_control
-        raise self._gp(_R_GUEST_UNKNOWN, msr, None)
+        why = self.lc.read_refusal(msr, host_initiated)
+        if why is not None:
+            raise self._gp(why, msr, None)
+        return self.lc.read(msr)
 
     def wrmsr(self, msr: int, value: int, *, host_initiated: bool = False) -> None:
-        """Guest (or QEMU's) WRMSR, by KVM's ``vmx_set_msr`` rules.
+        """Guest (or QEMU's) WRMSR, by KVM's ``vmx_set_msr`` rules
+        (:meth:`GuestLc.wrmsr <sgxlab.kvm.guest.GuestLc.wrmsr>`).
 
         An accepted hash write changes memory only, except under a design
         that loads on schedule (eager-load) while this vCPU is loaded on a
         host with writable LC: Kai's RFC passed the guest's value through, so
-        the physical CPU is written as well.
+        the physical CPU is written as well (:func:`sgxlab.kvm.guest.passes_through`).
         """
         kvm = self._alive()
         if isinstance(msr, bool) or not isinstance(msr, int):
@@ -631,36 +696,27 @@ class Vcpu:
         value = _check_u64(f"{self.label} MSR {msr:#x}", value)
         if not host_initiated:
             self.msr_exits += 1
-        i = _HASH_SLOT.get(msr)
-        if i is not None:
-            if not host_initiated:
-                if not self.cpuid_sgx_lc:
-                    raise self._gp(_R_GUEST_NO_LC, msr, value)
-                fc = self.msr_ia32_feature_control
-                if fc & FEAT_CTL_LOCKED and not fc & FEAT_CTL_SGX_LC_ENABLED:
-                    raise self._gp(_R_GUEST_LOCKED, msr, value)
-                self.wrote_lehash = True
-            self.msr_ia32_sgxlepubkeyhash[i] = value
-            if kvm.design.loads_on_schedule and self.pcpu is not None and kvm.lc_writable:
-                self.pcpu.wrmsr(msr, value)
-            return
-        if msr == MSR_IA32_FEATURE_CONTROL:
-            if host_initiated:
-                valid = _HOST_INITIATED_FC_VALID
-            else:
-                if self.msr_ia32_feature_control & FEAT_CTL_LOCKED:
-                    raise self._gp(_R_GUEST_FC_LOCKED, msr, value)
-                valid = _GUEST_FC_BASE | (FEAT_CTL_SGX_LC_ENABLED if self.cpuid_sgx_lc else 0)
-            bad = value & ~valid
-            if bad:
-                if bad & FEAT_CTL_SGX_LC_ENABLED:
-                    why = "bit 17 (SGX_LC_ENABLED) is reserved: the guest CPUID has no SGX_LC"
-                else:
-                    why = f"reserved bits {bad:#x} of the guest's IA32_FEATURE_CONTROL"
-                raise self._gp(why, msr, value)
-            self.msr_ia32_feature_control = value
-            return
-        raise self._gp(_R_GUEST_UNKNOWN, msr, value)
+        through = self.pcpu if guest.passes_through(kvm.lc_writable, kvm.design) else None
+        why = self.lc.wrmsr(msr, value, host_initiated, through)
+        if why is not None:
+            raise self._gp(why, msr, value)
+
+    def reset(self) -> None:
+        """Reset this vCPU (QEMU's system reset; KVM 5.16+).
+
+        QEMU kicks the vCPU out of KVM_RUN first, so it is put; then
+        :meth:`GuestLc.reset <sgxlab.kvm.guest.GuestLc.reset>`: the virtual
+        hash returns to the VM's initial value (KVM's
+        ``vcpu_setup_sgx_lepubkeyhash`` from ``__vmx_vcpu_reset``, then QEMU's
+        configured hash via ``x86_cpu_reset_hold`` and ``kvm_put_msrs``), the
+        wrote flag is cleared and FEATURE_CONTROL is locked again as guest
+        firmware locked it at boot (0 for a VM made with
+        ``guest_firmware=False``). The next KVM_RUN schedules it in again.
+        Counters are kept.
+        """
+        self._alive()
+        self.put()
+        self.lc.reset(firmware=self.vm.guest_firmware)
 
     # -- scheduling ------------------------------------------------------------------
 
@@ -669,14 +725,15 @@ class Vcpu:
 
         A vCPU already there is put first. The design's ``vcpu_load`` hook
         runs (eager-load writes the four words to hardware); on a host whose
-        LC is not writable there is nothing it could write, so it is skipped.
+        LC is not writable there is nothing it could write, so it is skipped
+        (:func:`sgxlab.kvm.guest.schedule_in_hook`).
 
         Loading a vCPU again on the CPU it is already loaded on is a
         schedule-in as well (counted, and the hook runs): that is what
         happens when its thread runs again there, e.g. after an S3 resume
-        thaws it, and ``kvm_arch_vcpu_load`` runs once more (from the preempt
-        notifier ``kvm_sched_in`` in ``virt/kvm/kvm_main.c``, or from the
-        ``vcpu_load`` of the next KVM_RUN).
+        thaws it (:meth:`Kvm.s3_resume`), and ``kvm_arch_vcpu_load`` runs once
+        more (from the preempt notifier ``kvm_sched_in`` in
+        ``virt/kvm/kvm_main.c``, or from the ``vcpu_load`` of the next KVM_RUN).
         """
         kvm = self._alive()
         cpu = kvm.platform.cpu(cpu_index)
@@ -689,8 +746,9 @@ class Vcpu:
         self.last_pcpu = cpu.index
         kvm._loaded[cpu.index] = self
         self.schedule_ins += 1
-        if kvm.lc_writable:
-            kvm.design.vcpu_load(cpu, self.lehash_words)
+        hook = guest.schedule_in_hook(kvm.lc_writable, kvm.design)
+        if hook is not None:
+            hook(cpu, self.lc.words)
 
     def put(self) -> None:
         """Schedule this vCPU out (KVM's vcpu_put)."""
@@ -714,16 +772,12 @@ class Vcpu:
         faults (#GP), as on hardware.
         """
         kvm = self._alive()
-        need = FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED
-        if self.feature_control & need != need:
+        why = self.lc.encls_refusal()
+        if why is not None:
             # handle_encls(): #GP unless the guest's BIOS enabled SGX
             # (sgx_enabled_in_guest_bios: FEATURE_CONTROL locked with SGX_ENABLE).
             self.gp_count += 1
-            raise GeneralProtection(
-                "SGX is not enabled in the guest: its IA32_FEATURE_CONTROL is not locked with bit 18 (SGX_ENABLE)",
-                instruction="EINIT",
-                cpu=self.label,
-            )
+            raise GeneralProtection(why, instruction="EINIT", cpu=self.label)
         if enclave.initialized:
             self.gp_count += 1
             raise GeneralProtection(
