@@ -1,19 +1,18 @@
-"""Typed errors. Every one names the field, value or option at fault.
+"""Typed errors: the exceptions sgxlab raises on purpose, each naming the field, value or option at fault.
 
-sgxlab never lets a ``struct.error``, ``IndexError``, ``KeyError`` or a bare
-``ValueError`` from ``int()`` reach a user: parsers and option handlers catch
-those and raise one of the classes below instead. The command line turns any
-:class:`SgxlabError` into exit status 2 and one line on stderr.
-
-Architectural faults are errors too: :class:`GeneralProtection` is the #GP an
-instruction (RDMSR, WRMSR, EINIT on an initialized SECS) raises on hardware.
-SGX status codes such as SGX_INVALID_EINITTOKEN are *not* exceptions: EINIT
-returns them, as the instruction does in RAX.
+Decisions
+---------
+* sgxlab never lets a ``struct.error``, ``IndexError``, ``KeyError`` or a bare
+  ``ValueError`` from ``int()`` reach a user: parsers and option handlers
+  catch those and raise one of the classes below instead. The command line
+  turns any :class:`SgxlabError` into exit status 2 and one line on stderr.
+* Architectural faults are errors too: :class:`GeneralProtection` is the #GP
+  an instruction (RDMSR, WRMSR, EINIT on an initialized SECS) raises on
+  hardware. SGX status codes such as SGX_INVALID_EINITTOKEN are *not*
+  exceptions: EINIT returns them, as the instruction does in RAX.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 __all__ = [
     "SgxlabError",
@@ -30,7 +29,7 @@ class SgxlabError(Exception):
     """Base class of every error sgxlab raises on purpose."""
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         if abs(value) < 1 << 32:
             return str(value)
@@ -58,7 +57,7 @@ class StructError(SgxlabError, ValueError):
         field: str,
         offset: int | None,
         expected: str,
-        got: Any = None,
+        got: object = None,
     ) -> None:
         self.structure = structure
         self.field = field
@@ -81,7 +80,7 @@ class ConfigError(SgxlabError, ValueError):
     ``value`` is what was given and ``reason`` says what is wrong.
     """
 
-    def __init__(self, option: str, value: Any, reason: str) -> None:
+    def __init__(self, option: str, value: object, reason: str) -> None:
         self.option = option
         self.value = value
         self.reason = reason
@@ -95,7 +94,7 @@ class HashSyntaxError(ConfigError):
     ``bad-hex``, ``wrong-length`` or ``bad-word``.
     """
 
-    def __init__(self, kind: str, option: str, value: Any, reason: str) -> None:
+    def __init__(self, kind: str, option: str, value: object, reason: str) -> None:
         self.kind = kind
         super().__init__(option, value, reason)
 

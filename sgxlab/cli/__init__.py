@@ -1,11 +1,15 @@
 """The ``sgxlab`` command line: scripts, and how the kit is checked from outside.
 
 Each subcommand lives in its own module under :mod:`sgxlab.cli` and exposes
-``register(subparsers)``; it returns its exit status. Any
-:class:`~sgxlab.errors.SgxlabError` (and a missing or unreadable file) becomes
-exit status 2 with one line on stderr, never a traceback; so does any other
-:class:`OSError` or :class:`UnicodeDecodeError` that escapes a subcommand.
-Ctrl-C exits 130. An instruction that *ran* exits 0 whatever its SGX result.
+``register(subparsers)``; it returns its exit status.
+
+Exit status
+-----------
+Any :class:`~sgxlab.errors.SgxlabError` (and a missing or unreadable file)
+becomes exit status 2 with one line on stderr, never a traceback; so does any
+other :class:`OSError` or :class:`UnicodeDecodeError` that escapes a
+subcommand. Ctrl-C exits 130. An instruction that *ran* exits 0 whatever its
+SGX result.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
 from sgxlab.errors import SgxlabError
 from sgxlab.files import read_user_bytes
@@ -27,7 +31,7 @@ COMMANDS = ("sigstruct", "measure", "einit", "guest", "policy-matrix", "run", "d
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"sgxlab: error: {message}\n")
 
 
@@ -36,7 +40,7 @@ def read_file(path: str | Path, what: str) -> bytes:
     return read_user_bytes(path, what)
 
 
-def print_json(obj: Any) -> None:
+def print_json(obj: object) -> None:
     json.dump(obj, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
 

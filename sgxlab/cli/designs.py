@@ -4,25 +4,48 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from typing import Any
+from typing import TypedDict
 
 from sgxlab.cli import print_json
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+class DesignParam(TypedDict):
+    """A parameter of a design, as ``sgxlab designs --json`` lists it."""
+
+    name: str
+    type: str
+    default: str | None
+    choices: list[str]
+    doc: str
+
+
+class DesignInfo(TypedDict):
+    """One design, as ``sgxlab designs --json`` lists it."""
+
+    name: str
+    summary: str
+    source: str
+    traps_einit: bool
+    loads_on_schedule: bool
+    lock: str | None
+    params: list[DesignParam]
+    variants: list[str]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("designs", help="list the MSR-update designs with their sources and parameters")
     p.add_argument("--json", action="store_true", help="print a list of design objects")
     p.set_defaults(func=run)
 
 
-def describe() -> list[dict[str, Any]]:
+def describe() -> list[DesignInfo]:
     """One object per built-in design: name, summary, source, flags and parameters."""
     from sgxlab.host.designs import DESIGNS, PerCpuCache
 
-    out = []
+    out: list[DesignInfo] = []
     for name, cls in DESIGNS.items():
         doc = " ".join((cls.__doc__ or "").split())
-        params = []
+        params: list[DesignParam] = []
         if issubclass(cls, PerCpuCache):
             params.append(
                 {

@@ -5,6 +5,8 @@
     sgxlab einit --sigstruct F (--sgxs F | --mrenclave HEX) [--token F]
                  [--lehash HEX|intel] [--secs-attributes FLAGS[/XFRM]] [--json]
 
+The platform and the enclave
+----------------------------
 The platform has one logical CPU and firmware that locked IA32_FEATURE_CONTROL
 with SGX_LC_ENABLED, so the command can WRMSR the four IA32_SGXLEPUBKEYHASH
 MSRs to ``--lehash`` (64 hex digits in MRSIGNER byte order, or ``intel``, the
@@ -15,6 +17,8 @@ replaying an SGXS stream or, for an enclave whose image is not available
 SIGSTRUCT's MISCSELECT. Without ``--token`` EINIT gets an all-zero token
 (VALID=0), the token-less launch.
 
+Decisions
+---------
 The SIGSTRUCT is parsed without validation, because a malformed one is EINIT's
 business (SGX_INVALID_SIG_STRUCT). Exit status 0 whenever EINIT ran, whatever
 it returned; 2 with one line on stderr for input it cannot run on (a missing
@@ -31,7 +35,7 @@ ENCLAVE_SIZE_GIVEN = 0x2000
 """SECS.SIZE for an enclave known only by ``--mrenclave`` (ECREATE's minimum; it is not measured here)."""
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "einit",
         help="run one EINIT on a fresh platform with flexible launch control and print its SGX result",

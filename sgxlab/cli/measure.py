@@ -7,7 +7,7 @@ import argparse
 from sgxlab.cli import print_json, read_file
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("measure", help="replay an SGXS stream through ECREATE/EADD/EEXTEND and print MRENCLAVE")
     p.add_argument("file", help="an SGXS measured stream (Fortanix format)")
     p.add_argument("--json", action="store_true", help='print {"mrenclave": …}')

@@ -13,7 +13,7 @@ import argparse
 from sgxlab.cli import print_json
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "policy-matrix",
         help="run every host launch policy against every guest configuration (lewr, lehash, signer)",

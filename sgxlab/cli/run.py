@@ -7,6 +7,8 @@
         --param launches=100000 --param cpus=8 --costs pessimistic-msr --cost einit=50000
     sgxlab run --config run.toml           # a saved RunConfig (JSON or TOML)
 
+Output and options
+------------------
 ``--json`` prints the summary object of ``docs/simulator.md`` (``design``,
 ``workload``, ``seed``, ``engine``, ``launches``, ``einit``, ``failures``,
 ``retries``, ``wrmsr``, ``rdmsr``, ``schedule_ins``, ``encls_exits``,
@@ -28,7 +30,7 @@ from sgxlab.cli import print_json
 from sgxlab.errors import ConfigError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run a workload under an MSR-update design and print the summary")
     p.add_argument("--design", help="design name (sgxlab designs), e.g. read-compare, percpu-cache:percpu")
     p.add_argument("--workload", help="workload name (sgxlab workloads) or trace:PATH")

@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TypedDict
 
 from sgxlab.cli import print_json, print_table, read_file
 from sgxlab.hw.structs import Sigstruct
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+class SigstructInfo(TypedDict):
+    """The JSON view of a SIGSTRUCT (``sgxlab sigstruct --json``)."""
+
+    mrsigner: str
+    enclavehash: str
+    lepubkeyhash: list[str]
+    signature_valid: bool
+    q1q2_valid: bool
+    vendor: str
+    date: str
+    swdefined: str
+    attributes: dict[str, str]
+    attributemask: dict[str, str]
+    miscselect: str
+    miscmask: str
+    isvprodid: int
+    isvsvn: int
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("sigstruct", help="decode a SIGSTRUCT file, verify it, print MRSIGNER and the MSR words")
     p.add_argument("file", help="a 1808-byte SIGSTRUCT")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
-def describe(sig: Sigstruct) -> dict[str, Any]:
+def describe(sig: Sigstruct) -> SigstructInfo:
     """The JSON view of a SIGSTRUCT used by the CLI and the notebooks."""
     from sgxlab.hw.crypto import verify_sigstruct
 

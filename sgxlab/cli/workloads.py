@@ -8,7 +8,7 @@ import textwrap
 from sgxlab.cli import print_json
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("workloads", help="list the workloads and their parameters")
     p.add_argument("--json", action="store_true", help="print a list of workload objects")
     p.set_defaults(func=run)

@@ -9,7 +9,7 @@ could show (Kai Huang's objection).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sgxlab.errors import PolicyRefusal
 from sgxlab.host.designs import Design
@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 
 
 _HASH = MSR_IA32_SGXLEPUBKEYHASH
-
-
-# #GP reasons for guest MSR accesses (KVM vmx_get_msr / vmx_set_msr).
 
 
 # --------------------------------------------------------------------------- the policy explorer
@@ -121,8 +118,8 @@ class _MatrixSetup:
         )
 
 
-def _matrix_row(kvm: Kvm, setup: _MatrixSetup, lewr: bool, lehash: str, signer: str) -> dict[str, Any]:
-    row: dict[str, Any] = {
+def _matrix_row(kvm: Kvm, setup: _MatrixSetup, lewr: bool, lehash: str, signer: str) -> dict[str, object]:
+    row: dict[str, object] = {
         "policy": kvm.policy.name,
         "lewr": lewr,
         "lehash": lehash,
@@ -191,12 +188,12 @@ def _matrix_row(kvm: Kvm, setup: _MatrixSetup, lewr: bool, lehash: str, signer: 
         kvm.destroy_vm(vm)
 
 
-def policy_matrix_records(design: str | type[Design] = "always-write") -> list[dict[str, Any]]:
+def policy_matrix_records(design: str | type[Design] = "always-write") -> list[dict[str, object]]:
     """The rows of :func:`policy_matrix` as plain dicts (``code`` is ``None`` for a refused VM)."""
     from sgxlab.kvm.policy import POLICY_NAMES
 
     setup = _MatrixSetup.build()
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, object]] = []
     for pname in POLICY_NAMES:
         # A fresh host per policy: no MSR, cache or design state leaks from one policy's rows to the next.
         platform = Platform(2, "flexible")

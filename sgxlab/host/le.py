@@ -1,5 +1,10 @@
 """A launch enclave: the "legacy" launch flow the 2017 debate weighed.
 
+:class:`LaunchEnclave` is a real enclave on the emulator that launches itself
+with EINIT and then issues EINITTOKENs, by policy, for the enclaves it allows.
+
+The token flow
+--------------
 Before Flexible Launch Control could be assumed, an enclave was launched with
 an EINITTOKEN made by a *launch enclave* (LE). The LE is an ordinary enclave
 with one privilege: ATTRIBUTES.EINITTOKEN_KEY, which EINIT grants only when the
@@ -9,6 +14,11 @@ enclaves its policy allows. EINIT re-derives that key from the CPU's *current*
 MSRs, so a token is good only on the platform that made it and only while the
 MSRs still hold the LE's signer.
 
+The other flow is token-less launch (VALID=0), where the kernel writes each
+enclave's own signer into the MSRs; both work on this emulator.
+
+Sources and decisions
+---------------------
 The policy follows Intel's LE (intel/linux-sgx ``psw/ae/le/launch_enclave.cpp``)
 and the reference LE (``psw/ae/ref_le/ref_le.cpp``), paraphrased:
 
@@ -23,9 +33,6 @@ masked out and XFRM masked to 0, exactly the KEYREQUEST mask Intel's LE uses
 (the real token in ``../shared/vectors/real-hw-token`` shows 0x21/0 for LE
 attributes 0x25), CPUSVNLE/ISVPRODIDLE/ISVSVNLE from the LE itself, and a
 random KEYID.
-
-The other flow is token-less launch (VALID=0), where the kernel writes each
-enclave's own signer into the MSRs; both work on this emulator.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Everything a reader needs to map this emulator to its sources starts here: the
 MSR numbers, the IA32_FEATURE_CONTROL bits, the ATTRIBUTES flags, the ENCLS
 error codes and Intel's reset value of IA32_SGXLEPUBKEYHASH0..3.
 
-Sources (see ``../shared/reference/hardware-and-einit.md`` and
-``linux-kvm-qemu.md``):
+Sources
+-------
+See ``../shared/reference/hardware-and-einit.md`` and ``linux-kvm-qemu.md``:
 
 * SDM Vol. 3C ch. 35, architectural MSRs 0x3A and 0x8C-0x8F
   (https://xem.github.io/minix86/manual/intel-x86-and-64-manual-vol3/o_fe12b1e2a880e0ce-1286.html);
@@ -42,6 +43,7 @@ __all__ = [
     "SUPPORTED_MISCSELECT",
     "KeyName",
     "LeHash",
+    "Words",
     "INTEL_LEPUBKEYHASH",
     "msr_name",
 ]
@@ -53,6 +55,9 @@ MSR_IA32_SGXLEPUBKEYHASH0 = 0x8C
 """IA32_SGXLEPUBKEYHASH0; hash words 1..3 follow at 0x8D..0x8F."""
 
 MSR_IA32_SGXLEPUBKEYHASH = (0x8C, 0x8D, 0x8E, 0x8F)
+
+Words = tuple[int, int, int, int]
+"""The values of IA32_SGXLEPUBKEYHASH0..3, hash0 first (:attr:`LeHash.words`)."""
 
 FEAT_CTL_LOCKED = 1 << 0
 """Bit 0, Lock: once set, further writes to IA32_FEATURE_CONTROL raise #GP."""
@@ -261,7 +266,7 @@ class LeHash:
         raise ConfigError(option, value, f"expected a signer hash: a LeHash, 32 bytes, a key, or {LEHASH_SPELLINGS}")
 
     @property
-    def words(self) -> tuple[int, int, int, int]:
+    def words(self) -> Words:
         d = self.digest
         return (
             int.from_bytes(d[0:8], "little"),

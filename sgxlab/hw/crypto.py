@@ -1,5 +1,11 @@
 """SIGSTRUCT cryptography: RSA-3072 with e = 3, PKCS#1 v1.5 over SHA-256, Q1/Q2, MRSIGNER, CMAC.
 
+Signing keys (:class:`SigningKey`, the test keys in ``data/keys``), SIGSTRUCT
+signing and EINIT's signature check, MRSIGNER, and the AES-CMAC of the
+EINITTOKEN.
+
+What the hardware does
+----------------------
 An enclave author signs 256 bytes of the SIGSTRUCT (bytes [0,128) and
 [900,1028)) with RSASSA-PKCS1-v1_5 / SHA-256 under a 3072-bit key whose public
 exponent is 3. The modulus, the signature and two helper quotients Q1 and Q2
@@ -11,11 +17,15 @@ Q1 = floor(s^2 / n) and Q2 = floor((s^3 - Q1*s*n) / n) let a verifier get
 s^3 mod n with multiplications and subtractions only; they are public and a
 faithful emulator checks them as well as the signature.
 
+Decisions
+---------
 This module mirrors that arithmetic rather than calling a library verifier:
 :func:`verify_signature` computes ``pow(s, 3, n)`` and compares it with the
 exact EMSA-PKCS1-v1_5 encoding, the way the hardware does.
 
-Sources (paraphrased, no code copied):
+Sources
+-------
+Paraphrased, no code copied:
 
 * Intel SDM Vol. 3D, ENCLS[EINIT] (https://www.felixcloutier.com/x86/einit):
   signature check with modulus, q1 and q2; ``TMP_SIG_PADDING``;

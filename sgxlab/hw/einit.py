@@ -1,5 +1,11 @@
 """ENCLS[EINIT] as the SDM defines it, the launch key, and EGETKEY(EINITTOKEN_KEY).
 
+:func:`einit` runs EINIT's checks on one logical CPU and returns the SGX code
+with the reason; :func:`launch_key` and :func:`egetkey` derive the EINITTOKEN
+key a launch enclave MACs its tokens with.
+
+The checks
+----------
 EINIT is the instruction the whole 2017 debate is about. It runs on one
 logical CPU and checks the enclave's SIGSTRUCT against *that CPU's current*
 IA32_SGXLEPUBKEYHASH0..3. Every design the debate weighs (write on
@@ -32,6 +38,8 @@ decides the result:
 15  token ATTRIBUTES = SECS          SGX_INVALID_ATTRIBUTE (2)
 ==  ===============================  ==========================================
 
+Decisions
+---------
 Where the SDM contradicts itself, sgxlab chooses as follows (each is tested):
 
 * **Controlled attributes** (step 6): the prose says SIGSTRUCT.ATTRIBUTES, the
@@ -71,6 +79,8 @@ Also chosen, because the SDM leaves it open or says it twice:
   MSRs gets a key anyway and its tokens fail at EINIT's MAC check, which is
   where the debate's failures must surface.
 
+Not modelled
+------------
 Alignment and EPC-residency faults (#GP/#PF on the linear addresses) are not
 modelled: callers pass objects, not addresses. KVM's ``handle_encls_einit``
 checks alignment before it gets here.
@@ -82,10 +92,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from sgxlab.errors import ConfigError, GeneralProtection, SgxlabError
-from sgxlab.hw.arch import CONTROLLED_ATTRIBUTES, Attr, KeyName, LeHash, SgxError
+from sgxlab.hw.arch import CONTROLLED_ATTRIBUTES, Attr, KeyName, LeHash, SgxError, Words
 from sgxlab.hw.crypto import HARDCODED_PKCS1_5_PADDING, aes_cmac
 from sgxlab.hw.siginfo import SigInfo
-from sgxlab.hw.structs import Attributes, Einittoken, Keyrequest, Sigstruct
+from sgxlab.hw.structs import Attributes, Einittoken, Keyrequest, Secs, Sigstruct
 
 if TYPE_CHECKING:
     from sgxlab.hw.measure import Enclave
@@ -387,6 +397,79 @@ def _fail(code: SgxError, check: str, reason: str, cpu: Cpu) -> EinitResult:
     return EinitResult(code, reason, check, cpu.index)
 
 
+def _einit_fault(cpu: Cpu, enclave: Enclave) -> GeneralProtection:
+    """The #GP(0) (or #PF, reported as #GP) EINIT raises before any check, in the SDM's order."""
+    epc = enclave.epc
+    if not cpu.sgx_on:
+        reason = "SGX is not enabled: ENCLS faults unless IA32_FEATURE_CONTROL is locked with bit 18 (SGX_ENABLE) set"
+    elif epc is not None and (epc[0] is not cpu.platform or epc[1] != epc[0].epc_generation):
+        where = "another platform's EPC" if epc[0] is not cpu.platform else "an EPC lost since (S3)"
+        reason = f"the SECS is not in this EPC: the enclave was created in {where}; #PF on hardware"
+    else:
+        reason = "the SECS is already initialized: EINIT on an initialized enclave faults"
+    return GeneralProtection(reason, instruction="EINIT", cpu=cpu.index)
+
+
+def _token_checks(
+    cpu: Cpu, token: Einittoken, secs: Secs, info: SigInfo, mrenclave: bytes, cpu_words: Words
+) -> EinitResult | None:
+    """EINIT's checks 10-15 of a token with VALID bit 0 set: the failure, or None if the token is good."""
+    # 10. A debug LE cannot launch a production enclave.
+    if token.maskedattributesle.flags & _DEBUG and not secs.attributes.flags & _DEBUG:
+        return _fail(
+            SgxError.SGX_INVALID_EINITTOKEN,
+            CHECKS[9],
+            f"EINITTOKEN.MASKEDATTRIBUTESLE {token.maskedattributesle} has DEBUG (a debug launch enclave "
+            f"made it) but SECS.ATTRIBUTES {secs.attributes} lacks DEBUG: a debug LE cannot launch a "
+            "production enclave",
+            cpu,
+        )
+    # 11. Reserved space and VALID bits 31:1.
+    bad = token.reserved_problems()
+    if bad:
+        return _fail(SgxError.SGX_INVALID_EINITTOKEN, CHECKS[10], f"EINITTOKEN reserved space: {bad[0]}", cpu)
+    # 12. CPUSVN.
+    plat = _platform_of(cpu, "EINIT with an EINITTOKEN")
+    if _cpusvn_exceeds(token.cpusvnle, plat.cpusvn):
+        return _fail(
+            SgxError.SGX_INVALID_CPUSVN,
+            CHECKS[11],
+            f"EINITTOKEN.CPUSVNLE {token.cpusvnle.hex()} exceeds CPUSVN {plat.cpusvn.hex()}",
+            cpu,
+        )
+    # 13. MAC under the launch key derived from this CPU's MSRs.
+    expected_mac = aes_cmac(launch_key(cpu, token), token.mac_data())
+    if expected_mac != token.mac:
+        return _fail(
+            SgxError.SGX_INVALID_EINITTOKEN,
+            CHECKS[12],
+            f"EINITTOKEN.MAC {_short(token.mac)} ≠ CMAC {_short(expected_mac)} under the launch key derived "
+            f"with CPU {cpu.index}'s IA32_SGXLEPUBKEYHASH {_words_short(cpu_words)} (token made by another LE, "
+            "on another platform, or for other MSR values)",
+            cpu,
+        )
+    # 14. The token names this enclave.
+    if token.mrenclave != mrenclave or token.mrsigner != info.mrsigner.digest:
+        which = "MRENCLAVE" if token.mrenclave != mrenclave else "MRSIGNER"
+        got = token.mrenclave if which == "MRENCLAVE" else token.mrsigner
+        want = mrenclave if which == "MRENCLAVE" else info.mrsigner.digest
+        return _fail(
+            SgxError.SGX_INVALID_MEASUREMENT,
+            CHECKS[13],
+            f"EINITTOKEN.{which} {_short(got)} ≠ the enclave's {which} {_short(want)}",
+            cpu,
+        )
+    # 15. The token grants exactly the SECS attributes.
+    if token.attributes != secs.attributes:
+        return _fail(
+            SgxError.SGX_INVALID_ATTRIBUTE,
+            CHECKS[14],
+            f"EINITTOKEN.ATTRIBUTES {token.attributes} ≠ SECS.ATTRIBUTES {secs.attributes}",
+            cpu,
+        )
+    return None
+
+
 def einit(
     cpu: Cpu,
     sigstruct: Sigstruct | bytes | SigInfo,
@@ -404,26 +487,11 @@ def einit(
     exceptions. Raises :class:`GeneralProtection` if the enclave is already
     initialized, as the instruction faults.
     """
-    if not cpu.sgx_on:
-        raise GeneralProtection(
-            "SGX is not enabled: ENCLS faults unless IA32_FEATURE_CONTROL is locked with bit 18 (SGX_ENABLE) set",
-            instruction="EINIT",
-            cpu=cpu.index,
-        )
+    if not cpu.sgx_on or enclave.initialized:
+        raise _einit_fault(cpu, enclave)
     epc = enclave.epc
     if epc is not None and (epc[0] is not cpu.platform or epc[1] != epc[0].epc_generation):
-        where = "another platform's EPC" if epc[0] is not cpu.platform else "an EPC lost since (S3)"
-        raise GeneralProtection(
-            f"the SECS is not in this EPC: the enclave was created in {where}; #PF on hardware",
-            instruction="EINIT",
-            cpu=cpu.index,
-        )
-    if enclave.initialized:
-        raise GeneralProtection(
-            "the SECS is already initialized: EINIT on an initialized enclave faults",
-            instruction="EINIT",
-            cpu=cpu.index,
-        )
+        raise _einit_fault(cpu, enclave)
     if isinstance(sigstruct, SigInfo):
         info = sigstruct
     elif isinstance(sigstruct, (bytes, bytearray)):
@@ -516,60 +584,13 @@ def einit(
                 f"{_words_short(cpu_words)} (token-less launch)",
                 cpu,
             )
+        how = _TOKENLESS
     else:
-        # 10. A debug LE cannot launch a production enclave.
-        if token.maskedattributesle.flags & _DEBUG and not secs.attributes.flags & _DEBUG:
-            return _fail(
-                SgxError.SGX_INVALID_EINITTOKEN,
-                CHECKS[9],
-                f"EINITTOKEN.MASKEDATTRIBUTESLE {token.maskedattributesle} has DEBUG (a debug launch enclave "
-                f"made it) but SECS.ATTRIBUTES {secs.attributes} lacks DEBUG: a debug LE cannot launch a "
-                "production enclave",
-                cpu,
-            )
-        # 11. Reserved space and VALID bits 31:1.
-        bad = token.reserved_problems()
-        if bad:
-            return _fail(SgxError.SGX_INVALID_EINITTOKEN, CHECKS[10], f"EINITTOKEN reserved space: {bad[0]}", cpu)
-        # 12. CPUSVN.
-        plat = _platform_of(cpu, "EINIT with an EINITTOKEN")
-        if _cpusvn_exceeds(token.cpusvnle, plat.cpusvn):
-            return _fail(
-                SgxError.SGX_INVALID_CPUSVN,
-                CHECKS[11],
-                f"EINITTOKEN.CPUSVNLE {token.cpusvnle.hex()} exceeds CPUSVN {plat.cpusvn.hex()}",
-                cpu,
-            )
-        # 13. MAC under the launch key derived from this CPU's MSRs.
-        expected_mac = aes_cmac(launch_key(cpu, token), token.mac_data())
-        if expected_mac != token.mac:
-            return _fail(
-                SgxError.SGX_INVALID_EINITTOKEN,
-                CHECKS[12],
-                f"EINITTOKEN.MAC {_short(token.mac)} ≠ CMAC {_short(expected_mac)} under the launch key derived "
-                f"with CPU {cpu.index}'s IA32_SGXLEPUBKEYHASH {_words_short(cpu_words)} (token made by another LE, "
-                "on another platform, or for other MSR values)",
-                cpu,
-            )
-        # 14. The token names this enclave.
-        if token.mrenclave != mrenclave or token.mrsigner != info.mrsigner.digest:
-            which = "MRENCLAVE" if token.mrenclave != mrenclave else "MRSIGNER"
-            got = token.mrenclave if which == "MRENCLAVE" else token.mrsigner
-            want = mrenclave if which == "MRENCLAVE" else info.mrsigner.digest
-            return _fail(
-                SgxError.SGX_INVALID_MEASUREMENT,
-                CHECKS[13],
-                f"EINITTOKEN.{which} {_short(got)} ≠ the enclave's {which} {_short(want)}",
-                cpu,
-            )
-        # 15. The token grants exactly the SECS attributes.
-        if token.attributes != secs.attributes:
-            return _fail(
-                SgxError.SGX_INVALID_ATTRIBUTE,
-                CHECKS[14],
-                f"EINITTOKEN.ATTRIBUTES {token.attributes} ≠ SECS.ATTRIBUTES {secs.attributes}",
-                cpu,
-            )
+        # 10.-15. The token's checks.
+        refused = _token_checks(cpu, token, secs, info, mrenclave, cpu_words)
+        if refused is not None:
+            return refused
+        how = _WITH_TOKEN
 
     # Commit: the SECS takes the enclave's identity; INIT is set.
     secs.mrenclave = mrenclave
@@ -584,8 +605,7 @@ def einit(
     enclave.isvextprodid = sig.isvextprodid
     enclave.padding = HARDCODED_PKCS1_5_PADDING
     enclave.initialized = True
-    plat = cpu.platform
-    if plat is not None:
-        enclave.epc = (plat, plat.epc_generation)
-    how = _TOKENLESS if token is None or not token.valid & 1 else _WITH_TOKEN
+    home = cpu.platform
+    if home is not None:
+        enclave.epc = (home, home.epc_generation)
     return EinitResult(_SUCCESS, info.ok_text + str(cpu.index) + how, "commit", cpu.index)

@@ -1,5 +1,11 @@
 """MRENCLAVE: how an enclave's identity is measured while it is built.
 
+:class:`Enclave` is the emulator's view of one enclave in the EPC, built with
+ECREATE, EADD and EEXTEND; :func:`parse_sgxs` / :func:`replay_sgxs` read SGXS
+streams, :func:`build_enclave` / :func:`write_sgxs` make them.
+
+What the processor measures
+---------------------------
 An enclave is built outside the enclave by privileged software issuing three
 ENCLS leaves, and the processor measures every step into a running SHA-256
 held in the SECS:
@@ -24,19 +30,21 @@ is simply SHA-256 over the concatenation of the blocks. That is why the SGXS
 file format (Fortanix) *is* that byte stream: hashing an ``.sgxs`` file gives
 its MRENCLAVE, and this module can check itself against real files.
 
-:class:`Enclave` is the emulator's view of one enclave in the EPC: the SECS,
-the running hash, which pages were added with which measured flags, and the
-SECS state EINIT later commits (MRSIGNER, ISVPRODID, ...). It checks the
-faults the SDM lists for these leaves and raises :class:`GeneralProtection`
-(page-fault conditions are reported as #GP too, with the reason saying so,
-because the emulator has no separate page-fault type).
-:meth:`Enclave.with_measurement` stands for an enclave known only by its hash
-(Intel's launch enclave, whose image is not available); :meth:`Enclave.fork`
-copies a built enclave cheaply so a simulator can launch one image many times.
-:func:`parse_sgxs` / :func:`replay_sgxs` read SGXS streams,
-:func:`build_enclave` / :func:`write_sgxs` make them.
+The emulator's enclave
+----------------------
+:class:`Enclave` holds the SECS, the running hash, which pages were added with
+which measured flags, and the SECS state EINIT later commits (MRSIGNER,
+ISVPRODID, ...). It checks the faults the SDM lists for these leaves and
+raises :class:`GeneralProtection` (page-fault conditions are reported as #GP
+too, with the reason saying so, because the emulator has no separate
+page-fault type). :meth:`Enclave.with_measurement` stands for an enclave known
+only by its hash (Intel's launch enclave, whose image is not available);
+:meth:`Enclave.fork` copies a built enclave cheaply so a simulator can launch
+one image many times.
 
-Sources (paraphrased, no code copied):
+Sources
+-------
+Paraphrased, no code copied:
 
 * Intel SDM Vol. 3D, ENCLS[ECREATE], [EADD], [EEXTEND] and [EINIT] pseudocode
   (May 2018 text in github.com/0xMentats/gadgetExplorer
@@ -64,7 +72,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from os import PathLike
-from typing import Any, ClassVar, Union
+from typing import TYPE_CHECKING, ClassVar, Union
 
 from sgxlab.errors import ConfigError, GeneralProtection, StructError
 from sgxlab.files import read_user_bytes
@@ -79,6 +87,11 @@ from sgxlab.hw.structs import (
     Secinfo,
     Secs,
 )
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
+    from sgxlab.hw.platform import Platform
 
 __all__ = [
     "PAGE_SIZE",
@@ -143,7 +156,7 @@ def _gp(instruction: str, reason: str) -> GeneralProtection:
     return GeneralProtection(reason, instruction=instruction)
 
 
-def _is_u(value: Any, bits: int) -> bool:
+def _is_u(value: object, bits: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << bits
 
 
@@ -215,8 +228,9 @@ class Enclave:
     isvfamilyid: bytes
     isvextprodid: bytes
     padding: bytes
+    epc: tuple[Platform, int] | None
 
-    def __init__(self, secs: Secs, *, record: bool = False, platform: Any = None) -> None:
+    def __init__(self, secs: Secs, *, record: bool = False, platform: Platform | None = None) -> None:
         if not isinstance(secs, Secs):
             raise ConfigError("secs", secs, "ECREATE needs a sgxlab.hw.structs.Secs")
         self._ecreate_checks(secs)
@@ -224,7 +238,7 @@ class Enclave:
         self._secs0 = dataclasses.replace(secs, mrenclave=bytes(32), mrsigner=bytes(32), isvprodid=0, isvsvn=0)
         self.secs = dataclasses.replace(self._secs0)
         block = _ECREATE.pack(MEAS_ECREATE, secs.ssaframesize, secs.size)
-        self._hash: Any = hashlib.sha256(block)
+        self._hash: _Hash | None = hashlib.sha256(block)  # None when the measurement is given
         self._shared = False  # True while _hash is shared with a fork (copy on write)
         self._final: bytes | None = None  # SHA256FINAL of the current state, once computed
         self._given: bytes | None = None
@@ -386,15 +400,17 @@ class Enclave:
     def _measure(self, blocks: bytes) -> None:
         # Every change to the measurement, pages or stream comes through here,
         # so this is where a fork stops sharing them with its parent.
+        h = self._hash
+        assert h is not None  # _check_buildable refused a given measurement
         if self._shared:
-            self._hash = self._hash.copy()
+            h = self._hash = h.copy()
             self.pages = dict(self.pages)
             self._content = dict(self._content)
             if self._stream is not None:
                 self._stream = list(self._stream)
             self._shared = False
         self._final = None
-        self._hash.update(blocks)
+        h.update(blocks)
         self.update_count += len(blocks) >> 6
         if self._stream is not None:
             self._stream.append(blocks)
@@ -413,7 +429,7 @@ class Enclave:
         self.pages[offset] = flags
         self._content[offset] = content
 
-    def _chunk_page(self, offset: Any) -> int:
+    def _chunk_page(self, offset: int) -> int:
         self._check_buildable("EEXTEND")
         if not _is_u(offset, 64):
             raise _gp("EEXTEND", f"chunk offset {offset!r} is not an unsigned 64-bit integer")
@@ -457,7 +473,9 @@ class Enclave:
             return self._given
         final = self._final
         if final is None:
-            final = self._final = self._hash.copy().digest()
+            h = self._hash
+            assert h is not None  # only a given measurement has no hash, and it returned above
+            final = self._final = h.copy().digest()
         return final
 
     def page_data(self, offset: int) -> bytes:
@@ -467,10 +485,6 @@ class Enclave:
             return self._content[offset]
         except (KeyError, TypeError):
             raise ConfigError("offset", offset, "no page was added at this offset") from None
-
-    @property
-    def recording(self) -> bool:
-        return self._stream is not None
 
     def measured_stream(self) -> bytes:
         """The SGXS stream measured so far (needs ``record=True``);
@@ -523,7 +537,7 @@ class Enclave:
         )
 
 
-def _digest(value: Any, option: str) -> bytes:
+def _digest(value: object, option: str) -> bytes:
     if isinstance(value, str):
         value = hex_digest(value, option, what="a MRENCLAVE")
     if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
@@ -732,7 +746,7 @@ _TAG_NAMES = {
 }
 
 
-def _serr(index: int, field: str, offset: int | None, expected: str, got: Any = None) -> StructError:
+def _serr(index: int, field: str, offset: int | None, expected: str, got: object = None) -> StructError:
     return StructError("SGXS", f"record[{index}].{field}", offset, expected, got)
 
 
@@ -812,7 +826,7 @@ SgxsSource = Union[bytes, bytearray, memoryview, str, "PathLike[str]"]
 """What :func:`replay_sgxs` reads: the stream itself, or a path to it."""
 
 
-def _read_source(source: Any) -> bytes:
+def _read_source(source: object) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)
     if isinstance(source, (str, PathLike)):

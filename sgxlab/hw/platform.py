@@ -87,7 +87,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TypedDict
 
 from sgxlab.errors import ConfigError, GeneralProtection
 from sgxlab.hw.arch import (
@@ -98,6 +98,7 @@ from sgxlab.hw.arch import (
     MSR_IA32_FEATURE_CONTROL,
     MSR_IA32_SGXLEPUBKEYHASH,
     LeHash,
+    Words,
     msr_name,
 )
 from sgxlab.hw.siginfo import SigInfo
@@ -110,6 +111,8 @@ __all__ = [
     "MAX_CPUS",
     "DEFAULT_CPUSVN",
     "SIGINFO_CACHE_SIZE",
+    "PlatformCounts",
+    "MsrCount",
     "Firmware",
     "Cpu",
     "Platform",
@@ -156,7 +159,7 @@ _R_BIT18_RESERVED = "bit 18 (SGX_ENABLED) of IA32_FEATURE_CONTROL is reserved wi
 _R_UNKNOWN = "MSR not implemented (this emulator models only 0x3a and 0x8c-0x8f)"
 
 
-def _check_u64(option: str, value: Any) -> int:
+def _check_u64(option: str, value: object) -> int:
     """Return ``value`` as a plain int if it fits EDX:EAX, else raise ConfigError."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise ConfigError(option, value, "an MSR value is an integer")
@@ -277,11 +280,6 @@ class Firmware:
         """The IA32_FEATURE_CONTROL value this firmware locks in."""
         v = FEAT_CTL_LOCKED | FEAT_CTL_SGX_ENABLED
         return v | FEAT_CTL_SGX_LC_ENABLED if self.lc_enabled else v
-
-    @property
-    def boot_lehash(self) -> LeHash:
-        """The hash the CPUs hold right after this firmware ran."""
-        return self.lehash if self.lehash is not None else INTEL_LEPUBKEYHASH
 
     def initialize(self, cpu: Cpu) -> None:
         """Run this firmware's launch-control setup on one freshly reset CPU.
@@ -410,7 +408,7 @@ class Cpu:
         return self.sgx1 and self.sgx_lc and self._fc & need == need
 
     @property
-    def lehash_words(self) -> tuple[int, int, int, int]:
+    def lehash_words(self) -> Words:
         """The four hash words EINIT compares against (uncounted; hard-wired value without LC)."""
         h = self.lepubkeyhash
         return (h[0], h[1], h[2], h[3])
@@ -526,7 +524,7 @@ class Cpu:
         )
 
 
-def _check_msr(msr: Any) -> int:
+def _check_msr(msr: object) -> int:
     """Validate an MSR number (ECX is 32 bits); slow paths only."""
     if isinstance(msr, int) and not isinstance(msr, bool) and 0 <= msr <= 0xFFFFFFFF:
         return msr
@@ -534,6 +532,26 @@ def _check_msr(msr: Any) -> int:
 
 
 # --------------------------------------------------------------------------- platform
+
+
+class PlatformCounts(TypedDict):
+    """:meth:`Platform.counts`: successful RDMSRs and WRMSRs per MSR name, their totals, and #GPs."""
+
+    rdmsr: dict[str, int]
+    wrmsr: dict[str, int]
+    rdmsr_total: int
+    wrmsr_total: int
+    gp: int
+
+
+class MsrCount(TypedDict):
+    """One record of :meth:`Platform.msr_counts`: one CPU's accesses to one MSR."""
+
+    cpu: int
+    msr: int
+    name: str
+    rdmsr: int
+    wrmsr: int
 
 
 def _secret(label: bytes, seed: int) -> bytes:
@@ -663,7 +681,7 @@ class Platform:
 
     # counters -------------------------------------------------------------------
 
-    def counts(self) -> dict[str, Any]:
+    def counts(self) -> PlatformCounts:
         """Platform totals: ``{"rdmsr": {name: n}, "wrmsr": {name: n}, "rdmsr_total",
         "wrmsr_total", "gp"}``, names as :func:`~sgxlab.hw.arch.msr_name` spells them."""
         rd = dict.fromkeys(KNOWN_MSRS, 0)
@@ -682,7 +700,7 @@ class Platform:
             "gp": gp,
         }
 
-    def msr_counts(self) -> list[dict[str, Any]]:
+    def msr_counts(self) -> list[MsrCount]:
         """One flat record per CPU and known MSR: ``{cpu, msr, name, rdmsr, wrmsr}``.
 
         Every pair appears, zeros included, so ``pandas.DataFrame(records)`` has a

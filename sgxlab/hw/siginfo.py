@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sgxlab.errors import StructError
-from sgxlab.hw.arch import LeHash
+from sgxlab.hw.arch import LeHash, Words
 from sgxlab.hw.crypto import SignatureCheck, verify_sigstruct
 from sgxlab.hw.structs import Sigstruct
 
@@ -29,7 +29,7 @@ class SigInfo:
     problems: tuple[StructError, ...]
     check: SignatureCheck | None
     mrsigner: LeHash
-    mrsigner_words: tuple[int, int, int, int]
+    mrsigner_words: Words
     ok_text: str = ""
     sig_ok: bool = False
     mrsigner_list: list[int] = field(default_factory=list)

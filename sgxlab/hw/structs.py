@@ -1,10 +1,12 @@
-"""SGX data structures, byte for byte: SIGSTRUCT, EINITTOKEN, SECS, SECINFO, ATTRIBUTES.
+"""SGX data structures, byte for byte: SIGSTRUCT, EINITTOKEN, SECS, SECINFO, KEYREQUEST, ATTRIBUTES.
 
 Each structure is a dataclass whose fields carry the SDM names in lower case,
 in layout order. ``from_bytes`` parses and ``to_bytes`` serializes; the two are
 exact inverses, so a real SIGSTRUCT read from disk re-serializes bit for bit,
 reserved bytes included.
 
+Decisions
+---------
 Validation is split from parsing because EINIT must be able to *see* a
 malformed SIGSTRUCT and answer SGX_INVALID_SIG_STRUCT, as the hardware does.
 ``from_bytes(data)`` checks the length and, unless ``validate=False``, the
@@ -12,21 +14,26 @@ architectural constants; :meth:`Sigstruct.problems` lists every violation as a
 :class:`~sgxlab.errors.StructError` naming the field, its offset and what the
 SDM expects.
 
-Sources: SDM Vol. 3D Table 38-19 (SIGSTRUCT), Table 38-20 (EINITTOKEN),
-Table 38-3 (ATTRIBUTES), §38.7 (SECS), §38.11 (SECINFO)
-(https://xem.github.io/minix86/manual/intel-x86-and-64-manual-vol3/o_fe12b1e2a880e0ce-1783.html
-and neighbouring pages); the KSS-era split of SIGSTRUCT's reserved bytes follows
-intel/linux-sgx ``common/inc/internal/arch.h`` (``css_body_t``) and Fortanix
-``sgx-isa`` (``Sigstruct``); Linux names are from ``arch/x86/include/asm/sgx.h``.
+Sources
+-------
+* SDM Vol. 3D Table 38-19 (SIGSTRUCT), Table 38-20 (EINITTOKEN), Table 38-3
+  (ATTRIBUTES), §38.7 (SECS), §38.11 (SECINFO)
+  (https://xem.github.io/minix86/manual/intel-x86-and-64-manual-vol3/o_fe12b1e2a880e0ce-1783.html
+  and neighbouring pages);
+* the KSS-era split of SIGSTRUCT's reserved bytes follows intel/linux-sgx
+  ``common/inc/internal/arch.h`` (``css_body_t``) and Fortanix ``sgx-isa``
+  (``Sigstruct``);
+* Linux names are from ``arch/x86/include/asm/sgx.h``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from sgxlab.errors import ConfigError, StructError
 from sgxlab.hw.arch import Attr, LeHash
@@ -67,7 +74,7 @@ PT_TRIM = 4
 _U64 = (1 << 64) - 1
 
 
-def _need_bytes(data: Any, structure: str) -> bytes:
+def _need_bytes(data: object, structure: str) -> bytes:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     raise StructError(structure, "<buffer>", None, "a bytes-like object", type(data).__name__)
@@ -183,24 +190,29 @@ def _check_layout(name: str, layout: _Layout, size: int) -> None:
 
 
 class _Struct:
-    """Shared parse/serialize machinery driven by a class-level ``LAYOUT``."""
+    """Shared parse/serialize machinery driven by a class-level ``LAYOUT``.
 
+    Every subclass is a dataclass; the ``__dataclass_fields__`` annotation
+    says so to the type checker (it is only an annotation, not an attribute).
+    """
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
     NAME: ClassVar[str]
     SIZE: ClassVar[int]
     LAYOUT: ClassVar[_Layout]
-    _GET: ClassVar[Any] = None
+    _GET: ClassVar[Callable[[object], tuple[Any, ...]] | None] = None
 
-    def copy(self) -> Any:
+    def copy(self) -> Self:
         """A shallow copy (fields are immutable values), far cheaper than
         ``dataclasses.replace``: the simulator copies a SECS per launch."""
         cls = type(self)
         get = cls._GET
         if get is None:
-            get = cls._GET = attrgetter(*(f.name for f in dataclasses.fields(cls)))  # type: ignore[arg-type]
+            get = cls._GET = attrgetter(*(f.name for f in dataclasses.fields(cls)))
         return cls(*get(self))
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Any:
+    def from_bytes(cls, data: bytes) -> Self:
         """Parse exactly ``SIZE`` bytes (SECS, SECINFO, KEYREQUEST; SIGSTRUCT
         and EINITTOKEN add their own rules)."""
         data = _need_bytes(data, cls.NAME)
@@ -328,7 +340,6 @@ class Sigstruct(_Struct):
     NAME: ClassVar[str] = "SIGSTRUCT"
     SIZE: ClassVar[int] = 1808
     LAYOUT: ClassVar[_Layout] = _SIGSTRUCT_LAYOUT
-    SIGNED_RANGES: ClassVar[tuple[tuple[int, int], ...]] = ((0, 128), (900, 1028))
 
     @classmethod
     def from_bytes(cls, data: bytes, *, validate: bool = True) -> Sigstruct:

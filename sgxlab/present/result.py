@@ -10,7 +10,6 @@ plain text in a terminal, rich output in a notebook).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import pandas as pd
 
@@ -24,7 +23,7 @@ from sgxlab.sim.trace import Trace
 
 __all__ = ["Result", "run", "run_trace", "replay", "compare"]
 
-CostsArg = CostModel | str | Mapping[str, Any] | Sequence[str] | None
+CostsArg = CostModel | str | Mapping[str, object] | Sequence[str] | None
 
 
 class Result(RunData):
@@ -61,7 +60,7 @@ class Result(RunData):
 def run(
     design: str | type[Design] = "always-write",
     workload: str = "workshop",
-    params: Mapping[str, Any] | None = None,
+    params: Mapping[str, object] | None = None,
     costs: CostsArg = None,
     seed: int = 0,
     engine: str = "exact",
@@ -99,11 +98,12 @@ def replay(config: RunConfig, *, records: bool | None = None, allow_import: bool
 def compare(
     designs: Iterable[str | type[Design]] | None = None,
     workload: str = "workshop",
-    params: Mapping[str, Any] | None = None,
+    params: Mapping[str, object] | None = None,
     costs: CostsArg = None,
     seed: int = 0,
     engine: str = "exact",
     allow_import: bool = False,
 ) -> pd.DataFrame:
     """One row per design on the same trace (see :func:`sgxlab.sim.run.compare`)."""
-    return sim.compare(designs, workload, params, costs, seed, engine, allow_import)
+    table: pd.DataFrame = sim.compare(designs, workload, params, costs, seed, engine, allow_import)
+    return table

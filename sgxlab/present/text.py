@@ -90,11 +90,11 @@ _MATRIX_HEADER = (" #", "policy", "lewr", "lehash", "signer", "vm", "run", "code
 _MATRIX_WIDTHS = (2, 12, 4, 8, 9, 3, 3, 4, 6, 5)
 
 
-def _yn(v: bool) -> str:
+def _yn(v: object) -> str:
     return "yes" if v else "no"
 
 
-def matrix_table(rows: Sequence[Mapping[str, Any]], *, reasons: bool = False, width: int = WIDTH) -> str:
+def matrix_table(rows: Sequence[Mapping[str, object]], *, reasons: bool = False, width: int = WIDTH) -> str:
     """The policy matrix as a table (every line at most ``width`` characters).
 
     With ``reasons``, each row's reason follows the table, wrapped, never cut.
