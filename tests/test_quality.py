@@ -1,9 +1,11 @@
-"""Quality gates that run with the tests: the layer contract (import-linter).
+"""Quality gates that run with the tests: layers, lint, format and types.
 
-``lint-imports`` reads the contracts in ``pyproject.toml``
-(``[tool.importlinter]``): the layers of ``docs/design.md`` (each imports only
-from the layers below), no import cycles between sibling modules, and a pure
-Python hardware layer.
+* ``lint-imports`` reads the contracts in ``pyproject.toml``
+  (``[tool.importlinter]``): the layers of ``docs/design.md`` (each imports
+  only from the layers below), no import cycles between sibling modules, and a
+  pure Python hardware layer. A second test shows the contract can fail;
+* ``ruff check`` and ``ruff format --check`` over the tree;
+* ``mypy`` in strict mode over the package (``[tool.mypy]``).
 """
 
 from __future__ import annotations

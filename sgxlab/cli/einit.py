@@ -67,23 +67,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def _digest(text: str, option: str) -> bytes:
-    """64 hex digits (an optional 0x prefix allowed) as 32 bytes, or ConfigError naming ``option``."""
-    from sgxlab.errors import ConfigError
-
-    t = text.strip().lower()
-    t = t[2:] if t.startswith("0x") else t
-    if len(t) != 64:
-        raise ConfigError(option, text, f"expected 64 hex digits (a SHA-256), got {len(t)}")
-    try:
-        return bytes.fromhex(t)
-    except ValueError:
-        raise ConfigError(option, text, "not a hexadecimal string") from None
-
-
 def run(args: argparse.Namespace) -> int:
     from sgxlab.errors import ConfigError, GeneralProtection
-    from sgxlab.hw.arch import MSR_IA32_SGXLEPUBKEYHASH, LeHash
+    from sgxlab.hw.arch import MSR_IA32_SGXLEPUBKEYHASH, LeHash, hex_digest
     from sgxlab.hw.einit import einit
     from sgxlab.hw.measure import Enclave, replay_sgxs
     from sgxlab.hw.platform import Platform
@@ -98,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         attrs_option = "SIGSTRUCT.ATTRIBUTES (the default SECS attributes)"
         attrs = sig.attributes
-    mrenclave_given = _digest(args.mrenclave, "--mrenclave") if args.mrenclave is not None else None
+    mrenclave_given = (
+        hex_digest(args.mrenclave, "--mrenclave", what="a MRENCLAVE") if args.mrenclave is not None else None
+    )
     token = Einittoken.from_bytes(read_file(args.token, "--token")) if args.token is not None else Einittoken.zero()
     try:  # ECREATE's checks on the attributes, reported against the option that gave them
         secs = Secs.new(size=ENCLAVE_SIZE_GIVEN, attributes=attrs, miscselect=sig.miscselect)

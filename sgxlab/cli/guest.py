@@ -24,7 +24,7 @@ from typing import Any
 from sgxlab.cli import print_json, print_table
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from sgxlab.hw.platform import FIRMWARE_NAMES
     from sgxlab.kvm.policy import POLICY_NAMES
 

@@ -21,6 +21,7 @@ from sgxlab.hw.arch import (
     MSR_IA32_SGXLEPUBKEYHASH,
     LeHash,
     SgxError,
+    Words,
 )
 from sgxlab.hw.einit import EinitResult, SigInfo, einit
 from sgxlab.hw.platform import Cpu, Platform
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from sgxlab.hw.measure import Enclave
 
 
-Words = tuple[int, int, int, int]
 SigArg = Sigstruct | bytes | SigInfo
 
 _HASH = MSR_IA32_SGXLEPUBKEYHASH

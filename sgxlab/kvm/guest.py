@@ -85,6 +85,7 @@ from sgxlab.hw.arch import (
     MSR_IA32_FEATURE_CONTROL,
     MSR_IA32_SGXLEPUBKEYHASH,
     LeHash,
+    Words,
 )
 from sgxlab.hw.platform import FEAT_CTL_VMX_INSIDE_SMX, FEAT_CTL_VMX_OUTSIDE_SMX
 
@@ -113,7 +114,6 @@ __all__ = [
     "vcpu_initial_words",
 ]
 
-Words = tuple[int, int, int, int]
 
 FEAT_CTL_LMCE_ENABLED = 1 << 20
 """IA32_FEATURE_CONTROL bit 20, local machine-check exceptions enabled."""
