@@ -4,8 +4,9 @@ This is how one would usually write the model of ``docs/simulator.md``: a
 SimPy ``Environment``, a source process that walks the trace in order and
 applies each event's functional effect with plain Python state (per-CPU
 hardware hash words ``H``, per-CPU cache ``C``, per-vCPU virtual words, the
-vCPU running on each CPU, scheduled in again after an S3 resume), and
-one SimPy process per launch that queues on a ``simpy.Resource`` (the global
+vCPU running on each CPU, scheduled in again after an S3 resume; each
+launch a loop of EINIT attempts, as many as the trace's ``unmasked`` column
+says an interrupt aborts, plus one), and one SimPy process per launch that queues on a ``simpy.Resource`` (the global
 mutex, or one resource per physical CPU), holds it for the launch's service
 time and records its latency. It shares no code with either engine, so equal
 counts are a third independent check.
@@ -27,6 +28,8 @@ from sgxlab.sim.costs import CostModel
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace
 
 __all__ = ["simulate"]
+
+MAX_ATTEMPTS = 1000  # Linux's sgx_encl_init: SGX_EINIT_SPIN_COUNT (20) x SGX_EINIT_SLEEP_COUNT (50)
 
 _BEHAVIOUR = {
     PerCpuCacheRetry: "retry",
@@ -55,7 +58,8 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
     words = [list(load_test_key(s).mrsigner.words) for s in range(trace.nsigners)]
     ncpus = trace.ncpus
     H = [list(intel) for _ in range(ncpus)]
-    C = [list(intel) for _ in range(ncpus)]
+    boot = [0, 0, 0, 0] if getattr(cls, "initial", "intel") == "zero" else intel  # the cache before any EINIT
+    C = [list(boot) for _ in range(ncpus)]
     V = [[(words[vm.lehash] if vm.lehash >= 0 else intel) for _ in range(vm.nvcpus)] for vm in trace.vms]
     lewr = [vm.lewr for vm in trace.vms]
     running: dict[int, tuple[int, int]] = {}  # CPU -> (vm, vcpu) of the vCPU loaded there
@@ -71,7 +75,7 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
     glob = lock == "global"
     n: dict[str, int] = dict.fromkeys(
         ("launches", "einit", "retries", "wrmsr", "rdmsr", "schedule_ins", "encls_exits", "msr_exits",
-         "exits", "s3_events", "overhead", "bypasses", "failed"), 0)  # fmt: skip
+         "exits", "s3_events", "overhead", "bypasses", "failed", "unmasked"), 0)  # fmt: skip
     latencies: list[int] = []
 
     def launch(res: simpy.Resource, arrival: int, service: int):  # type: ignore[no-untyped-def]
@@ -94,7 +98,8 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
         T, K, CP, VM, VC, SG = (
             col.tolist() for col in (trace.t, trace.kind, trace.cpu, trace.vm, trace.vcpu, trace.signer)
         )
-        for t, k, cpu, vm, vc, s in zip(T, K, CP, VM, VC, SG):
+        UM = trace.unmasked.tolist() if trace.unmasked is not None else [0] * len(T)
+        for t, k, cpu, vm, vc, s, um in zip(T, K, CP, VM, VC, SG, UM):
             if t > env.now:
                 yield env.timeout(t - env.now)
             if k == SCHED:
@@ -117,49 +122,61 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
                 w = words[s]
                 h = H[cpu]
                 rd = wr = 0
-                einits = 1
+                einits = 0
                 service = 0
-                if vm >= 0 and lewr[vm]:  # the guest writes its virtual MSRs (intercepted)
-                    V[vm][vc] = w
-                    n["msr_exits"] += 4
-                    service += 4 * costs.vm_exit
-                    if how == "eager":  # passed through to hardware
-                        h[:] = w
-                        wr += 4
-                want = V[vm][vc] if vm >= 0 else w
-                if vm < 0 or traps:
-                    if vm >= 0:
-                        n["encls_exits"] += 1
-                        service += costs.encls_trap
-                    if how in ("always", "eager"):
-                        h[:] = want
-                        wr += 4
-                    elif how == "readcmp":
-                        rd += 4
-                        for j in range(4):
-                            if h[j] != want[j]:
-                                h[j] = want[j]
-                                wr += 1
-                    else:
-                        c = C[cpu]
-                        for j in range(4):
-                            if c[j] != want[j]:
-                                c[j] = h[j] = want[j]
-                                wr += 1
-                        if how == "retry" and h != w:  # SGX_INVALID_EINITTOKEN: force-write, retry
-                            c[:] = want
+                code = 0
+                want = w
+                for attempt in range(MAX_ATTEMPTS):  # sgx_encl_init's loop (host, or the guest kernel's)
+                    if vm >= 0 and lewr[vm]:  # the guest writes its virtual MSRs (intercepted) before each try
+                        V[vm][vc] = w
+                        n["msr_exits"] += 4
+                        service += 4 * costs.vm_exit
+                        if how == "eager":  # passed through to hardware
+                            h[:] = w
+                            wr += 4
+                    want = V[vm][vc] if vm >= 0 else w
+                    service += costs.lock if lock is not None else 0
+                    if vm < 0 or traps:
+                        if vm >= 0:
+                            n["encls_exits"] += 1
+                            service += costs.encls_trap
+                        if how in ("always", "eager"):
                             h[:] = want
                             wr += 4
-                            einits = 2
-                            n["retries"] += 1
-                if h != w:  # EINIT compares MRSIGNER with this CPU's MSRs
+                        elif how == "readcmp":
+                            rd += 4
+                            for j in range(4):
+                                if h[j] != want[j]:
+                                    h[j] = want[j]
+                                    wr += 1
+                        else:
+                            c = C[cpu]
+                            for j in range(4):
+                                if c[j] != want[j]:
+                                    c[j] = h[j] = want[j]
+                                    wr += 1
+                    einits += 1
+                    if attempt < um:
+                        code = 128  # SGX_UNMASKED_EVENT: an interrupt during EINIT
+                        continue
+                    if h != w and how == "retry" and (vm < 0 or traps):  # SGX_INVALID_EINITTOKEN: force, retry
+                        C[cpu][:] = want
+                        h[:] = want
+                        wr += 4
+                        einits += 1
+                    code = 0 if h == w else 16  # EINIT compares MRSIGNER with this CPU's MSRs
+                    break
+                n["retries"] += einits - 1  # every EINIT after the first: interrupted tries and the forced retry
+                if code == 16:
                     n["failed"] += 1
+                elif code == 128:
+                    n["unmasked"] += 1
                 elif vm >= 0 and allow is not None and s not in allow:
                     n["bypasses"] += 1
                 n["einit"] += einits
                 n["wrmsr"] += wr
                 n["rdmsr"] += rd
-                service += (costs.lock if lock is not None else 0) + rd * costs.rdmsr_lehash + wr * costs.wrmsr_lehash
+                service += rd * costs.rdmsr_lehash + wr * costs.wrmsr_lehash
                 n["overhead"] += service
                 service += einits * costs.einit
                 env.process(launch(queue_of[cpu], t, service))
@@ -179,7 +196,11 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
     return {
         "launches": n["launches"],
         "einit": n["einit"],
-        "failures": {"SGX_INVALID_EINITTOKEN": n["failed"]} if n["failed"] else {},
+        "failures": {
+            name: n[key]
+            for name, key in (("SGX_INVALID_EINITTOKEN", "failed"), ("SGX_UNMASKED_EVENT", "unmasked"))
+            if n[key]
+        },
         "retries": n["retries"],
         "wrmsr": n["wrmsr"],
         "rdmsr": n["rdmsr"],

@@ -26,15 +26,20 @@ from sgxlab.hw.crypto import load_test_key
 from sgxlab.sim.costs import CostModel
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
 
-# (label, design class) for every built-in behaviour, both locks of percpu-cache.
+# (label, design class) for every built-in behaviour, both locks and both initial
+# values of the cache designs (percpu-cache-retry's default lock is percpu).
 BUILTIN_DESIGNS = [
     ("always-write", AlwaysWrite),
     ("read-compare", ReadCompare),
     ("percpu-cache:global", PerCpuCache),
     ("percpu-cache:percpu", PerCpuCache.with_lock("percpu")),
+    ("percpu-cache:percpu,initial=intel", PerCpuCache.variant(lock="percpu", initial="intel")),
     ("percpu-cache-retry", PerCpuCacheRetry),
+    ("percpu-cache-retry:global,initial=intel", PerCpuCacheRetry.variant(lock="global", initial="intel")),
     ("eager-load", EagerLoad),
 ]
+
+MAX_ATTEMPTS = 1000  # Linux's sgx_encl_init: 20 tries x 50 passes
 
 _BEHAVIOUR = {
     AlwaysWrite: "always",
@@ -60,7 +65,8 @@ def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
     intel = INTEL_LEPUBKEYHASH.words
     words = {s: load_test_key(s).mrsigner.words for s in range(trace.nsigners)}
     H = [list(intel) for _ in range(trace.ncpus)]
-    C = [list(intel) for _ in range(trace.ncpus)]
+    boot = (0, 0, 0, 0) if getattr(design, "initial", "intel") == "zero" else intel  # the cache before any EINIT
+    C = [list(boot) for _ in range(trace.ncpus)]
     V: dict[tuple[int, int], tuple[int, ...]] = {}
     current: dict[int, tuple[int, int]] = {}  # CPU -> the vCPU running there
     on: dict[tuple[int, int], int] = {}  # vCPU -> the CPU it runs on
@@ -121,60 +127,74 @@ def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
         assert k == LAUNCH
         c["launches"] += 1
         w = words[int(trace.signer[i])]
+        u = int(trace.unmasked[i]) if trace.unmasked is not None else 0
         rd = wr = 0
-        einits = 1
+        einits = 0
         service = 0
         guest = vm >= 0
         if guest:
             assert current.get(cpu) == (vm, vcpu), f"row {i}: the vCPU is not current"
-            if trace.vms[vm].lewr:
+        h = H[cpu]
+        code = 0
+        for attempt in range(MAX_ATTEMPTS):  # Linux's loop (the host's, or the guest kernel's)
+            if guest and trace.vms[vm].lewr:  # the guest rewrites its virtual MSRs before every try
                 V[(vm, vcpu)] = w
                 c["msr_exits"] += 4
                 service += 4 * costs.vm_exit
                 if how == "eager":
-                    H[cpu] = list(w)
+                    H[cpu] = h = list(w)
                     wr += 4
-            want = V[(vm, vcpu)]
-        else:
-            want = w
-        h = H[cpu]
-        if not guest or traps:
-            if guest:
-                c["encls_exits"] += 1
-                service += costs.encls_trap
-            if how in ("always", "eager"):
-                for j in range(4):
-                    h[j] = want[j]
-                    wr += 1
-            elif how == "readcmp":
-                for j in range(4):
-                    rd += 1
-                    if h[j] != want[j]:
-                        h[j] = want[j]
-                        wr += 1
-            else:
-                cache = C[cpu]
-                for j in range(4):
-                    if cache[j] != want[j]:
-                        h[j] = want[j]
-                        cache[j] = want[j]
-                        wr += 1
-                if tuple(h) != tuple(w) and how == "retry":
+            want = V[(vm, vcpu)] if guest else w
+            service += costs.lock if lock is not None else 0
+            retried = False
+            if not guest or traps:
+                if guest:
+                    c["encls_exits"] += 1
+                    service += costs.encls_trap
+                if how in ("always", "eager"):
                     for j in range(4):
                         h[j] = want[j]
-                        cache[j] = want[j]
                         wr += 1
-                    einits = 2
-                    c["retries"] += 1
-        ok = tuple(h) == tuple(w)
-        if not ok:
-            failures["SGX_INVALID_EINITTOKEN"] = failures.get("SGX_INVALID_EINITTOKEN", 0) + 1
+                elif how == "readcmp":
+                    for j in range(4):
+                        rd += 1
+                        if h[j] != want[j]:
+                            h[j] = want[j]
+                            wr += 1
+                else:
+                    cache = C[cpu]
+                    for j in range(4):
+                        if cache[j] != want[j]:
+                            h[j] = want[j]
+                            cache[j] = want[j]
+                            wr += 1
+                retried = how == "retry"
+            einits += 1
+            if attempt < u:
+                code = 128  # an interrupt in EINIT's event window
+            elif tuple(h) == tuple(w):
+                code = 0
+            else:
+                code = 16
+                if retried:  # force-write all four and EINIT once more
+                    for j in range(4):
+                        h[j] = want[j]
+                        C[cpu][j] = want[j]
+                        wr += 1
+                    einits += 1
+                    code = 0 if tuple(h) == tuple(w) else 16
+            if code != 128:
+                break
+        if code:
+            name = "SGX_INVALID_EINITTOKEN" if code == 16 else "SGX_UNMASKED_EVENT"
+            failures[name] = failures.get(name, 0) + 1
         elif guest and allowed is not None and int(trace.signer[i]) not in allowed:
             bypasses += 1  # a guest launched what the host policy would refuse the host
+        c["retries"] += einits - 1
         c["einit"] += einits
         c["wrmsr"] += wr
         c["rdmsr"] += rd
-        service += (costs.lock if lock is not None else 0) + rd * costs.rdmsr_lehash + wr * costs.wrmsr_lehash
+        service += rd * costs.rdmsr_lehash + wr * costs.wrmsr_lehash
         service += einits * costs.einit
         q = "global" if lock == "global" else cpu
         start = max(t, done_prev.get(q, t))
@@ -319,3 +339,32 @@ def random_costs(rng: np.random.Generator) -> CostModel:
         lock=pick(300),
         context_switch=pick(5000),
     )
+
+
+def with_interrupts(trace: Trace, rng: np.random.Generator, rate: float | None = None) -> Trace:
+    """``trace`` with an ``unmasked`` column: per launch, a few interrupted EINIT
+    attempts (geometric with ``rate``), and now and then all 1,000 (the launch fails)."""
+    rate = float(rng.choice([0.1, 0.3, 0.6])) if rate is None else rate
+    n = len(trace)
+    u = np.zeros(n, np.int16)
+    launch = np.flatnonzero(trace.kind == LAUNCH)
+    k = np.minimum(rng.geometric(1.0 - rate, len(launch)) - 1, MAX_ATTEMPTS)
+    k[rng.random(len(launch)) < 0.04] = MAX_ATTEMPTS  # every attempt interrupted
+    u[launch] = k
+    out = Trace(
+        trace.ncpus,
+        trace.nsigners,
+        trace.vms,
+        trace.t,
+        trace.kind,
+        trace.cpu,
+        trace.vm,
+        trace.vcpu,
+        trace.signer,
+        name=trace.name,
+        params=dict(trace.params),
+        allowlist=trace.allowlist,
+        unmasked=u,
+    )
+    out.validate()
+    return out

@@ -90,15 +90,67 @@ def test_eager_load_writes_on_schedule_in_only(enclaves):
 
 def test_lock_variants_and_registry():
     assert list(DESIGNS) == ["eager-load", "percpu-cache", "percpu-cache-retry", "read-compare", "always-write"]
-    assert PerCpuCache.lock == "global"
-    assert PerCpuCache(Platform(1), lock="percpu").lock == "percpu"
+    assert PerCpuCache.lock == "global", "Andy's 2017 proposal: 'probably just a mutex'"
+    assert PerCpuCacheRetry.lock == "percpu", "v23/v35 sgx_einit: preempt_disable() only, no global lock"
+    assert PerCpuCache.initial == PerCpuCacheRetry.initial == "zero", "the 2019 DEFINE_PER_CPU array"
     assert design_class("percpu-cache:percpu").lock == "percpu"
     assert design_class("percpu-cache:percpu").name == "percpu-cache"
     assert design_class(ReadCompare) is ReadCompare
     with pytest.raises(ConfigError, match="unknown design"):
         design_class("nope")
-    with pytest.raises(ConfigError):
-        PerCpuCache(Platform(1), lock="spin")
+    with pytest.raises(TypeError):
+        PerCpuCache(Platform(1), lock="percpu")  # type: ignore[call-arg]  # the dead keyword is gone
+
+
+def test_variant_grammar_round_trips():
+    from sgxlab.host.designs import design_label
+
+    both = PerCpuCache.variant(lock="percpu", initial="intel")
+    spellings = {
+        "percpu-cache:percpu": PerCpuCache.variant(lock="percpu"),
+        "percpu-cache:lock=percpu": PerCpuCache.variant(lock="percpu"),
+        "percpu-cache:initial=intel": PerCpuCache.variant(initial="intel"),
+        "percpu-cache:lock=percpu,initial=intel": both,
+        "percpu-cache:initial=intel, percpu": both,
+        "percpu-cache:global": PerCpuCache,
+        "percpu-cache:lock=global,initial=zero": PerCpuCache,
+        "percpu-cache-retry:global": PerCpuCacheRetry.variant(lock="global"),
+        "percpu-cache-retry:percpu": PerCpuCacheRetry,
+    }
+    for text, cls in spellings.items():
+        assert design_class(text) is cls, text
+        assert design_class(design_label(cls)) is cls, text
+    assert design_label(both) == "percpu-cache:percpu,initial=intel"
+    assert design_label(PerCpuCache.variant(initial="intel")) == "percpu-cache:initial=intel"
+    assert design_label(PerCpuCacheRetry.variant(lock="global")) == "percpu-cache-retry:global"
+    assert both.variant(lock="global") is PerCpuCache.variant(initial="intel"), "options compose"
+    assert both.variant_of is PerCpuCache and both.name == "percpu-cache" and both.initial == "intel"
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("percpu-cache:spin", r"unknown option 'spin'.*lock=global\|percpu"),
+        ("percpu-cache:intel", "write the initial value as initial=intel"),
+        ("percpu-cache:initial=ones", r"initial='ones' is not one of zero, intel"),
+        ("percpu-cache:lock=mutex", r"lock='mutex' is not one of global, percpu"),
+        ("percpu-cache:percpu,lock=global", "option lock given twice"),
+        ("percpu-cache:colour=red", "unknown option 'colour'"),
+        ("percpu-cache:", "unknown option ''"),
+        ("read-compare:percpu", "read-compare takes no options"),
+    ],
+)
+def test_bad_variant_spellings_name_the_right_one(text, match):
+    with pytest.raises(ConfigError, match=match) as e:
+        design_class(text)
+    assert "percpu-cache:lock=percpu,initial=intel" in str(e.value) or "takes no options" in str(e.value)
+
+
+def test_variant_refuses_bad_values():
+    with pytest.raises(ConfigError, match="lock='spin'"):
+        PerCpuCache.with_lock("spin")
+    with pytest.raises(ConfigError, match="initial='ones'"):
+        PerCpuCache.variant(initial="ones")
 
 
 def test_a_reader_can_add_a_design_in_a_few_lines(enclaves):
@@ -147,7 +199,105 @@ def test_lock_variants_are_made_once_and_recognised():
 
     v = PerCpuCache.with_lock("percpu")
     assert PerCpuCache.with_lock("percpu") is v and design_class("percpu-cache:percpu") is v
-    assert v.lock_variant_of is PerCpuCache and PerCpuCacheRetry.with_lock("percpu").lock_variant_of is PerCpuCacheRetry
+    assert PerCpuCache.variant(lock="percpu", initial="zero") is v
+    assert v.variant_of is PerCpuCache and PerCpuCacheRetry.with_lock("global").variant_of is PerCpuCacheRetry
     assert design_label(v) == "percpu-cache:percpu"
-    assert design_label(PerCpuCache.with_lock("global")) == "percpu-cache"
+    assert PerCpuCache.with_lock("global") is PerCpuCache and design_label(PerCpuCache) == "percpu-cache"
+    assert PerCpuCacheRetry.with_lock("percpu") is PerCpuCacheRetry
     assert design_label(ReadCompare) == "read-compare"
+
+
+# --------------------------------------------------------------------------- the cache's initial value
+
+
+def test_the_2019_cache_starts_at_zero_and_writes_every_word(enclaves):
+    """v23's DEFINE_PER_CPU(u64 [4], sgx_lepubkeyhash_cache) has no initialiser."""
+    p = Platform(2)
+    zero, intel = PerCpuCache(p), PerCpuCache.variant(initial="intel")(p)
+    assert zero.cache == [[0, 0, 0, 0]] * 2 and intel.cache == [list(INTEL_LEPUBKEYHASH.words)] * 2
+    e = enclaves[0]
+    assert _launch(zero, p.cpu(0), e).wrmsr == 4
+    assert _launch(zero, p.cpu(0), e).wrmsr == 0, "then it hits"
+
+
+def test_a_guest_with_intels_hash_and_a_cache_that_starts_at_intels_hash():
+    """Firmware pre-wrote a third party's hash X. The cache that starts at
+    Intel's value believes Intel's hash is loaded, skips the WRMSRs, and the
+    guest (virtual hash Intel's) launches an X-signed enclave it should not
+    be able to; the 2019 cache, starting at zero, writes Intel's words and
+    EINIT refuses, as it would have on the guest's own hardware."""
+    from sgxlab.hw.crypto import load_test_key
+    from sgxlab.hw.platform import Firmware
+    from sgxlab.kvm import Kvm, SgxGuestConfig
+
+    x = load_test_key(5)
+    e = signed_enclave(x, tag=b"third party")
+    codes = {}
+    for initial in ("intel", "zero"):
+        platform = Platform(1, Firmware.flexible(x.mrsigner))
+        assert platform.cpu(0).lehash == x.mrsigner
+        kvm = Kvm(platform, design=PerCpuCache.variant(initial=initial))
+        vm = kvm.create_vm(SgxGuestConfig(epc="64M"))
+        vcpu = vm.vcpu(0)
+        assert vcpu.lehash_words == INTEL_LEPUBKEYHASH.words
+        vcpu.load(0)
+        g = vcpu.einit(e.sigstruct_bytes, e.fresh())
+        assert g.trapped
+        codes[initial] = g.code
+    assert codes == {"intel": 0, "zero": int(SgxError.SGX_INVALID_EINITTOKEN)}
+
+
+# --------------------------------------------------------------------------- SGX_UNMASKED_EVENT
+
+
+@pytest.mark.parametrize("cls", [AlwaysWrite, ReadCompare, PerCpuCache, PerCpuCacheRetry, EagerLoad])
+def test_the_host_path_retries_an_interrupted_einit(cls, enclaves):
+    """sgx_encl_init: on SGX_UNMASKED_EVENT update the MSRs and EINIT again."""
+    p = Platform(1)
+    d = cls(p)
+    e = enclaves[1]
+    p.cpu(0).inject_event()
+    out = d.einit(p.cpu(0), e.mrsigner.words, e.sigstruct_bytes, e.fresh())
+    assert out.result.ok and (out.einits, out.retries, out.unmasked_retries) == (2, 0, 1)
+    per_try = {
+        AlwaysWrite: (0, 8),
+        ReadCompare: (8, 4),
+        PerCpuCache: (0, 4),
+        PerCpuCacheRetry: (0, 4),
+        EagerLoad: (0, 8),
+    }
+    assert (out.rdmsr, out.wrmsr) == per_try[cls], "the update runs before every try"
+    out = d.einit(p.cpu(0), e.mrsigner.words, e.sigstruct_bytes, e.fresh(), interrupts=7)
+    assert out.result.ok and (out.einits, out.unmasked_retries) == (8, 7)
+
+
+def test_interrupts_every_try_fail_after_1000(enclaves):
+    from sgxlab.host.designs import EINIT_MAX_ATTEMPTS, SGX_EINIT_SLEEP_COUNT, SGX_EINIT_SPIN_COUNT
+    from sgxlab.sim.trace import MAX_EINIT_ATTEMPTS
+
+    assert EINIT_MAX_ATTEMPTS == SGX_EINIT_SPIN_COUNT * SGX_EINIT_SLEEP_COUNT == 1000 == MAX_EINIT_ATTEMPTS
+    p = Platform(1)
+    e = enclaves[0]
+    out = AlwaysWrite(p).einit(p.cpu(0), e.mrsigner.words, e.sigstruct_bytes, e.fresh(), interrupts=5000)
+    assert out.result.code == SgxError.SGX_UNMASKED_EVENT
+    assert (out.einits, out.unmasked_retries, out.wrmsr) == (1000, 999, 4000)
+    assert not p.cpu(0).pending_event
+
+
+def test_the_guest_path_does_not_retry(enclaves):
+    """KVM's sgx_virt_einit runs one EINIT; the guest sees SGX_UNMASKED_EVENT."""
+    p = Platform(1)
+    e = enclaves[0]
+    d = AlwaysWrite(p)
+    out = d.einit(p.cpu(0), e.mrsigner.words, e.sigstruct_bytes, e.fresh(), retry_unmasked=False, interrupts=1)
+    assert out.result.code == SgxError.SGX_UNMASKED_EVENT and out.einits == 1 and out.wrmsr == 4
+
+
+def test_the_stale_retry_and_the_interrupt_retry_are_told_apart(enclaves):
+    p = Platform(1)
+    d = PerCpuCacheRetry(p)
+    a = enclaves[0]
+    _launch(d, p.cpu(0), a)
+    p.s3_resume()
+    out = d.einit(p.cpu(0), a.mrsigner.words, a.sigstruct_bytes, a.fresh(), interrupts=2)
+    assert out.result.ok and (out.einits, out.retries, out.unmasked_retries, out.wrmsr) == (4, 1, 2, 4)

@@ -48,6 +48,7 @@ def draw_params(rng: np.random.Generator, workload: str) -> dict[str, Any]:
         "host_signers": int(rng.integers(1, 4)),
         "host_interval": int(rng.choice([50_000, 400_000])),
         "vm_cpus": int(rng.integers(1, 4)),
+        "unmasked_rate": float(rng.choice([0.0, 0.0, 0.0, 0.1, 0.5])),  # interrupts during EINIT
     }
     return {k: v for k, v in cand.items() if k in names}
 

@@ -3,9 +3,9 @@
 The exact engine (``sgxlab/sim/exact.py``) models guests itself, for speed:
 per-vCPU virtual hash words in a list, lewr writes as a counter bump plus a
 passthrough under eager-load, trapped EINIT as a direct ``Design.einit`` call.
-``sgxlab/kvm.py`` models the same guests faithfully (``Kvm``/``Vm``/``Vcpu``
+``sgxlab/kvm/`` models the same guests faithfully (``Kvm``/``Vm``/``Vcpu``
 with KVM's MSR rules, ``handle_encls_einit``, ``vcpu_load``). Here every trace
-is replayed through kvm.py objects by hand, and the counts must equal the
+is replayed through sgxlab.kvm objects by hand, and the counts must equal the
 engine's summary:
 
 * ``SCHED``  -> ``vcpu.load(cpu)``;
@@ -37,7 +37,7 @@ displaced vCPU acts is refused by ``Trace.validate``
 (:func:`test_displaced_vcpu_is_refused`).
 
 Not compared, on purpose: ``Design.on_epc_loss`` (the engine calls it at S3,
-kvm.py has no S3 notion; every built-in design ignores it), and timing (kvm.py
+the KVM layer leaves S3 to its caller; every built-in design ignores it), and timing (the KVM layer
 has no notion of time).
 """
 
@@ -111,7 +111,7 @@ def _lehash(images: _Images, s: int) -> LeHash:
 
 
 def kvm_replay(trace: Trace, design: str, images: _Images) -> dict[str, Any]:
-    """Replay ``trace`` through kvm.py objects; the engine's summary keys plus ``codes``.
+    """Replay ``trace`` through sgxlab.kvm objects; the engine's summary keys plus ``codes``.
 
     Asserts that every guest launch finds its vCPU loaded on the trace's CPU
     (so ``Vcpu.einit`` never loads it itself): the trace rules guarantee it.

@@ -390,8 +390,10 @@ def test_percpu_cache_lock_variants():
     assert g.summary()["wrmsr"] == p.summary()["wrmsr"]
     assert g.records_frame()["lock_wait"].sum() > 0 and p.records_frame()["lock_wait"].sum() == 0
     assert g.summary()["latency_cycles"]["mean"] > p.summary()["latency_cycles"]["mean"]
-    with pytest.raises(ConfigError, match="lock='spin'"):
+    with pytest.raises(ConfigError, match="unknown option 'spin'"):
         ExactSimulation(tr, "percpu-cache:spin")
+    with pytest.raises(ConfigError, match="lock='spin'"):
+        ExactSimulation(tr, "percpu-cache:lock=spin")
     with pytest.raises(ConfigError, match="unknown design"):
         ExactSimulation(tr, "nope")
 

@@ -76,13 +76,16 @@ def test_matches_reference_on_longer_contended_traces(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_matches_reference_when_signers_share_hash_words(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Word-level logic: signers that share some 64-bit words with each other or with Intel's."""
+    """Word-level logic: signers that share some 64-bit words with each other, with
+    Intel's, or with the zero the 2019 cache starts at (a zero word is never written,
+    so the first EINIT on a CPU finds Intel's word there and fails)."""
     intel = INTEL_LEPUBKEYHASH.words
     fake = [
         (1, 2, 3, 4),
         (1, 2, 3, 5),  # shares three words with signer 0
         (9, intel[1], 8, intel[3]),  # shares two words with Intel's
         (1, intel[1], 3, 7),
+        (0, 2, 0, intel[3]),  # two zero words
     ]
 
     def fake_key(i: int) -> SimpleNamespace:
@@ -92,7 +95,9 @@ def test_matches_reference_when_signers_share_hash_words(seed: int, monkeypatch:
     monkeypatch.setattr(simref, "load_test_key", fake_key)
     for sub in range(12):
         rng = np.random.default_rng(seed * 100 + sub)
-        trace = random_trace(rng, nevents=int(rng.integers(20, 200)), nsigners=4)
+        trace = random_trace(rng, nevents=int(rng.integers(20, 200)), nsigners=5)
+        if sub % 3 == 2:
+            trace = simref.with_interrupts(trace, rng)
         costs = random_costs(rng)
         for label, design in BUILTIN_DESIGNS:
             assert simulate(trace, design, costs) == reference(trace, design, costs), (seed, sub, label)
@@ -310,12 +315,18 @@ def test_refuses_designs_it_does_not_model() -> None:
         simulate(tr, "no-such-design")
 
 
-def test_accepts_names_and_with_lock_classes() -> None:
-    assert model_of("read-compare") == ("read-compare", None, True)
-    assert model_of("percpu-cache:percpu") == ("percpu-cache", "percpu", True)
-    assert model_of(PerCpuCacheRetry.with_lock("percpu")) == ("percpu-cache-retry", "percpu", True)
-    assert model_of(EagerLoad) == ("eager-load", None, False)
-    assert model_of(ReadCompare)[0] == "read-compare"
+def test_accepts_names_and_variant_classes() -> None:
+    assert model_of("read-compare") == ("read-compare", None, True, None)
+    assert model_of("percpu-cache") == ("percpu-cache", "global", True, "zero")
+    assert model_of("percpu-cache:percpu") == ("percpu-cache", "percpu", True, "zero")
+    assert model_of("percpu-cache-retry") == ("percpu-cache-retry", "percpu", True, "zero")
+    assert model_of(PerCpuCacheRetry.with_lock("global")) == ("percpu-cache-retry", "global", True, "zero")
+    assert model_of("percpu-cache:lock=percpu,initial=intel") == ("percpu-cache", "percpu", True, "intel")
+    assert model_of(EagerLoad) == ("eager-load", None, False, None)
+    assert model_of(ReadCompare).mode == "read-compare"
+    odd = type("Odd", (PerCpuCache,), {"initial": "ones", "name": "percpu-cache"})
+    with pytest.raises(EngineUnsupported):
+        model_of(odd)
 
 
 def test_invalid_traces_are_refused_like_validate() -> None:

@@ -54,7 +54,18 @@ def describe() -> list[DesignInfo]:
                     "default": cls.lock,
                     "choices": ["global", "percpu"],
                     "doc": "one global mutex (Andy's literal proposal) or per-CPU state with preemption "
-                    f"disabled; select with {name}:global or {name}:percpu",
+                    f"disabled; select with {name}:lock=global or {name}:lock=percpu",
+                }
+            )
+            params.append(
+                {
+                    "name": "initial",
+                    "type": "str",
+                    "default": cls.initial,
+                    "choices": ["zero", "intel"],
+                    "doc": "what the per-CPU cache holds before the first EINIT on a CPU: zero, as the 2019 "
+                    "kernel's uninitialised DEFINE_PER_CPU array did, or Intel's reset value; select with "
+                    f"{name}:initial=intel (options combine: {name}:lock=percpu,initial=intel)",
                 }
             )
         out.append(
@@ -66,7 +77,14 @@ def describe() -> list[DesignInfo]:
                 "loads_on_schedule": cls.loads_on_schedule,
                 "lock": cls.lock,
                 "params": params,
-                "variants": [f"{name}:global", f"{name}:percpu"] if params else [],
+                "variants": [
+                    f"{name}:lock=global",
+                    f"{name}:lock=percpu",
+                    f"{name}:initial=zero",
+                    f"{name}:initial=intel",
+                ]
+                if params
+                else [],
             }
         )
     return out

@@ -529,7 +529,7 @@ class Kvm:
         cache, no retry); otherwise a plain EINIT."""
         if not self.lc_writable:
             return LaunchOutcome(einit(cpu, sigstruct, enclave, token), 1, 0, 0, 0)
-        return self.design.einit(cpu, words, sigstruct, enclave, token)
+        return self.design.einit(cpu, words, sigstruct, enclave, token, retry_unmasked=False)
 
     # -- counters ------------------------------------------------------------------
 

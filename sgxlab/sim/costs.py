@@ -21,7 +21,8 @@ Bounds. Every cycle cost is a whole number in ``[0, MAX_COST]`` with
 ``MAX_COST = 2**40`` cycles (about nine minutes at 2 GHz, 18 million times
 EINIT's 60k): nothing real comes near it, and it keeps each value and a
 launch's service time (at most :data:`SERVICE_TERMS` = 20 charged costs with
-the built-in designs, so below 2**45) far inside int64. The engines keep
+the built-in designs, so below 2**45, plus :data:`ATTEMPT_TERMS` per EINIT
+attempt an interrupt aborts) far inside int64. The engines keep
 per-launch times, waits and running sums of service times in int64; those
 are exact while ``trace end + launches * max_service() < 2**63``. At the
 default costs that holds with a wide margin (10 M launches stay below
@@ -53,6 +54,7 @@ __all__ = [
     "preset_names",
     "MAX_COST",
     "SERVICE_TERMS",
+    "ATTEMPT_TERMS",
     "check_int64_budget",
 ]
 
@@ -62,9 +64,16 @@ MAX_COST = 2**40
 """Largest accepted value of any cycle cost (see the module docstring: int64 headroom)."""
 
 SERVICE_TERMS = 20
-"""Most costs one launch's service time charges with a built-in design: two
-EINITs (percpu-cache-retry's retry), the lock, 4 RDMSRs, 8 WRMSRs (4 + 4 on
-the retry), the ENCLS trap and 4 intercepted guest WRMSRs (VM exits)."""
+"""Most costs one launch's service time charges with a built-in design when
+no interrupt aborts its EINIT: two EINITs (percpu-cache-retry's retry), the
+lock, 4 RDMSRs, 8 WRMSRs (4 + 4 on the retry), the ENCLS trap and 4
+intercepted guest WRMSRs (VM exits). Each EINIT attempt an interrupt aborts
+(a trace's ``unmasked`` column) adds at most :data:`ATTEMPT_TERMS` more."""
+
+ATTEMPT_TERMS = 14
+"""Most costs one more EINIT attempt charges (docs/simulator.md, "Interrupts
+during EINIT"): the EINIT, the lock, 4 RDMSRs, 4 WRMSRs, the ENCLS trap and
+the guest's 4 intercepted WRMSRs."""
 
 _I64_LIMIT = 2**63
 
@@ -272,6 +281,13 @@ class CostModel:
             + 4 * self.vm_exit
         )
 
+    def max_attempt(self) -> int:
+        """An upper bound on what one more EINIT attempt adds to a launch's
+        service time: :data:`ATTEMPT_TERMS` charged costs (see there)."""
+        return (
+            self.einit + self.lock + 4 * self.rdmsr_lehash + 4 * self.wrmsr_lehash + self.encls_trap + 4 * self.vm_exit
+        )
+
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {p: getattr(self, p) for p in COST_PARAMS}
         d["cpu_ghz"] = self.cpu_ghz
@@ -337,15 +353,18 @@ _TOO_BIG = (
 )
 
 
-def check_int64_budget(costs: CostModel, launches: int, t_end: int) -> None:
-    """Refuse a run whose int64 times could wrap: ``t_end + launches * max_service() >= 2**63``.
+def check_int64_budget(costs: CostModel, launches: int, t_end: int, *, interrupted: int = 0) -> None:
+    """Refuse a run whose int64 times could wrap:
+    ``t_end + launches * max_service() + interrupted * max_attempt() >= 2**63``.
 
-    ``t_end`` is the trace's last time (cycles) and ``launches`` its number of
-    launches. Every per-launch time, wait and running sum of service times
-    the engines keep is at most that bound (waits included: a launch never
-    waits longer than the service of everything queued before it).
+    ``t_end`` is the trace's last time (cycles), ``launches`` its number of
+    launches and ``interrupted`` its EINIT attempts that an interrupt aborts
+    (the sum of its ``unmasked`` column; each is one more attempt). Every
+    per-launch time, wait and running sum of service times the engines keep
+    is at most that bound (waits included: a launch never waits longer than
+    the service of everything queued before it).
     """
-    worst = int(t_end) + int(launches) * costs.max_service()
+    worst = int(t_end) + int(launches) * costs.max_service() + int(interrupted) * costs.max_attempt()
     if worst >= _I64_LIMIT:
         big = max(COST_PARAMS, key=lambda p: getattr(costs, p))
         raise ConfigError(

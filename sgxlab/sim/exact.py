@@ -21,6 +21,16 @@ trace in row order:
   with lewr writes them before each launch (4 intercepted WRMSRs), passed
   through to hardware only under a design that loads on schedule-in
   (eager-load, Kai's RFC);
+* a launch whose trace row has ``unmasked`` = k > 0 (interrupts during
+  EINIT) replays them: the host path is :meth:`Design.einit` with
+  ``interrupts=k``, whose ``sgx_encl_init`` loop re-runs update and EINIT
+  after each SGX_UNMASKED_EVENT; a guest's own driver loop retries, so each
+  attempt is a new one: the lewr guest's 4 intercepted WRMSRs, then a trapped
+  EINIT (ENCLS exit, ``design.einit(..., retry_unmasked=False)``, as KVM's
+  ``sgx_virt_einit`` does not retry) or, under eager-load, a native one. A
+  chunk of rows with no interrupt runs the plain loop (:meth:`_replay`); one
+  with some runs :meth:`_replay_interrupted`, so a run without interrupts
+  pays nothing for them;
 * S3 is :meth:`Platform.s3_resume`: every CPU's hash MSRs go back to Intel's
   value; the design's ``on_epc_loss`` hook runs. Then, as the frozen vCPU
   threads run again, every vCPU current on a CPU (the one its latest SCHED
@@ -58,7 +68,7 @@ from sgxlab.hw.measure import Enclave
 from sgxlab.hw.platform import Platform
 from sgxlab.sim.costs import CostModel
 from sgxlab.sim.stats import latency_summary
-from sgxlab.sim.trace import LAUNCH, S3, SCHED, Trace
+from sgxlab.sim.trace import LAUNCH, MAX_EINIT_ATTEMPTS, S3, SCHED, Trace
 
 __all__ = [
     "ExactSimulation",
@@ -87,6 +97,7 @@ RECORD_COLUMNS = (
     "wrmsr",
     "einits",
     "retries",
+    "unmasked",
     "trap_cycles",
     "msr_exit_cycles",
     "lock_cycles",
@@ -99,7 +110,12 @@ RECORD_COLUMNS = (
     "name",
     "reason",
 )
-"""Columns of :meth:`Result.records` (``docs/simulator.md``, plus EINIT's ``reason``)."""
+"""Columns of :meth:`Result.records` (``docs/simulator.md``, plus EINIT's ``reason``).
+
+``einits`` counts every EINIT of the launch, ``retries`` those after the first
+(``einits - 1``), ``unmasked`` those an interrupt aborted (SGX_UNMASKED_EVENT):
+percpu-cache-retry's re-run after SGX_INVALID_EINITTOKEN is ``retries -
+unmasked`` unless the launch failed with SGX_UNMASKED_EVENT."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +132,7 @@ class LaunchRecord:
     wrmsr: int
     einits: int
     retries: int
+    unmasked: int
     trap_cycles: int
     msr_exit_cycles: int
     lock_cycles: int
@@ -223,6 +240,8 @@ class ExactSimulation:
         self.bypasses = 0
         self.overhead = 0
         self.global_lock = self.design_cls.lock == "global"
+        # The interrupt draws, only if some launch has one (else the plain loop serves every chunk).
+        self._unmasked = trace.unmasked if trace.interrupted else None
         self._qdone = [0] * (1 if self.global_lock else trace.ncpus)
         self.latencies = array("q")
         self._records: list[tuple[Any, ...]] | None = [] if self.keep_records else None
@@ -252,6 +271,10 @@ class ExactSimulation:
     # ------------------------------------------------------------------ the hot loop
 
     def _replay(self, lo: int, hi: int) -> None:
+        u = self._unmasked
+        if u is not None and u[lo:hi].any():
+            self._replay_interrupted(lo, hi)
+            return
         tr = self.trace
         T = tr.t[lo:hi].tolist()
         K = tr.kind[lo:hi].tolist()
@@ -302,7 +325,7 @@ class ExactSimulation:
             if k == LAUNCH:
                 cpu = cpus[c]
                 if v < 0:
-                    res, ne, nr, rd, wr = deinit(cpu, swords[s], infos[s], forks[s]())
+                    res, ne, nr, rd, wr, _ = deinit(cpu, swords[s], infos[s], forks[s]())
                     m = rd * c_rd + wr * c_wr
                     S = host_base + m + ne * c_ei
                 else:
@@ -325,7 +348,9 @@ class ExactSimulation:
                         mx_c = pw = 0
                     if traps:
                         encls += 1
-                        res, ne, nr, rd, wr = deinit(cpu, w, infos[s], forks[s]())
+                        # No interrupt is ever pending here, so the host loop's
+                        # retry (KVM's path has none) cannot trigger.
+                        res, ne, nr, rd, wr, _ = deinit(cpu, w, infos[s], forks[s]())
                         trap_c = c_trap
                     else:
                         res = einit_fn(cpu, infos[s], forks[s]())
@@ -358,7 +383,7 @@ class ExactSimulation:
                     guest = v >= 0
                     rec_append(
                         (
-                            t, c, v, vc, s, rd, wr, ne, nr,
+                            t, c, v, vc, s, rd, wr, ne, nr, 0,
                             trap_c if guest else 0, mx_c if guest else 0, c_lock,
                             m, ne * c_ei,
                             wait if glob else 0, 0 if glob else wait,
@@ -388,17 +413,195 @@ class ExactSimulation:
                 exits += 1
 
         launches = K.count(LAUNCH)
+        self._account(launches, launches, retries, msr_cycles, wait_sum, sched_over, sched_ins, encls, msr_exits)
+        self.exits += exits
+        self.s3_events += s3
+        self.bypasses += bypasses
+
+    def _replay_interrupted(self, lo: int, hi: int) -> None:
+        """:meth:`_replay` for a chunk where some launch has interrupted EINIT attempts.
+
+        The same contract, with every launch made of attempts (docs/simulator.md,
+        "Interrupts during EINIT"): the host path's loop is inside
+        :meth:`Design.einit` (``interrupts=k``); a guest's loop is here, one
+        trapped (or, under eager-load, native) EINIT per attempt, the lewr
+        guest rewriting its virtual MSRs before each.
+        """
+        tr = self.trace
+        T = tr.t[lo:hi].tolist()
+        K = tr.kind[lo:hi].tolist()
+        C = tr.cpu[lo:hi].tolist()
+        V = tr.vm[lo:hi].tolist()
+        VC = tr.vcpu[lo:hi].tolist()
+        SG = tr.signer[lo:hi].tolist()
+        assert self._unmasked is not None
+        U = self._unmasked[lo:hi].tolist()
+
+        design = self.design
+        cls = self.design_cls
+        deinit = design.einit
+        vload = design.vcpu_load
+        loads = cls.loads_on_schedule or type(design).vcpu_load is not Design.vcpu_load
+        passthrough = cls.loads_on_schedule
+        traps = cls.traps_einit
+        platform = self.platform
+        cpus = platform.cpus
+        infos, forks, swords = self._info, self._fork, self._words
+        vwords = self.vwords
+        lewr = [spec.lewr for spec in tr.vms]
+        forbidden = self._forbidden
+        costs = self.costs
+        c_rd, c_wr, c_ei = costs.rdmsr_lehash, costs.wrmsr_lehash, costs.einit
+        c_trap, c_exit = costs.encls_trap, costs.vm_exit
+        c_lock = costs.lock if cls.lock is not None else 0
+        glob = self.global_lock
+        qmul = 0 if glob else 1
+        qdone = self._qdone
+        lat_append = self.latencies.append
+        recs = self._records
+        rec_append = recs.append if recs is not None else None
+        failures = self.failures
+        reasons = self.failure_reasons
+        H0, H1, H2, H3 = MSR_IA32_SGXLEPUBKEYHASH
+        lewr_cost = 4 * c_exit
+        unmasked_code = SgxError.SGX_UNMASKED_EVENT
+
+        check_bypass = any(forbidden)
+        s3_base = self.s3_events
+        current_at = self._current_at
+        retries = msr_cycles = wait_sum = sched_over = attempts_n = 0
+        sched_ins = encls = msr_exits = exits = s3 = bypasses = 0
+
+        for t, k, c, v, vc, s, u in zip(T, K, C, V, VC, SG, U):
+            if k == LAUNCH:
+                cpu = cpus[c]
+                if v < 0:
+                    res, ne, _, rd, wr, nu = deinit(cpu, swords[s], infos[s], forks[s](), interrupts=u)
+                    att = 1 + nu
+                    trap_c = mx_c = 0
+                else:
+                    enclave = forks[s]()
+                    info = infos[s]
+                    guest_lewr = lewr[v]
+                    w = swords[s] if guest_lewr else vwords[v][vc]
+                    ne = rd = wr = att = 0
+                    while True:  # the guest kernel's sgx_encl_init loop: one attempt per pass
+                        if guest_lewr:
+                            vwords[v][vc] = w
+                            msr_exits += 4
+                            if passthrough:  # Kai's RFC: the vCPU is loaded, KVM writes through
+                                wrmsr = cpu.wrmsr
+                                wrmsr(H0, w[0])
+                                wrmsr(H1, w[1])
+                                wrmsr(H2, w[2])
+                                wrmsr(H3, w[3])
+                                wr += 4
+                        if traps:
+                            encls += 1
+                            res, n1, _, r1, w1, _ = deinit(
+                                cpu, w, info, enclave, retry_unmasked=False, interrupts=1 if att < u else 0
+                            )
+                            ne += n1
+                            rd += r1
+                            wr += w1
+                        else:
+                            if att < u:
+                                cpu.inject_event()
+                            res = einit(cpu, info, enclave)
+                            ne += 1
+                        att += 1
+                        if res[0] != unmasked_code or att >= MAX_EINIT_ATTEMPTS:
+                            break
+                    trap_c = att * c_trap if traps else 0
+                    mx_c = att * lewr_cost if guest_lewr else 0
+                m = rd * c_rd + wr * c_wr
+                lk = att * c_lock
+                S = trap_c + mx_c + lk + m + ne * c_ei
+                msr_cycles += m
+                attempts_n += att
+                q = c * qmul
+                d = qdone[q]
+                start = t if t > d else d
+                d = start + S
+                qdone[q] = d
+                lat_append(d - t)
+                if glob:
+                    wait_sum += start - t
+                retries += ne - 1
+                code = res[0]
+                if code:
+                    failures[code] = failures.get(code, 0) + 1
+                    if code not in reasons:
+                        reasons[code] = res[1]
+                elif check_bypass and v >= 0 and forbidden[s]:
+                    bypasses += 1
+                if rec_append is not None:
+                    wait = start - t
+                    rec_append(
+                        (
+                            t, c, v, vc, s, rd, wr, ne, ne - 1, min(u, att),
+                            trap_c, mx_c, lk, m, ne * c_ei,
+                            wait if glob else 0, 0 if glob else wait,
+                            d - t, int(code), res[1],
+                        )
+                    )  # fmt: skip
+            elif k == SCHED:
+                sched_ins += 1
+                if loads:
+                    cpu = cpus[c]
+                    r0, w0 = cpu.hash_rd, cpu.hash_wr
+                    vload(cpu, vwords[v][vc])
+                    sched_over += (cpu.hash_rd - r0) * c_rd + (cpu.hash_wr - w0) * c_wr
+            elif k == S3:
+                platform.s3_resume()
+                design.on_epc_loss()
+                for c, (v, vc) in current_at(s3_base + s3):
+                    sched_ins += 1
+                    if loads:
+                        cpu = cpus[c]
+                        r0, w0 = cpu.hash_rd, cpu.hash_wr
+                        vload(cpu, vwords[v][vc])
+                        sched_over += (cpu.hash_rd - r0) * c_rd + (cpu.hash_wr - w0) * c_wr
+                s3 += 1
+            else:
+                exits += 1
+
+        launches = K.count(LAUNCH)
+        self._account(launches, attempts_n, retries, msr_cycles, wait_sum, sched_over, sched_ins, encls, msr_exits)
+        self.exits += exits
+        self.s3_events += s3
+        self.bypasses += bypasses
+
+    def _account(
+        self,
+        launches: int,
+        attempts: int,
+        retries: int,
+        msr_cycles: int,
+        wait_sum: int,
+        sched_over: int,
+        sched_ins: int,
+        encls: int,
+        msr_exits: int,
+    ) -> None:
+        """Add one chunk's totals; ``attempts`` (lock acquisitions) is ``launches`` without interrupts."""
+        costs = self.costs
+        c_lock = costs.lock if self.design_cls.lock is not None else 0
         self.launches += launches
         self.einits += launches + retries
         self.retries += retries
         # overhead = sum(S - einits*einit + lock_wait) + schedule-in MSR work
-        self.overhead += msr_cycles + launches * c_lock + encls * c_trap + msr_exits * c_exit + wait_sum + sched_over
+        self.overhead += (
+            msr_cycles
+            + attempts * c_lock
+            + encls * costs.encls_trap
+            + msr_exits * costs.vm_exit
+            + wait_sum
+            + sched_over
+        )
         self.schedule_ins += sched_ins
         self.encls_exits += encls
         self.msr_exits += msr_exits
-        self.exits += exits
-        self.s3_events += s3
-        self.bypasses += bypasses
 
     def _current_at(self, n: int) -> list[tuple[int, tuple[int, int]]]:
         """``(cpu, (vm, vcpu))`` of every vCPU current at the ``n``-th S3 row, by CPU.
@@ -471,7 +674,7 @@ class ExactSimulation:
     def launch_records(self) -> list[LaunchRecord]:
         """Per-launch records as :class:`LaunchRecord` objects."""
         d = self.design_name
-        return [LaunchRecord(*r[:5], d, *r[5:17], r[17], SgxError(r[17]).name, r[18]) for r in self.record_tuples()]
+        return [LaunchRecord(*r[:5], d, *r[5:18], r[18], SgxError(r[18]).name, r[19]) for r in self.record_tuples()]
 
     def records_frame(self) -> Any:
         """Per-launch records as a pandas DataFrame (columns :data:`RECORD_COLUMNS`)."""
@@ -479,7 +682,7 @@ class ExactSimulation:
 
         rows = self.record_tuples()
         names = {int(c): c.name for c in SgxError}
-        cols = list(zip(*rows)) if rows else [()] * 19
+        cols = list(zip(*rows)) if rows else [()] * 20
         data: dict[str, Any] = {}
         raw = [c for c in RECORD_COLUMNS if c not in ("design", "name")]
         for name, col in zip(raw, cols):

@@ -13,27 +13,42 @@ How each design becomes array arithmetic
 Launches are sorted stably by physical CPU, so every CPU's launches form one
 contiguous run in trace order and "the previous launch on this CPU" is the
 previous element. The four hash words are compared as small integer ids
-(equal 64-bit words get equal ids; Intel's reset value has its own), so a
-partial collision between two signers' words would still be counted
-word by word. With ``s3[i]`` = number of S3 events before launch *i*:
+(equal 64-bit words get equal ids; Intel's reset value and zero have their
+own), so a partial collision between two signers' words would still be
+counted word by word. With ``s3[i]`` = number of S3 events before launch *i*:
 
 * ``always-write``: 4 WRMSR per launch; never fails.
 * ``read-compare``: H before a launch is the previous launch's words on that
   CPU unless ``s3`` changed since (then Intel's); WRMSR = words that differ.
-* ``percpu-cache``: C before a launch is the previous launch's words (Intel's
-  for the first); WRMSR = words where C differs. Word *k* is stale when it is
-  not written, differs from Intel's, and an S3 happened since the launch that
-  last wrote it (the start of the current run of equal word-*k* values on
-  that CPU, found with a running maximum of positions).
-* ``percpu-cache-retry``: after any launch H = w; the first EINIT fails iff
-  ``s3`` changed since the previous launch on the CPU and some unwritten word
-  differs from Intel's; then 4 more WRMSRs and a second EINIT.
+* ``percpu-cache``: C before a launch is the previous launch's words (the
+  cache's initial value for the first: zero, the 2019 default, or Intel's);
+  WRMSR = words where C differs. Word *k* is stale when it is not written,
+  differs from Intel's, and no write of word *k* on that CPU came after the
+  last S3 (or ever: a zero cache never writes a zero word, and H holds
+  Intel's there since boot), found with a running maximum of the positions
+  of the writes.
+* ``percpu-cache-retry``: after any launch not cut short by interrupts
+  H = w; the last attempt fails iff, for some unwritten word that differs
+  from Intel's, the launch is its CPU's first or ``s3`` changed since the
+  previous launch on the CPU; then 4 more WRMSRs and a second EINIT. With
+  launches whose every attempt was interrupted (they repair nothing), the
+  same running maximum as above, over "writes of word *k* and launches not
+  cut short", decides.
 * ``eager-load``: H on a CPU is set by the last schedule-in (the vCPU's
   virtual hash at that moment: its last lewr launch's signer, else its VM's
   ``lehash``), lewr-guest launch or host launch on that CPU, unless an S3
   came later; a guest without lewr fails when that H is not its signer (on
   a valid trace it never does, see docs/simulator.md, but this engine
   computes it rather than assume it).
+
+Interrupts during EINIT (the trace's ``unmasked`` column, k per launch):
+a launch makes ``a = min(k + 1, 1000)`` attempts and fails with
+SGX_UNMASKED_EVENT when k = 1000. Every attempt costs the lock, the ENCLS
+trap (trapped guests), the guest's 4 intercepted WRMSRs (lewr) and an EINIT;
+always-write and eager-load's host and passthrough writes repeat per attempt,
+read-compare's RDMSRs too; the caches' writes happen on the first attempt
+only. So the per-launch arithmetic above is unchanged and the attempts only
+multiply terms (``att_s``); without the column nothing of this runs.
 
 S3 resumes schedule every current vCPU in again (:func:`_s3_reloads`): a
 SCHED row keeps its vCPU current until the next SCHED onto its CPU or of
@@ -62,19 +77,29 @@ measures a 10 M-launch run).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from sgxlab.errors import ConfigError, EngineUnsupported
-from sgxlab.host.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, design_class
+from sgxlab.host.designs import (
+    INITIAL_VALUES,
+    LOCKS,
+    AlwaysWrite,
+    Design,
+    EagerLoad,
+    PerCpuCache,
+    PerCpuCacheRetry,
+    ReadCompare,
+    design_class,
+)
 from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
 from sgxlab.hw.crypto import load_test_key
 from sgxlab.sim.costs import CostModel
 from sgxlab.sim.stats import exact_sum, latency_summary
-from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace
+from sgxlab.sim.trace import EXIT, LAUNCH, MAX_EINIT_ATTEMPTS, S3, SCHED, Trace
 
-__all__ = ["simulate", "model_of", "signer_word_ids", "BUILTIN_MODES"]
+__all__ = ["simulate", "model_of", "Model", "signer_word_ids", "BUILTIN_MODES"]
 
 BUILTIN_MODES: dict[type[Design], str] = {
     AlwaysWrite: "always-write",
@@ -97,21 +122,31 @@ _FLAGS = {
 _I64 = np.int64
 
 
-def model_of(design: str | type[Design]) -> tuple[str, str | None, bool]:
-    """``(behaviour, lock, traps_einit)`` of a built-in design, else raise EngineUnsupported.
+class Model(NamedTuple):
+    """What the engine computes for a design: the built-in behaviour, its lock,
+    whether KVM traps guest EINIT, and (cache designs) the cache's initial value."""
 
-    A built-in class, or a subclass made by :meth:`PerCpuCache.with_lock`
-    (which only fixes ``lock``), is accepted. Any other class, even a trivial
-    subclass, is refused: the engine cannot know what its hooks do.
+    mode: str
+    lock: str | None
+    traps: bool
+    initial: str | None = None
+
+
+def model_of(design: str | type[Design]) -> Model:
+    """The :class:`Model` of a built-in design, else raise EngineUnsupported.
+
+    A built-in class, or a class made by :meth:`PerCpuCache.variant` (which
+    only fixes ``lock`` and ``initial``), is accepted. Any other class, even a
+    trivial subclass, is refused: the engine cannot know what its hooks do.
     """
     if isinstance(design, Design):
         raise EngineUnsupported(f"the fast engine takes a design class or name, not an instance ({design!r})")
     cls = design_class(design)
     base = cls
     if cls not in BUILTIN_MODES:
-        variant_of = cls.__dict__.get("lock_variant_of")
+        variant_of = cls.__dict__.get("variant_of")
         if variant_of in (PerCpuCache, PerCpuCacheRetry) and cls.__bases__ == (variant_of,):
-            base = variant_of  # made by with_lock(): only the lock differs
+            base = variant_of  # made by variant(): only lock and initial differ
         else:
             raise EngineUnsupported(
                 f"the fast engine models only the built-in designs "
@@ -124,21 +159,31 @@ def model_of(design: str | type[Design]) -> tuple[str, str | None, bool]:
             f"{cls.__qualname__} has traps_einit={cls.traps_einit}, loads_on_schedule={cls.loads_on_schedule}, "
             f"which the fast engine's model of {mode!r} does not cover: run it on the exact engine"
         )
-    if cls.lock not in (None, "global", "percpu"):
+    if cls.lock not in (None, *LOCKS):
         raise EngineUnsupported(f"{cls.__qualname__}.lock={cls.lock!r}: the fast engine knows None, 'global', 'percpu'")
-    return mode, cls.lock, bool(cls.traps_einit)
+    initial = None
+    if issubclass(cls, PerCpuCache):
+        initial = cls.initial
+        if initial not in INITIAL_VALUES:
+            raise EngineUnsupported(
+                f"{cls.__qualname__}.initial={initial!r}: the fast engine knows {', '.join(INITIAL_VALUES)}"
+            )
+    return Model(mode, cls.lock, bool(cls.traps_einit), initial)
 
 
 def signer_word_ids(nsigners: int) -> np.ndarray:
-    """``(4, nsigners + 1)`` small ints: entry ``[k, s]`` identifies hash word *k* of signer *s*.
+    """``(4, nsigners + 2)`` small ints: entry ``[k, s]`` identifies hash word *k* of signer *s*.
 
     Column ``-1`` (the last) is Intel's reset value, so a signer code of -1
-    means "Intel's hash". Two entries of a row are equal iff the 64-bit words
-    are equal. Keys are loaded from ``data/keys`` for this call only.
+    means "Intel's hash"; column ``-2`` is the all-zero hash (what the 2019
+    per-CPU cache held at boot). Two entries of a row are equal iff the
+    64-bit words are equal. Keys are loaded from ``data/keys`` for this call
+    only.
     """
     words = [load_test_key(s).mrsigner.words for s in range(nsigners)]
+    words.append((0, 0, 0, 0))
     words.append(INTEL_LEPUBKEYHASH.words)
-    ids = np.empty((4, nsigners + 1), dtype=np.int8)
+    ids = np.empty((4, nsigners + 2), dtype=np.int8)
     for k in range(4):
         col = np.array([w[k] for w in words], dtype=np.uint64)
         _, inv = np.unique(col, return_inverse=True)
@@ -349,7 +394,7 @@ def simulate(
     unless ``validate=False`` (for a trace that has just passed it). Raises
     :class:`~sgxlab.errors.EngineUnsupported` for a design it does not model.
     """
-    mode, lock, traps = model_of(design)
+    mode, lock, traps, initial = model_of(design)
     if costs is None:
         costs = CostModel()
     if not isinstance(costs, CostModel):
@@ -421,17 +466,32 @@ def simulate(
         np.not_equal(s3_s[1:], s3_s[:-1], out=s3_changed[1:])
         s3_changed &= ~first
 
+    # Interrupts during EINIT: attempts per launch (None: one each) --------------
+    att_s: np.ndarray | None = None  # EINIT attempts of each launch (CPU-sorted)
+    capped_s: np.ndarray | None = None  # every attempt interrupted: fails with SGX_UNMASKED_EVENT
+    ncapped = 0
+    if nl and trace.interrupted:
+        assert trace.unmasked is not None
+        u_s = srt(take(trace.unmasked)).astype(_I64)
+        att_s = np.minimum(u_s + 1, MAX_EINIT_ATTEMPTS)
+        capped_s = u_s >= MAX_EINIT_ATTEMPTS
+        del u_s
+        ncapped = int(np.count_nonzero(capped_s))
+        if not ncapped:
+            capped_s = None
+    attempts = int(att_s.sum(dtype=_I64)) if att_s is not None else nl
+
     # Functional part: per-launch WRMSR counts and failures -----------------------
     wr_s: np.ndarray | int
-    rd = 0
-    fail_s: np.ndarray | None = None  # final EINIT failed (CPU-sorted launches)
-    fail_rows: np.ndarray | None = None  # or: trace rows of failed launches
+    rd = 0  # RDMSRs per attempt
+    fail_s: np.ndarray | None = None  # final EINIT said SGX_INVALID_EINITTOKEN (CPU-sorted launches)
+    fail_rows: np.ndarray | None = None  # or: trace rows of such launches
     retry_s: np.ndarray | None = None
     extra_wrmsr = 0
     if mode == "always-write":
-        wr_s = 4
+        wr_s = 4 if att_s is None else att_s * 4  # every attempt writes all four
     elif mode == "read-compare":
-        rd = 4
+        rd = 4  # every attempt reads all four; only the first writes
         reset = first if s3_changed is None else first | s3_changed
         acc = np.zeros(nl, dtype=np.int8)
         for k in range(4):
@@ -440,50 +500,82 @@ def simulate(
         wr_s = acc
         del reset
     elif mode in ("percpu-cache", "percpu-cache-retry"):
+        retry = mode == "percpu-cache-retry"
+        # What the cache holds before a CPU's first EINIT (H holds Intel's then).
+        boot = [int(ids[k][-2]) if initial == "zero" else intel[k] for k in range(4)]
+        boot_stale = any(boot[k] != intel[k] and bool(np.any(ids[k][:-2] == boot[k])) for k in range(4))
         acc = np.zeros(nl, dtype=np.int8)
-        stale_any = np.zeros(nl, dtype=bool) if s3_s is not None else None
-        pos = None
-        if mode == "percpu-cache" and s3_s is not None:
+        stale_any = np.zeros(nl, dtype=bool) if (s3_s is not None or boot_stale) else None
+        pos = gstart = None
+        if stale_any is not None and (not retry or capped_s is not None):
             pos = np.arange(nl, dtype=np.int32 if nl < 2**31 - 1 else np.int64)
+            if boot_stale:  # a word may be stale before any write on its CPU: mind the CPU's start
+                gstart = np.where(first, pos, 0)
+                np.maximum.accumulate(gstart, out=gstart)
+            # else an unwritten word at a CPU's first launch is Intel's (never stale), so that
+            # launch may count as a set point and the running maximum never leaves the CPU
         for k in range(4):
             w = ids[k][sig_s]
-            written = _prev(w, first, intel[k]) != w  # the cache differs from w
+            written = _prev(w, first, boot[k]) != w  # the cache differs from w
             acc += written
             if stale_any is None:
                 continue
+            # Unwritten (C = w) but H = Intel's: no "set point" of word k on this
+            # CPU since the last S3 (or boot). Set points: writes of word k, and
+            # for the retry design every launch not cut short by interrupts (it
+            # leaves H = w, by its forced rewrite if need be).
+            cand = ~written
+            cand &= w != intel[k]
             if pos is not None:
-                assert s3_s is not None
-                # start of the current run of equal word-k values (its last write)
-                rs = np.where(written | first, pos, 0)
-                np.maximum.accumulate(rs, out=rs)
-                stale = s3_s[rs] < s3_s
-                del rs
-                stale &= ~written
-                stale &= w != intel[k]
-                stale_any |= stale
-                del stale
-            else:  # retry: H = previous w unless an S3 since
-                stale_any |= ~written & (w != intel[k])
-            del w, written
-        if stale_any is not None and mode == "percpu-cache-retry":
-            assert s3_changed is not None
-            stale_any &= s3_changed
-            retry_s = stale_any
-            acc += stale_any.astype(np.int8) * np.int8(4)  # the forced rewrite
+                sp = written | ~capped_s if retry else written  # type: ignore[operator]
+                if gstart is None:
+                    sp = sp | first  # (not in place: sp may be ``written`` itself)
+                last = np.where(sp, pos, -1)
+                np.maximum.accumulate(last, out=last)
+                del sp
+                if retry:  # set points strictly before the launch
+                    last = _prev(last, first, -1)
+                if gstart is not None:
+                    fresh = last >= gstart
+                    if s3_s is not None:
+                        fresh &= s3_s[np.maximum(last, 0)] == s3_s
+                else:  # last >= 0 except at a CPU's first launch (where cand is False)
+                    assert s3_s is not None
+                    fresh = s3_s[np.maximum(last, 0)] == s3_s
+                cand &= ~fresh
+                del last, fresh
+            stale_any |= cand
+            del w, written, cand
+        if retry:
+            if stale_any is not None:
+                if pos is None:  # every earlier launch left H = w: stale only at a CPU's first or after an S3
+                    stale_any &= first if s3_changed is None else first | s3_changed
+                if capped_s is not None:
+                    stale_any &= ~capped_s  # no attempt got as far as the token check
+                retry_s = stale_any
+                acc += stale_any.astype(np.int8) * np.int8(4)  # the forced rewrite
         else:
             fail_s = stale_any
         wr_s = acc
-        del stale_any, pos
+        del stale_any, pos, gstart
     else:  # eager-load
         if guest_s is None:
-            wr_s = 4
+            wr_s = 4 if att_s is None else att_s * 4
         else:
             assert lewr_s is not None
             wr_s = (~guest_s | lewr_s).astype(np.int8) * np.int8(4)  # host path, lewr passthrough
+            if att_s is not None:
+                wr_s = wr_s * att_s  # per attempt
         extra_wrmsr = 4 * nsched
         fail_rows = _eager_failures(trace, ids, s3_row, reloads)
         del reloads
 
+    # Failures: SGX_UNMASKED_EVENT when every attempt was interrupted, else the MSRs' verdict.
+    if fail_s is not None and capped_s is not None:
+        fail_s &= ~capped_s
+    if fail_rows is not None and ncapped and len(fail_rows):
+        assert trace.unmasked is not None
+        fail_rows = fail_rows[trace.unmasked[fail_rows] < MAX_EINIT_ATTEMPTS]
     failures = 0
     if fail_s is not None:
         failures = int(np.count_nonzero(fail_s))
@@ -501,30 +593,49 @@ def simulate(
             bypasses -= int(np.count_nonzero(outside_s & fail_s))
         elif fail_rows is not None and failures:
             bypasses -= int(np.count_nonzero(outside[trace.signer[fail_rows]]))
+        if capped_s is not None:
+            bypasses -= int(np.count_nonzero(outside_s & capped_s))
         del outside_s
-    del sig_s, s3_s, s3_changed, s3_row, fail_s, fail_rows
+    del sig_s, s3_s, s3_changed, s3_row, fail_s, fail_rows, capped_s
 
-    retries = int(np.count_nonzero(retry_s)) if retry_s is not None else 0
+    nretry = int(np.count_nonzero(retry_s)) if retry_s is not None else 0
+    retries = attempts - nl + nretry
     einits = nl + retries
     wrmsr = (int(wr_s.sum(dtype=_I64)) if isinstance(wr_s, np.ndarray) else wr_s * nl) + extra_wrmsr
-    rdmsr = rd * nl
+    rdmsr = rd * attempts
+    encls_exits = 0
+    msr_exits = 4 * nlewr
+    if att_s is not None and guest_s is not None:
+        assert lewr_s is not None
+        if traps:
+            nguest = int(att_s[guest_s].sum(dtype=_I64))  # one trapped EINIT per attempt
+        msr_exits = 4 * int(att_s[lewr_s].sum(dtype=_I64))  # the guest rewrites before each attempt
+    if traps:
+        encls_exits = nguest
 
     # Service times ---------------------------------------------------------------
-    base = costs.einit + (costs.lock if lock is not None else 0) + rd * costs.rdmsr_lehash
-    if isinstance(wr_s, np.ndarray):
+    per_attempt = costs.einit + (costs.lock if lock is not None else 0) + rd * costs.rdmsr_lehash
+    if att_s is not None:
+        S = att_s * _I64(per_attempt)
+        S += np.asarray(wr_s, dtype=_I64) * _I64(costs.wrmsr_lehash)
+    elif isinstance(wr_s, np.ndarray):
         S = wr_s.astype(_I64)
         S *= _I64(costs.wrmsr_lehash)
-        S += _I64(base)
+        S += _I64(per_attempt)
     else:
-        S = np.full(nl, base + wr_s * costs.wrmsr_lehash, dtype=_I64)
+        S = np.full(nl, per_attempt + wr_s * costs.wrmsr_lehash, dtype=_I64)
     del wr_s
     if guest_s is not None:
         assert lewr_s is not None
         if traps and costs.encls_trap:
-            S += guest_s.astype(_I64) * _I64(costs.encls_trap)
+            trap = guest_s.astype(_I64) * _I64(costs.encls_trap)
+            S += trap if att_s is None else trap * att_s
+            del trap
         if costs.vm_exit and nlewr:
-            S += lewr_s.astype(_I64) * _I64(4 * costs.vm_exit)
-    del guest_s, lewr_s
+            mx = lewr_s.astype(_I64) * _I64(4 * costs.vm_exit)
+            S += mx if att_s is None else mx * att_s
+            del mx
+    del guest_s, lewr_s, att_s
     if retry_s is not None:
         S += retry_s.astype(_I64) * _I64(costs.einit)  # the second EINIT (its 4 WRMSRs are in wr_s)
     del retry_s
@@ -554,16 +665,21 @@ def simulate(
     del wait
 
     overhead = sum_s - einits * costs.einit + (sum_wait if lock == "global" else 0) + extra_wrmsr * costs.wrmsr_lehash
+    fails: dict[str, int] = {}
+    if failures:
+        fails["SGX_INVALID_EINITTOKEN"] = failures
+    if ncapped:
+        fails["SGX_UNMASKED_EVENT"] = ncapped
     return {
         "launches": nl,
         "einit": einits,
-        "failures": {"SGX_INVALID_EINITTOKEN": failures} if failures else {},
+        "failures": fails,
         "retries": retries,
         "wrmsr": int(wrmsr),
         "rdmsr": int(rdmsr),
         "schedule_ins": nsched,
-        "encls_exits": nguest if traps else 0,
-        "msr_exits": 4 * nlewr,
+        "encls_exits": encls_exits,
+        "msr_exits": msr_exits,
         "exits": nexit,
         "s3_events": ns3,
         "latency_cycles": lat,

@@ -8,7 +8,8 @@
     sgxlab.compare(["percpu-cache", "read-compare", "always-write"], "suspend-resume")
 
 ``design`` is a name (``"read-compare"``, ``"percpu-cache:percpu"`` for the
-per-CPU-lock variant), a :class:`~sgxlab.host.designs.Design` subclass (built-in
+per-CPU-lock variant, ``"percpu-cache:lock=percpu,initial=intel"``; the grammar
+is in :mod:`sgxlab.host.designs`), a :class:`~sgxlab.host.designs.Design` subclass (built-in
 or your own), or ``"module:Class"``. The last imports ``module``, which runs
 its code, so it needs an explicit opt-in: ``allow_import=True`` here and in
 :meth:`RunConfig.run <sgxlab.sim.result.RunConfig.run>` (a saved config
@@ -28,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sgxlab.errors import ConfigError, EngineUnsupported
-from sgxlab.host.designs import DESIGNS, Design, design_class
+from sgxlab.host.designs import DESIGNS, Design, design_class, design_label
 from sgxlab.sim.costs import CostModel, check_int64_budget
 from sgxlab.sim.result import ENGINES, Result, RunConfig, flatten_summary
 from sgxlab.sim.trace import Trace
@@ -51,7 +52,7 @@ def resolve_design(design: str | type[Design], *, allow_import: bool = False) ->
             raise
     mod_name, _, qual = design.partition(":")
     if mod_name in DESIGNS:
-        return design_class(design)  # a bad lock variant: re-raise its error
+        return design_class(design)  # a bad variant: re-raise its error
     if not allow_import:
         raise ConfigError(
             "design",
@@ -76,12 +77,18 @@ def resolve_design(design: str | type[Design], *, allow_import: bool = False) ->
 
 
 def design_ref(cls: type[Design]) -> str:
-    """The string a config stores for ``cls`` (resolvable by :func:`resolve_design`)."""
+    """The string a config stores for ``cls`` (resolvable by :func:`resolve_design`).
+
+    A built-in design is its name; a variant of one (:meth:`PerCpuCache.variant
+    <sgxlab.host.designs.PerCpuCache.variant>`) its label, e.g.
+    ``percpu-cache:percpu,initial=intel``, which :func:`design_class` reads back
+    to the very same class; anything else ``module:Class``.
+    """
     if cls in DESIGNS.values():
         return cls.name
-    base = cls.lock_variant_of
+    base = cls.__dict__.get("variant_of")
     if base is not None and base in DESIGNS.values():
-        return f"{base.name}:{cls.lock}"
+        return design_label(cls)
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
@@ -140,8 +147,9 @@ def run_trace(
     cls = resolve_design(design, allow_import=allow_import)
     model = cost_model(costs)
     engine = _check_engine(engine)
-    check_int64_budget(model, trace.launches, int(trace.t.max()) if len(trace) else 0)
-    from sgxlab.host.designs import design_label
+    check_int64_budget(
+        model, trace.launches, int(trace.t.max()) if len(trace) else 0, interrupted=trace.interrupted_attempts()
+    )
 
     if config is None:
         config = RunConfig(design_ref(cls), trace.name, dict(trace.params), model.as_dict(), seed, engine)

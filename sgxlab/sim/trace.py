@@ -18,6 +18,15 @@ Columns (numpy arrays of equal length, one row per event):
 ``signer`` int16    LAUNCH: index of the enclave's signer; else -1
 =========  =======  ============================================================
 
+One optional column, ``unmasked`` (int16, or ``None`` when the trace has
+none, which means all zero): for a LAUNCH, how many of its EINIT attempts in
+a row an interrupt aborts with SGX_UNMASKED_EVENT before one runs through;
+0 on every other row. Linux tries at most :data:`MAX_EINIT_ATTEMPTS` (1,000)
+times (``sgx_encl_init``'s 20 tries x 50 passes), so the value is at most
+that, and 1,000 means every attempt was aborted and the launch fails with
+SGX_UNMASKED_EVENT. Both engines replay these draws (``docs/simulator.md``);
+a workload makes them from its ``unmasked_rate`` parameter.
+
 Static facts sit beside the columns: the number of physical CPUs, the number
 of signers, one :class:`VmSpec` per VM (vCPU count, lewr, the signer
 index whose hash is the VM's initial ``lehash``, or -1 for Intel's), and the
@@ -38,7 +47,9 @@ Rules a trace obeys (``Trace.validate`` checks them):
   VM CPUs are disjoint, so a host launch never preempts a vCPU);
 * a guest without lewr launches only enclaves of its ``lehash`` signer (its
   launch enclave's vendor), because it cannot change its virtual hash;
-* with an ``allowlist``, host launches use only allowed signers.
+* with an ``allowlist``, host launches use only allowed signers;
+* ``unmasked`` (if present) is in ``[0, MAX_EINIT_ATTEMPTS]`` on LAUNCH rows
+  and 0 on the others.
 
 ``validate`` checks all rows with numpy first (a 10-million-row trace takes
 well under a second) and, only when something is wrong, walks the rows in
@@ -54,13 +65,18 @@ import numpy as np
 
 from sgxlab.errors import ConfigError
 
-__all__ = ["Trace", "VmSpec", "LAUNCH", "SCHED", "EXIT", "S3", "KIND_NAMES"]
+__all__ = ["Trace", "VmSpec", "LAUNCH", "SCHED", "EXIT", "S3", "KIND_NAMES", "MAX_EINIT_ATTEMPTS"]
 
 LAUNCH = 0
 SCHED = 1
 EXIT = 2
 S3 = 3
 KIND_NAMES = {LAUNCH: "launch", SCHED: "sched", EXIT: "exit", S3: "s3"}
+
+MAX_EINIT_ATTEMPTS = 1000
+"""The most EINIT attempts of one launch: Linux's ``sgx_encl_init`` tries 20 times
+in each of 50 passes (``sgxlab.host.designs.EINIT_MAX_ATTEMPTS``; not imported,
+so traces and workloads stay free of the emulator; a test checks they agree)."""
 
 _COLUMNS = (
     ("t", np.int64),
@@ -98,16 +114,23 @@ class Trace:
     name: str = "trace"
     params: dict[str, object] = field(default_factory=dict)
     allowlist: tuple[int, ...] | None = None
+    unmasked: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.allowlist is not None:
             self.allowlist = tuple(int(x) for x in self.allowlist)
         for col, dt in _COLUMNS:
             setattr(self, col, np.ascontiguousarray(getattr(self, col), dtype=dt))
+        if self.unmasked is not None:
+            self.unmasked = np.ascontiguousarray(self.unmasked, dtype=np.int16)
         n = len(self.t)
-        for col, _ in _COLUMNS:
+        for col in self._column_names():
             if len(getattr(self, col)) != n:
                 raise ConfigError(f"trace.{col}", len(getattr(self, col)), f"all columns must have {n} rows")
+
+    def _column_names(self) -> tuple[str, ...]:
+        cols = tuple(c for c, _ in _COLUMNS)
+        return (*cols, "unmasked") if self.unmasked is not None else cols
 
     def __setattr__(self, name: str, value: object) -> None:
         # Any change to what validate() checked makes the trace unchecked again.
@@ -122,10 +145,21 @@ class Trace:
     def launches(self) -> int:
         return int(np.count_nonzero(self.kind == LAUNCH))
 
+    @property
+    def interrupted(self) -> bool:
+        """Whether some launch has an EINIT attempt aborted by an interrupt (``unmasked`` > 0)."""
+        u = self.unmasked
+        return u is not None and bool(u.any())
+
+    def interrupted_attempts(self) -> int:
+        """The total of the ``unmasked`` column: EINIT attempts an interrupt aborts."""
+        u = self.unmasked
+        return int(u.sum(dtype=np.int64)) if u is not None else 0
+
     @classmethod
     def from_rows(
         cls,
-        rows: list[tuple[int, int, int, int, int, int]],
+        rows: list[tuple[int, ...]],
         *,
         ncpus: int,
         nsigners: int,
@@ -134,8 +168,15 @@ class Trace:
         params: dict[str, object] | None = None,
         allowlist: tuple[int, ...] | None = None,
     ) -> Trace:
-        """Build from ``(t, kind, cpu, vm, vcpu, signer)`` tuples (sorted stably by t)."""
+        """Build from ``(t, kind, cpu, vm, vcpu, signer)`` tuples (sorted stably by t).
+
+        Rows may carry a seventh item, ``unmasked`` (all rows or none); the
+        trace then has that column.
+        """
         rows = sorted(rows, key=lambda r: r[0])
+        widths = {len(r) for r in rows}
+        if not widths <= {6} and widths != {7}:
+            raise ConfigError("rows", sorted(widths), "every row has 6 items, or every row 7 (with unmasked)")
         cols = [np.array(c) for c in (list(zip(*rows)) if rows else [()] * 6)]
         return cls(
             ncpus,
@@ -150,6 +191,7 @@ class Trace:
             name=name,
             params=dict(params or {}),
             allowlist=allowlist,
+            unmasked=cols[6] if len(cols) == 7 else None,
         )
 
     def validate(self) -> None:
@@ -166,7 +208,7 @@ class Trace:
         self._validate_static()
         if not self._rows_ok():
             self._validate_rows()
-        for col, _ in _COLUMNS:
+        for col in self._column_names():
             getattr(self, col).flags.writeable = False
         self._valid = True
 
@@ -196,6 +238,9 @@ class Trace:
         if np.any(t[1:] < t[:-1]):
             return False
         if np.any((kind < LAUNCH) | (kind > S3)):
+            return False
+        u = self.unmasked
+        if u is not None and np.any((u < 0) | (u > MAX_EINIT_ATTEMPTS) | ((u != 0) & (kind != LAUNCH))):
             return False
         ns = kind != S3
         k, c, v, vc, s = kind[ns], self.cpu[ns], self.vm[ns], self.vcpu[ns], self.signer[ns]
@@ -280,6 +325,18 @@ class Trace:
                 raise _err(i, "", int(self.t[i]), "times must not decrease")
             if k not in KIND_NAMES:
                 raise _err(i, "", k, "unknown event kind")
+            if self.unmasked is not None:
+                u = int(self.unmasked[i])
+                if not 0 <= u <= MAX_EINIT_ATTEMPTS:
+                    raise _err(
+                        i,
+                        " unmasked",
+                        u,
+                        f"interrupted EINIT attempts are in [0, {MAX_EINIT_ATTEMPTS}] (Linux tries at most "
+                        f"{MAX_EINIT_ATTEMPTS} times)",
+                    )
+                if u and k != LAUNCH:
+                    raise _err(i, " unmasked", u, "only a launch has EINIT attempts to interrupt; 0 elsewhere")
             if k == S3:
                 continue
             if not 0 <= c < self.ncpus:

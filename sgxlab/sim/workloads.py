@@ -49,6 +49,15 @@ Generation stops at exactly ``launches`` launches. *S3 events* fall at
 uniformly random times between the first and the last launch (``workshop``:
 in the middle half).
 
+*Interrupts during EINIT* (every generated workload's ``unmasked_rate``,
+default 0): each EINIT attempt is aborted with SGX_UNMASKED_EVENT
+independently with that probability, so a launch's count of aborted attempts
+before one runs through is geometric, capped at Linux's 1,000 tries
+(:data:`~sgxlab.sim.trace.MAX_EINIT_ATTEMPTS`). The counts go into the
+trace's optional ``unmasked`` column, drawn from their own generator seeded
+with ``(seed, 0x554E4D41)``: the events of a trace do not depend on the rate,
+and a rate of 0 leaves the trace exactly as it was (no column).
+
 Bounds
 ------
 
@@ -79,10 +88,14 @@ CSV traces (``trace:PATH``)
 ---------------------------
 
 One event per line under the header ``t,kind,cpu,vm,vcpu,signer`` (columns
-in any order, each exactly once). ``t`` is a non-negative integer number of
+in any order, each exactly once), optionally with a seventh column
+``unmasked``. ``t`` is a non-negative integer number of
 cycles and must not decrease; ``kind`` is ``launch``, ``sched``, ``exit`` or
 ``s3`` (or 0-3); the other columns are integers, and an empty cell means -1
-(the host's VM, no vCPU, no signer). Lines starting with ``#`` are comments,
+(the host's VM, no vCPU, no signer). ``unmasked`` is, for a launch, how many
+of its EINIT attempts an interrupt aborts (0 to 1,000; see
+:mod:`sgxlab.sim.trace`); an empty cell means 0, and other rows must have 0.
+A file without the column is a trace without interrupts. Lines starting with ``#`` are comments,
 blank lines are skipped, and lines starting with ``#@`` declare the static
 facts (so ``pandas.read_csv(path, comment="#")`` still reads the events)::
 
@@ -118,7 +131,7 @@ import numpy as np
 
 from sgxlab.errors import ConfigError
 from sgxlab.files import read_user_text
-from sgxlab.sim.trace import EXIT, KIND_NAMES, LAUNCH, S3, SCHED, Trace, VmSpec
+from sgxlab.sim.trace import EXIT, KIND_NAMES, LAUNCH, MAX_EINIT_ATTEMPTS, S3, SCHED, Trace, VmSpec
 
 __all__ = [
     "MAX_TRACE_ROWS",
@@ -329,6 +342,16 @@ _P_STAY = Param(
     1.0,
 )
 _P_S3 = Param("s3", int, 0, "number of S3 suspend/resume events at random times", 0, 1_000_000)
+_P_UNMASKED = Param(
+    "unmasked_rate",
+    float,
+    0.0,
+    "probability that an interrupt aborts an EINIT attempt with SGX_UNMASKED_EVENT, each attempt "
+    "independently (Linux retries, up to 1,000 attempts a launch); 0: never",
+    0.0,
+    1.0,
+)
+_UNMASKED_STREAM = 0x554E4D41  # "UNMA": the interrupt draws' own generator, (seed, this)
 _P_POLICY = Param(
     "policy",
     str,
@@ -429,6 +452,9 @@ class Workload:
         """The validated trace for ``seed``."""
         seed = _seed(seed)
         tr = self.generate(np.random.default_rng(seed), self.values)
+        rate = self.values.get("unmasked_rate", 0.0)
+        if rate > 0:
+            tr.unmasked = _unmasked_draws(seed, tr.kind, rate)
         tr.name = self.name
         tr.params = dict(self.values)
         tr.validate()
@@ -459,6 +485,7 @@ class HostOnly(Workload):
         _P_SIGNERS,
         _interval(400_000, "on one CPU"),
         _P_REUSE,
+        _P_UNMASKED,
     )
 
     @classmethod
@@ -477,7 +504,11 @@ class SuspendResume(HostOnly):
 
     name = "suspend-resume"
     summary = "host-only launches plus S3 events at random times (every CPU's hash MSRs reset to Intel's)"
-    params = (*HostOnly.params, Param("s3", int, 4, "number of S3 suspend/resume events at random times", 0, 1_000_000))
+    params = (
+        *HostOnly.params[:-1],
+        Param("s3", int, 4, "number of S3 suspend/resume events at random times", 0, 1_000_000),
+        _P_UNMASKED,
+    )
 
     def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
         t, cpu, signer = _host_stream(rng, v["launches"], v["cpus"], v["signers"], v["interval"], v["reuse"])
@@ -496,6 +527,7 @@ class EnclaveChurn(Workload):
         _cpus(4),
         Param("signers", int, 64, "distinct signers the enclaves cycle through (test keys key00..)", 1, MAX_SIGNERS),
         _interval(100_000, "on one CPU"),
+        _P_UNMASKED,
     )
 
     def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
@@ -524,7 +556,7 @@ class MultiTenant(Workload):
 
     name = "multi-tenant"
     summary = "V VMs with their own lehash/lewr, vCPUs time-sliced and migrated over fewer CPUs"
-    params = (_launches(10_000), _cpus(4), *_GUEST_PARAMS, _P_S3)
+    params = (_launches(10_000), _cpus(4), *_GUEST_PARAMS, _P_S3, _P_UNMASKED)
 
     @classmethod
     def check(cls, v: dict[str, Any]) -> None:
@@ -554,6 +586,7 @@ class Mixed(Workload):
         *_GUEST_PARAMS,
         _P_S3,
         _P_POLICY,
+        _P_UNMASKED,
     )
     s3_window: ClassVar[tuple[float, float]] = (0.0, 1.0)
 
@@ -711,6 +744,24 @@ def _host_stream(
     cpu = (cpu0 + rng.integers(0, ncpus, n)).astype(np.int16)
     signer = _reuse_signers(rng, cpu, np.arange(nsigners), reuse)
     return t, cpu, signer
+
+
+def _unmasked_draws(seed: int, kind: np.ndarray, rate: float) -> np.ndarray:
+    """The ``unmasked`` column: per launch, the EINIT attempts an interrupt aborts before one
+    runs through (geometric: each attempt independently with probability ``rate``), capped at
+    :data:`MAX_EINIT_ATTEMPTS`; 0 on other rows. Drawn from ``default_rng((seed, 0x554E4D41))``."""
+    out = np.zeros(len(kind), np.int16)
+    launch = np.flatnonzero(kind == LAUNCH)
+    if not len(launch):
+        return out
+    if rate >= 1.0:
+        out[launch] = MAX_EINIT_ATTEMPTS
+        return out
+    rng = np.random.default_rng([seed, _UNMASKED_STREAM])
+    k = rng.geometric(1.0 - rate, len(launch)) - 1  # failures before the first success
+    np.minimum(k, MAX_EINIT_ATTEMPTS, out=k)
+    out[launch] = k
+    return out
 
 
 def _empty_s3() -> np.ndarray:
@@ -910,6 +961,7 @@ def _generate_mixed(
 # --------------------------------------------------------------------------- CSV traces
 
 _CSV_COLUMNS = ("t", "kind", "cpu", "vm", "vcpu", "signer")
+_CSV_OPTIONAL = ("unmasked",)
 _KIND_BY_NAME = {name: k for k, name in KIND_NAMES.items()}
 _CSV_LIMITS = {
     "t": (0, 2**62),
@@ -917,8 +969,10 @@ _CSV_LIMITS = {
     "vm": (-1, 32767),
     "vcpu": (-1, 32767),
     "signer": (-1, MAX_SIGNERS - 1),
+    "unmasked": (0, MAX_EINIT_ATTEMPTS),
 }
 _CSV_WHY = {
+    "unmasked": f" (EINIT attempts an interrupt aborts; Linux tries at most {MAX_EINIT_ATTEMPTS} times)",
     "signer": f" (a signer is one of the {MAX_SIGNERS} test keys data/keys/key00..key{MAX_SIGNERS - 1:02d}; -1 or empty: none)",
     "cpu": f" (the emulator has at most {_MAX_CPUS} CPUs)",
 }
@@ -940,8 +994,9 @@ def parse_trace_csv(text: str, source: str = "trace") -> Trace:
     vm_decl: dict[int, tuple[int | None, bool, int]] = {}
     header: list[str] | None = None
     col_index: dict[str, int] = {}
-    rows: list[tuple[int, int, int, int, int, int]] = []
+    rows: list[tuple[int, ...]] = []
     lines: list[int] = []
+    names: tuple[str, ...] = _CSV_COLUMNS
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
@@ -956,19 +1011,26 @@ def parse_trace_csv(text: str, source: str = "trace") -> Trace:
         if header is None:
             header = [c.lower() for c in cells]
             for c in header:
-                if c not in _CSV_COLUMNS:
-                    raise bad(lineno, "", c, f"unknown column; the columns are {','.join(_CSV_COLUMNS)}")
+                if c not in _CSV_COLUMNS and c not in _CSV_OPTIONAL:
+                    raise bad(
+                        lineno,
+                        "",
+                        c,
+                        f"unknown column; the columns are {','.join(_CSV_COLUMNS)} (and optionally "
+                        f"{','.join(_CSV_OPTIONAL)})",
+                    )
                 if c in col_index:
                     raise bad(lineno, "", c, "column named twice")
                 col_index[c] = len(col_index)
             missing = [c for c in _CSV_COLUMNS if c not in col_index]
             if missing:
                 raise bad(lineno, "", ",".join(header), f"missing column(s) {', '.join(missing)}")
+            names = _CSV_COLUMNS + tuple(c for c in _CSV_OPTIONAL if c in col_index)
             continue
         if len(cells) != len(header):
             raise bad(lineno, "", line, f"expected {len(header)} cells, got {len(cells)}")
         vals = []
-        for name in _CSV_COLUMNS:
+        for name in names:
             cell = cells[col_index[name]]
             if name == "kind":
                 low = cell.lower()
@@ -986,7 +1048,7 @@ def parse_trace_csv(text: str, source: str = "trace") -> Trace:
             if cell == "":
                 if name == "t":
                     raise bad(lineno, ", column t", cell, "the time is required")
-                vals.append(-1)
+                vals.append(0 if name == "unmasked" else -1)
                 continue
             try:
                 x = int(cell)
@@ -1007,8 +1069,9 @@ def parse_trace_csv(text: str, source: str = "trace") -> Trace:
         lines.append(lineno)
     if header is None:
         raise ConfigError(source, "", f"no header line ({','.join(_CSV_COLUMNS)})")
-    arr = np.array(rows, dtype=np.int64).reshape(-1, 6)
+    arr = np.array(rows, dtype=np.int64).reshape(-1, len(names))
     t, kind, cpu, vm, vcpu, signer = (arr[:, i] for i in range(6))
+    unmasked = arr[:, 6] if len(names) == 7 else None
     ns = kind != S3
     ncpus = directives.get("cpus", int(cpu[ns].max()) + 1 if ns.any() else 1)
     launch = kind == LAUNCH
@@ -1026,7 +1089,17 @@ def parse_trace_csv(text: str, source: str = "trace") -> Trace:
             nv, lewr, lh = (int(seen.max()) + 1 if len(seen) else 1), True, -1
         specs.append(VmSpec(max(nv, 1), lewr, lh))
     tr = Trace(
-        int(ncpus), int(nsigners), tuple(specs), t, kind, cpu, vm, vcpu, signer, allowlist=directives.get("allowlist")
+        int(ncpus),
+        int(nsigners),
+        tuple(specs),
+        t,
+        kind,
+        cpu,
+        vm,
+        vcpu,
+        signer,
+        allowlist=directives.get("allowlist"),
+        unmasked=unmasked,
     )
     try:
         tr.validate()
