@@ -23,6 +23,7 @@ from sgxlab.hw.structs import PT_TCS, SECINFO_R, SECINFO_X, Einittoken, Secinfo,
 from sgxlab.kvm.config import SgxGuestConfig
 from sgxlab.kvm.policy import policy_by_name
 from sgxlab.kvm.vcpu import GuestEinit, Kvm, launch_le_in_guest
+from sgxlab.sim.schema import POLICY_MATRIX
 
 if TYPE_CHECKING:
     import pandas
@@ -36,18 +37,7 @@ _HASH = MSR_IA32_SGXLEPUBKEYHASH
 
 # --------------------------------------------------------------------------- the policy explorer
 
-MATRIX_COLUMNS: tuple[str, ...] = (
-    "policy",
-    "lewr",
-    "lehash",
-    "signer",
-    "vm_created",
-    "launched",
-    "code",
-    "bypass",
-    "hw_consistent",
-    "reason",
-)
+MATRIX_COLUMNS: tuple[str, ...] = POLICY_MATRIX.names
 """The columns of :func:`policy_matrix`, in order."""
 
 MATRIX_LEHASH: tuple[str, ...] = ("intel", "approved", "other")
@@ -245,10 +235,4 @@ def policy_matrix(design: str | type[Design] = "always-write") -> pandas.DataFra
     ``launched``/``bypass`` false and ``hw_consistent`` true (the guest never
     ran, so it observed nothing).
     """
-    import pandas as pd
-
-    df = pd.DataFrame.from_records(policy_matrix_records(design), columns=list(MATRIX_COLUMNS))
-    df["code"] = df["code"].astype("Int64")
-    for col in ("lewr", "vm_created", "launched", "bypass", "hw_consistent"):
-        df[col] = df[col].astype(bool)
-    return df
+    return POLICY_MATRIX.frame(policy_matrix_records(design))
