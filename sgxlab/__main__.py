@@ -1,3 +1,5 @@
+"""``python -m sgxlab``: the same as the ``sgxlab`` command."""
+
 import sys
 
 from sgxlab.cli import main

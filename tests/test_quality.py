@@ -75,3 +75,16 @@ def test_mypy_is_clean():
         pytest.fail("mypy is not installed; `make test` installs it with the test extras")
     p = subprocess.run([sys.executable, "-m", "mypy", "sgxlab"], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0, "mypy sgxlab:\n" + p.stdout[-4000:] + p.stderr
+
+
+def test_every_module_opens_with_a_short_paragraph():
+    """Each module's docstring says what the module is in one short opening paragraph
+    (sources and decisions follow in their own section)."""
+    import ast
+
+    for path in sorted((ROOT / "sgxlab").rglob("*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text()))
+        rel = path.relative_to(ROOT)
+        assert doc, f"{rel} has no module docstring"
+        first = doc.split("\n\n")[0]
+        assert len(first.split()) <= 60, f"{rel}: the opening paragraph has {len(first.split())} words"
