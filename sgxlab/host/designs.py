@@ -94,7 +94,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from sgxlab.errors import ConfigError
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError, Words
 from sgxlab.hw.einit import EinitResult, SigInfo, einit
 
 if TYPE_CHECKING:
@@ -120,7 +120,6 @@ __all__ = [
     "EINIT_MAX_ATTEMPTS",
 ]
 
-Words = tuple[int, int, int, int]
 
 _H0, _H1, _H2, _H3 = MSR_IA32_SGXLEPUBKEYHASH
 _INVALID_EINITTOKEN = SgxError.SGX_INVALID_EINITTOKEN
