@@ -32,6 +32,7 @@ _LAZY = {
     "RunConfig": "sgxlab.sim.result",
     "make_trace": "sgxlab.sim.workloads",
     "policy_matrix": "sgxlab.experiments.matrix",
+    "sweep": "sgxlab.sim.sweep",
 }
 """Lazily imported attributes and the module that defines each."""
 
