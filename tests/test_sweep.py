@@ -25,11 +25,13 @@ def inline() -> pd.DataFrame:
 
 def test_the_grid_is_tidy_and_in_order(inline):
     assert len(inline) == len(DESIGNS) * 3 * 2 * 2
-    assert list(inline.columns[:4]) == ["design", "seed", "launches", "wrmsr_lehash"]
+    # launches is also a summary column, so the varied parameter is launches_param.
+    assert list(inline.columns[:4]) == ["design", "seed", "launches_param", "wrmsr_lehash"]
+    assert inline.attrs["varied"] == ["launches_param", "wrmsr_lehash"]
     first = inline.iloc[: len(DESIGNS)]
     assert list(first.design) == DESIGNS and set(first.wrmsr_lehash) == {400} and set(first.seed) == {0}
     # Costs change cycles, never counts: the same trace under every cost value.
-    g = inline.groupby(["design", "seed", "launches"])
+    g = inline.groupby(["design", "seed", "launches_param"])
     assert (g["wrmsr"].nunique() == 1).all() and (g["overhead_cycles"].nunique() == 3).all()
 
 
@@ -43,7 +45,7 @@ def test_one_trace_per_workload_point_and_seed(monkeypatch):
             self.values = wl.values
 
         def trace(self, seed):
-            made.append((self.wl.values["launches"], seed))
+            made.append((self.wl.values["launches"], seed))  # the workload's own parameter
             return self.wl.trace(seed)
 
     monkeypatch.setattr(sw, "make_workload", lambda name, params: Counting(real(name, params)))

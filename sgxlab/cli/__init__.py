@@ -26,7 +26,7 @@ from sgxlab.errors import SgxlabError
 from sgxlab.files import read_user_bytes
 from sgxlab.present.text import kv_table
 
-COMMANDS = ("sigstruct", "measure", "einit", "guest", "policy-matrix", "run", "designs", "workloads")
+COMMANDS = ("sigstruct", "measure", "einit", "guest", "policy-matrix", "run", "sweep", "designs", "workloads")
 """Subcommand modules, in the order ``sgxlab --help`` lists them."""
 
 

@@ -131,3 +131,49 @@ def matrix_table(rows: Sequence[Mapping[str, object]], *, reasons: bool = False,
                 textwrap.wrap(f"{i:2d}. {r['reason']}", width, subsequent_indent="    ", break_on_hyphens=False)
             )
     return "\n".join(lines)
+
+
+_SWEEP_METRICS = ("wrmsr", "rdmsr", "failures_total", "latency_p99", "overhead_cycles")
+
+
+def sweep_table(df: Any, width: int = WIDTH) -> str:
+    """A sweep's rows as a text table at most ``width`` columns wide.
+
+    The columns are the design, the seed (when there are several), every
+    varied parameter, then as many of wrmsr, rdmsr, failures, p99 latency and
+    overhead as fit; a last line names the metrics left out (the CSV has them).
+    """
+    if len(df) == 0:
+        return "(no runs)"
+    varied = [c for c in df.attrs.get("varied", []) if c in df.columns]
+    keys = ["design"] + (["seed"] if df["seed"].nunique() > 1 else []) + varied
+    metrics = [m for m in _SWEEP_METRICS if m in df.columns]
+
+    def cell(v: object) -> str:
+        return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
+
+    def widths(cols: list[str]) -> list[int]:
+        return [max(len(str(c)), *(len(cell(v)) for v in df[c].tolist())) for c in cols]
+
+    shown = list(metrics)
+    while shown and sum(widths(keys + shown)) + 2 * (len(keys + shown) - 1) > width:
+        shown.pop()
+    cols = keys + shown
+    ws = widths(cols)
+    lines = [
+        "  ".join(
+            str(c).ljust(w) if i < len(keys) else str(c).rjust(w) for i, (c, w) in enumerate(zip(cols, ws, strict=True))
+        )
+    ]
+    lines.append("  ".join("-" * w for w in ws))
+    for row in df[cols].itertuples(index=False):
+        lines.append(
+            "  ".join(
+                cell(v).ljust(w) if i < len(keys) else cell(v).rjust(w)
+                for i, (v, w) in enumerate(zip(row, ws, strict=True))
+            ).rstrip()
+        )
+    left = [m for m in metrics if m not in shown]
+    if left:
+        lines.extend(textwrap.wrap(f"not shown (see --csv): {', '.join(left)}", width))
+    return "\n".join(lines)

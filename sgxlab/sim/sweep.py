@@ -47,12 +47,12 @@ from sgxlab.errors import ConfigError
 from sgxlab.files import read_user_text, write_atomic
 from sgxlab.host.designs import DESIGNS, Design
 from sgxlab.sim.costs import COST_PARAMS, CostModel
-from sgxlab.sim.result import flatten_summary
+from sgxlab.sim.result import SUMMARY_KEYS, flatten_summary
 from sgxlab.sim.run import cost_model, design_ref, resolve_design, run_trace
 from sgxlab.sim.trace import Trace
 from sgxlab.sim.workloads import _seed, make_workload, workload_params
 
-__all__ = ["sweep", "SweepPlan", "plan_sweep", "MAX_SWEEP_RUNS"]
+__all__ = ["sweep", "SweepPlan", "plan_sweep", "param_column", "MAX_SWEEP_RUNS"]
 
 MAX_SWEEP_RUNS = 1_000_000
 """The most runs (designs × grid points × seeds) one sweep may ask for."""
@@ -240,6 +240,13 @@ def plan_sweep(
     )
 
 
+def param_column(name: str, kind: str) -> str:
+    """The column of a varied parameter: its name, or ``<name>_param`` / ``<name>_cost``
+    where a summary column has that name (``launches``, ``einit``)."""
+    flat = {"launches", "einit", "retries", "wrmsr", "rdmsr", "bypasses", "refusals", "vms_refused"}
+    return f"{name}_{kind}" if name in flat or name in SUMMARY_KEYS else name
+
+
 def _run_task(task: _Task) -> list[dict[str, Any]]:
     """Run one task (in a worker): every design at each of its cost points on one trace."""
     trace = task.trace if task.trace is not None else make_workload(task.workload, task.params).trace(task.seed)
@@ -253,8 +260,8 @@ def _run_task(task: _Task) -> list[dict[str, Any]]:
                 "_order": (task.wl_index, task.seed_index, ci, di),
                 "design": flat["design"],
                 "seed": task.seed,
-                **task.wl_values,
-                **{n: costs[n] for n in task.cost_names},
+                **{param_column(n, "param"): v for n, v in task.wl_values.items()},
+                **{param_column(n, "cost"): costs[n] for n in task.cost_names},
             }
             row.update({k: v for k, v in flat.items() if k not in _HEAD})
             rows.append(row)
@@ -418,6 +425,9 @@ def sweep(
         close()
     rows.sort(key=lambda r: r["_order"])
     df = pd.DataFrame([{k: v for k, v in r.items() if k != "_order"} for r in rows])
+    df.attrs["varied"] = [param_column(n, "param") for n, _ in plan.vary_params] + [
+        param_column(n, "cost") for n, _ in plan.vary_costs
+    ]
     if store is not None:
         write_atomic(store.dir / "sweep.csv", df.to_csv(index=False), "out")
     return df
