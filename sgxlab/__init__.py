@@ -26,6 +26,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "run": "sgxlab.present.result",
     "compare": "sgxlab.present.result",
+    "compare_seeds": "sgxlab.present.result",
+    "Comparison": "sgxlab.present.result",
     "run_trace": "sgxlab.present.result",
     "replay": "sgxlab.present.result",
     "Result": "sgxlab.present.result",

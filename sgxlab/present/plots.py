@@ -1,0 +1,649 @@
+"""Figures of runs and comparisons: MSR traffic, EINIT latency, overhead and the policy matrix.
+
+Each ``plot_*`` function takes plain data (a comparison table, latencies, the
+policy matrix) and returns a :class:`matplotlib.figure.Figure` made with the
+object API (no ``pyplot``, no global state), in the house style of
+:mod:`sgxlab.present.style`. :class:`sgxlab.present.result.Result` and
+:class:`~sgxlab.present.result.Comparison` call them in one step.
+
+Decisions
+---------
+* **Costs from the summary.** A run's overhead and its mean latency split
+  exactly into their parts from the summary and the cost model alone
+  (``docs/simulator.md``, "Timing model"): hash-MSR accesses are
+  ``wrmsr * wrmsr_lehash + rdmsr * rdmsr_lehash`` less the writes at
+  schedule-in (a design that ``loads_on_schedule`` writes 4 per
+  schedule-in), traps are ``encls_exits * encls_trap + msr_exits *
+  vm_exit``, and the lock (held and waited for) is what remains of
+  ``overhead_cycles``. :func:`cost_breakdown` does this, so the overhead
+  figure works for the fast engine too; ``tests/test_plots.py`` checks it
+  against the exact engine's per-launch records.
+* **Several seeds.** A table with several rows per design (one per seed) is
+  drawn as the mean, with the standard deviation as an error bar; latencies
+  of several seeds are pooled.
+* **Honest axes.** Every axis names its unit (cycles or counts); a log axis
+  says so in its label; box plots use the summary's nearest-rank
+  percentiles, so the p50 and p99 drawn are the ones in the table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
+
+from sgxlab.errors import ConfigError
+from sgxlab.host.designs import Design, design_class
+from sgxlab.present.style import (
+    COMPONENTS,
+    Caption,
+    design_style,
+    finish_axes,
+    house_style,
+    new_figure,
+    settle,
+    tint,
+    title_figure,
+)
+from sgxlab.sim.stats import percentile
+
+__all__ = [
+    "plot_msr_traffic",
+    "plot_latency",
+    "plot_overhead",
+    "plot_policy_matrix",
+    "cost_breakdown",
+    "latency_components",
+    "overhead_components",
+    "design_order",
+    "seed_stats",
+]
+
+_BREAKDOWN_NEEDS = (
+    "design",
+    "launches",
+    "einit",
+    "wrmsr",
+    "rdmsr",
+    "schedule_ins",
+    "encls_exits",
+    "msr_exits",
+    "overhead_cycles",
+    "latency_mean",
+)
+_COST_NEEDS = ("wrmsr_lehash", "rdmsr_lehash", "einit", "encls_trap", "vm_exit")
+_MAX_CDF_POINTS = 2000
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _need(table: pd.DataFrame, cols: Sequence[str], what: str) -> None:
+    missing = [c for c in cols if c not in table.columns]
+    if missing:
+        raise ConfigError(what, ", ".join(missing), "missing column(s); give a table from sgxlab.compare()")
+
+
+def design_order(table: pd.DataFrame) -> list[str]:
+    """The designs of ``table`` in order of first appearance."""
+    return list(dict.fromkeys(str(d) for d in table["design"]))
+
+
+def _classes(labels: Sequence[str], classes: Mapping[str, type[Design]] | None) -> dict[str, type[Design]]:
+    out: dict[str, type[Design]] = {}
+    for label in labels:
+        if classes is not None and label in classes:
+            out[label] = classes[label]
+            continue
+        try:
+            out[label] = design_class(label)
+        except ConfigError:
+            raise ConfigError(
+                "design", label, "not a built-in design; pass classes={label: DesignClass} to split its costs"
+            ) from None
+    return out
+
+
+def cost_breakdown(
+    table: pd.DataFrame,
+    costs: Mapping[str, Any],
+    classes: Mapping[str, type[Design]] | None = None,
+) -> pd.DataFrame:
+    """Where each run's cycles went, from its summary row and the costs (``RunConfig.costs``).
+
+    One row per row of ``table`` (a :func:`sgxlab.compare` table, one or more
+    seeds), with ``design``, ``seed``, ``launches`` and cycle totals over the run:
+
+    * overhead (``overhead_cycles``, EINIT excluded): ``overhead_msr`` (hash-MSR
+      accesses at launch), ``overhead_lock`` (lock held and waited for),
+      ``overhead_trap`` (ENCLS traps and intercepted guest WRMSRs),
+      ``overhead_sched`` (a schedule-in loading design's 4 WRMSRs per
+      schedule-in); they sum to ``overhead_cycles``;
+    * latency (``latency_mean * launches``): ``latency_einit``,
+      ``latency_msr``, ``latency_trap`` and ``latency_lock`` (lock held plus
+      lock and per-CPU queue waits); they sum to the run's total latency.
+
+    ``classes`` maps a design label to its class where the label is not a
+    built-in name (the class says whether it ``loads_on_schedule``).
+    """
+    _need(table, _BREAKDOWN_NEEDS, "cost breakdown")
+    missing = [k for k in _COST_NEEDS if k not in costs]
+    if missing:
+        raise ConfigError("costs", ", ".join(missing), "missing cost parameter(s)")
+    cls = _classes(design_order(table), classes)
+    w, r = int(costs["wrmsr_lehash"]), int(costs["rdmsr_lehash"])
+    rows: list[dict[str, Any]] = []
+    for rec in table.to_dict("records"):
+        label = str(rec["design"])
+        n = int(rec["launches"])
+        sched = 4 * int(rec["schedule_ins"]) * w if cls[label].loads_on_schedule else 0
+        msr = int(rec["wrmsr"]) * w + int(rec["rdmsr"]) * r - sched
+        trap = int(rec["encls_exits"]) * int(costs["encls_trap"]) + int(rec["msr_exits"]) * int(costs["vm_exit"])
+        lock = int(rec["overhead_cycles"]) - msr - trap - sched
+        einit = int(rec["einit"]) * int(costs["einit"])
+        total = round(float(rec["latency_mean"]) * n)
+        rows.append(
+            {
+                "design": label,
+                "seed": rec.get("seed", 0),
+                "launches": n,
+                "overhead_msr": msr,
+                "overhead_lock": lock,
+                "overhead_trap": trap,
+                "overhead_sched": sched,
+                "overhead_cycles": int(rec["overhead_cycles"]),
+                "latency_einit": einit,
+                "latency_msr": msr,
+                "latency_trap": trap,
+                "latency_lock": total - einit - msr - trap,
+                "latency_total": total,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def latency_components(breakdown: pd.DataFrame) -> pd.DataFrame:
+    """Mean cycles per launch of each latency part (columns einit, msr, lock, trap), one row per design."""
+    parts = ["einit", "msr", "lock", "trap"]
+    out: dict[str, dict[str, float]] = {}
+    for label in design_order(breakdown):
+        sub = breakdown[breakdown["design"] == label]
+        n = float(sub["launches"].sum())
+        out[label] = {p: float(sub[f"latency_{p}"].sum()) / n if n else 0.0 for p in parts}
+    return pd.DataFrame.from_dict(out, orient="index", columns=parts)
+
+
+def overhead_components(breakdown: pd.DataFrame) -> pd.DataFrame:
+    """Mean over seeds of each overhead part (cycles per run; columns msr, lock, trap, sched),
+    with ``total_std`` (standard deviation of the total over seeds; 0 for one seed) and
+    ``launches`` (mean), one row per design."""
+    parts = ["msr", "lock", "trap", "sched"]
+    out: dict[str, dict[str, float]] = {}
+    for label in design_order(breakdown):
+        sub = breakdown[breakdown["design"] == label]
+        row = {p: float(sub[f"overhead_{p}"].mean()) for p in parts}
+        tot = sub["overhead_cycles"].astype(float)
+        row["total_std"] = float(tot.std(ddof=1)) if len(tot) > 1 else 0.0
+        row["launches"] = float(sub["launches"].mean())
+        out[label] = row
+    return pd.DataFrame.from_dict(out, orient="index")
+
+
+def seed_stats(
+    table: pd.DataFrame, cols: Sequence[str]
+) -> tuple[list[str], dict[str, dict[str, float]], dict[str, dict[str, float]], int]:
+    """Per design (in order of appearance): the mean and the sample standard deviation over
+    its rows (seeds) of each of ``cols``, and the most rows a design has (1: no stddev, all 0)."""
+    labels = design_order(table)
+    g = table.groupby("design", sort=False)[list(cols)]
+    n = int(g.size().max()) if len(table) else 0
+    mean_df = g.mean().astype(float)
+    std_df = g.std(ddof=1).astype(float).fillna(0.0) if n > 1 else mean_df * 0.0
+    mean_d = mean_df.to_dict("index")
+    std_d = std_df.to_dict("index")
+    mean = {lab: {c: float(mean_d[lab][c]) for c in cols} for lab in labels}
+    std = {lab: {c: float(std_d[lab][c]) for c in cols} for lab in labels}
+    return labels, mean, std, n
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _cycles_formatter() -> EngFormatter:
+    return EngFormatter(places=None, sep="")
+
+
+def _log_cycles_axis(ax: Any, span: float) -> None:
+    """A log axis of cycles labelled 50k, 100k, 200k ... (not 10^5); more labels when the
+    data ``span`` (largest / smallest) is under a decade."""
+    subs = (1.0, 2.0, 5.0) if span >= 10 else (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=tuple(float(i) for i in range(1, 10))))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _count(x: float) -> str:
+    if x == 0:
+        return "0"
+    if abs(x) >= 100 or float(x).is_integer():
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
+
+
+def plot_msr_traffic(table: pd.DataFrame, *, caption: Caption | None = None) -> Figure:
+    """Hash-MSR accesses per design: WRMSR and RDMSR as grouped bars, in total (left)
+    and per launch (right). Several seeds: the mean, with the standard deviation as an error bar."""
+    _need(table, ("design", "wrmsr", "rdmsr", "launches"), "MSR traffic")
+    t = table.copy()
+    t["wrmsr_per_launch"] = t["wrmsr"] / t["launches"].where(t["launches"] > 0)
+    t["rdmsr_per_launch"] = t["rdmsr"] / t["launches"].where(t["launches"] > 0)
+    labels, mean, std, n = seed_stats(t, ["wrmsr", "rdmsr", "wrmsr_per_launch", "rdmsr_per_launch"])
+    with house_style():
+        fig = new_figure((7.0, 4.2))
+        axes = fig.subplots(1, 2)
+        x = np.arange(len(labels), dtype=float)
+        bw = 0.38
+        for ax, (wcol, rcol), unit in zip(
+            axes,
+            (("wrmsr", "rdmsr"), ("wrmsr_per_launch", "rdmsr_per_launch")),
+            ("accesses in the run (count)", "accesses per launch (count)"),
+            strict=True,
+        ):
+            for i, label in enumerate(labels):
+                st = design_style(label)
+                for dx, col, kind in ((-bw / 2, wcol, "W"), (bw / 2, rcol, "R")):
+                    v = mean[label][col]
+                    e = std[label][col] if n > 1 else None
+                    face = st.color if kind == "W" else tint(st.color, 0.35)
+                    hatch = st.hatch + ("" if kind == "W" else "..")
+                    ax.bar(
+                        x[i] + dx,
+                        0.0 if math.isnan(v) else v,
+                        bw,
+                        color=face,
+                        edgecolor=st.color,
+                        linewidth=1.0,
+                        hatch=hatch or None,
+                        yerr=e,
+                        capsize=3 if e is not None else 0,
+                        error_kw={"elinewidth": 1.0, "ecolor": "#333333"},
+                    )
+                    top = (0.0 if math.isnan(v) else v) + (e or 0.0)
+                    ax.annotate(
+                        _count(v),
+                        (x[i] + dx, top),
+                        xytext=(0, 3),
+                        textcoords="offset points",
+                        rotation=90,
+                        ha="center",
+                        va="bottom",
+                        fontsize=9,
+                    )
+            ax.set_xticks(x, labels, rotation=30, ha="right", rotation_mode="anchor")
+            ax.set_ylabel(unit)
+            ax.margins(y=0.25)
+            finish_axes(ax)
+        axes[0].yaxis.set_major_formatter(EngFormatter(sep=""))
+        axes[0].set_title("in total")
+        axes[1].set_title("per launch")
+        proxies = [
+            Patch(facecolor="#555555", edgecolor="#555555", label="WRMSR (filled)"),
+            Patch(facecolor=tint("#555555", 0.35), edgecolor="#555555", hatch="..", label="RDMSR (light, dotted)"),
+        ]
+        fig.legend(handles=proxies, loc="outside lower center", ncol=2, frameon=False)
+        what = "IA32_SGXLEPUBKEYHASH accesses on physical CPUs"
+        if n > 1:
+            what += f" (mean ± stddev of {n} seeds)"
+        title_figure(fig, what, caption)
+        settle(fig)
+    return fig
+
+
+def _ecdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The empirical CDF of ``values`` as step points, at most ~2,000 of them
+    (sampled at evenly spaced probabilities, nearest rank, for long runs)."""
+    v = np.sort(np.asarray(values, dtype=np.int64))
+    n = len(v)
+    if n <= _MAX_CDF_POINTS:
+        return v, np.arange(1, n + 1) / n
+    p = np.linspace(1.0 / _MAX_CDF_POINTS, 1.0, _MAX_CDF_POINTS)
+    k = np.maximum(np.ceil(p * n).astype(np.int64), 1) - 1
+    return v[k], (k + 1) / n
+
+
+def _box_stats(label: str, values: np.ndarray) -> dict[str, Any]:
+    v = np.sort(np.asarray(values, dtype=np.int64))
+    return {
+        "label": label,
+        "whislo": percentile(v, 0.01),
+        "q1": percentile(v, 0.25),
+        "med": percentile(v, 0.50),
+        "q3": percentile(v, 0.75),
+        "whishi": percentile(v, 0.99),
+        "mean": float(v.mean()) if len(v) else 0.0,
+        "fliers": [],
+    }
+
+
+def _draw_box(ax: Any, y: float, st: Mapping[str, Any], label: str, h: float = 0.6) -> None:
+    """One horizontal box (drawn by hand: ``Axes.bxp`` reads every rcParam, and reading
+    ``backend`` makes matplotlib import pyplot)."""
+    from matplotlib.patches import Rectangle
+
+    ds = design_style(label)
+    ax.add_patch(
+        Rectangle(
+            (st["q1"], y - h / 2),
+            max(st["q3"] - st["q1"], 0),
+            h,
+            facecolor=tint(ds.color, 0.45),
+            edgecolor=ds.color,
+            linewidth=1.2,
+            hatch=ds.hatch or None,
+        )
+    )
+    ax.plot([st["med"]] * 2, [y - h / 2, y + h / 2], color="#222222", linewidth=1.6)
+    for a, b in ((st["whislo"], st["q1"]), (st["q3"], st["whishi"])):
+        ax.plot([a, b], [y, y], color="#222222", linewidth=1.0)
+    for x in (st["whislo"], st["whishi"]):
+        ax.plot([x, x], [y - h / 4, y + h / 4], color="#222222", linewidth=1.0)
+    ax.plot([st["mean"]], [y], marker="D", markersize=5, markerfacecolor="white", markeredgecolor="#222222")
+
+
+def plot_latency(
+    latencies: Mapping[str, np.ndarray],
+    components: pd.DataFrame,
+    *,
+    caption: Caption | None = None,
+    engine: str | None = None,
+) -> Figure:
+    """EINIT latency per design: the CDF of per-launch latencies on a log axis (top left),
+    a box view of the same (bottom left: p25-p75 box, p50 line, p1-p99 whiskers, mean
+    diamond) and the mean latency split into its parts (right: ``components`` from
+    :func:`latency_components`, cycles per launch).
+
+    ``latencies`` maps each design to its per-launch latencies (cycles; several
+    seeds pooled). ``engine`` names the engine in the title when the figure
+    was re-run on another one than the caption's.
+    """
+    labels = list(latencies)
+    if not labels:
+        raise ConfigError("latencies", {}, "no design to plot")
+    empty = [k for k in labels if len(latencies[k]) == 0]
+    if empty:
+        raise ConfigError("latencies", empty[0], "no launches: nothing to plot")
+    with house_style():
+        fig = new_figure((10.0, 5.4))
+        gs = fig.add_gridspec(2, 2, width_ratios=(1.25, 1.0), height_ratios=(1.6, 1.0))
+        ax_cdf = fig.add_subplot(gs[0, 0])
+        ax_box = fig.add_subplot(gs[1, 0], sharex=ax_cdf)
+        ax_comp = fig.add_subplot(gs[:, 1])
+
+        lo = min(int(np.min(latencies[k])) for k in labels)
+        for label in labels:
+            st = design_style(label)
+            x, y = _ecdf(latencies[label])
+            ax_cdf.step(x, y, where="post", color=st.color, linestyle=st.linestyle, linewidth=1.6, label=label)
+        ax_cdf.set_xscale("log")
+        ax_cdf.set_ylim(0, 1.02)
+        ax_cdf.set_ylabel("fraction of launches ≤ x")
+        ax_cdf.set_title("CDF of EINIT latency (per launch)")
+        ax_cdf.tick_params(labelbottom=False)
+        finish_axes(ax_cdf, grid="both")
+
+        for k, label in enumerate(labels):
+            _draw_box(ax_box, float(len(labels) - 1 - k), _box_stats(label, latencies[label]), label)
+        ax_box.set_yticks(np.arange(len(labels))[::-1].astype(float), labels)
+        ax_box.set_ylim(-0.6, len(labels) - 0.4)
+        ax_box.set_xscale("log")
+        hi = max(int(np.max(latencies[k])) for k in labels)
+        _log_cycles_axis(ax_box, hi / max(lo, 1))
+        ax_box.set_xlabel("EINIT latency (cycles, log scale): request to EINIT done")
+        ax_box.set_title("box p25-p75, line p50, whiskers p1-p99, ◇ mean", fontsize=9)
+        finish_axes(ax_box, grid="x")
+        ax_cdf.set_xlim(left=max(lo * 0.8, 1))
+
+        comp = components.reindex(labels).fillna(0.0)
+        y = np.arange(len(labels))[::-1].astype(float)
+        left = np.zeros(len(labels))
+        for part in ("einit", "msr", "lock", "trap"):
+            cs = COMPONENTS[part]
+            vals = comp[part].to_numpy(dtype=float)
+            for i, label in enumerate(labels):
+                st = design_style(label)
+                ax_comp.barh(
+                    y[i],
+                    vals[i],
+                    0.62,
+                    left=left[i],
+                    color=tint(st.color, cs.strength),
+                    edgecolor=st.color,
+                    linewidth=0.8,
+                    hatch=cs.hatch or None,
+                )
+            left += vals
+        for i in range(len(labels)):
+            non_einit = left[i] - float(comp["einit"].iloc[i])
+            ax_comp.annotate(
+                f"{left[i]:,.0f}\n(+{non_einit:,.0f} beyond EINIT)",
+                (left[i], y[i]),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=9,
+            )
+        ax_comp.set_yticks(y, labels)
+        ax_comp.set_xlabel("mean cycles per launch")
+        ax_comp.set_title("mean latency, by part")
+        ax_comp.xaxis.set_major_formatter(_cycles_formatter())
+        ax_comp.set_xlim(0, float(left.max()) * 1.55 if left.max() > 0 else 1)
+        finish_axes(ax_comp, grid="x")
+        proxies = [
+            Patch(
+                facecolor=tint("#555555", COMPONENTS[p].strength),
+                edgecolor="#555555",
+                hatch=COMPONENTS[p].hatch or None,
+                label=COMPONENTS[p].label,
+            )
+            for p in ("einit", "msr", "lock", "trap")
+        ]
+        ax_comp.legend(handles=proxies, loc="upper left", bbox_to_anchor=(0.0, -0.13), ncol=1, frameon=False)
+        fig.legend(
+            handles=ax_cdf.get_legend_handles_labels()[0],
+            loc="outside lower left",
+            ncol=min(len(labels), 3),
+            frameon=False,
+        )
+        title_figure(fig, "EINIT latency per design", caption, engine=engine)
+        settle(fig)
+    return fig
+
+
+_OVERHEAD_LABELS = {"lock": "lock held + global-lock wait"}
+"""Overhead counts only a global lock's wait (per-CPU queueing is latency, not overhead)."""
+
+
+def _eng(v: float) -> str:
+    """``v`` with three significant digits and an SI prefix: 480k, 12.9M, 1.24G."""
+    a = abs(v)
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if a >= div:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:.3g}"
+
+
+def plot_overhead(components: pd.DataFrame, *, caption: Caption | None = None) -> Figure:
+    """Launch-control overhead per design (EINIT excluded), stacked by part: hash-MSR
+    accesses, lock, traps, schedule-in loads. Left: cycles over the whole run (right-hand
+    axis: the same per launch); right: each part's share, so small totals stay readable.
+
+    ``components`` is :func:`overhead_components` (one row per design). With
+    several seeds, the error bar is the standard deviation of the total.
+    """
+    _need(components, ("msr", "lock", "trap", "sched"), "overhead")
+    labels = [str(x) for x in components.index]
+    parts = ("msr", "lock", "trap", "sched")
+    values = {p: components[p].to_numpy(dtype=float) for p in parts}
+    total = sum(values.values(), np.zeros(len(labels)))
+    share = {p: np.divide(values[p] * 100.0, total, out=np.zeros(len(labels)), where=total > 0) for p in parts}
+    with house_style():
+        fig = new_figure((9.5, 4.8))
+        ax, ax_pct = fig.subplots(1, 2, width_ratios=(1.35, 1.0))
+        x = np.arange(len(labels), dtype=float)
+        for target, data in ((ax, values), (ax_pct, share)):
+            bottom = np.zeros(len(labels))
+            for part in parts:
+                cs = COMPONENTS[part]
+                for i, label in enumerate(labels):
+                    st = design_style(label)
+                    target.bar(
+                        x[i],
+                        data[part][i],
+                        0.62,
+                        bottom=bottom[i],
+                        color=tint(st.color, cs.strength),
+                        edgecolor=st.color,
+                        linewidth=0.8,
+                        hatch=cs.hatch or None,
+                    )
+                bottom += data[part]
+            target.set_xticks(x, labels, rotation=30, ha="right", rotation_mode="anchor")
+            finish_axes(target)
+        std = components["total_std"].to_numpy(dtype=float) if "total_std" in components else np.zeros(len(labels))
+        if np.any(std > 0):
+            ax.errorbar(x, total, yerr=std, fmt="none", ecolor="#222222", elinewidth=1.0, capsize=3)
+        for i in range(len(labels)):
+            ax.annotate(
+                _eng(float(total[i])),
+                (x[i], total[i] + std[i]),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                fontsize=9,
+            )
+        ax.set_ylabel("cycles per run (EINIT excluded)")
+        ax.yaxis.set_major_formatter(_cycles_formatter())
+        ax.margins(y=0.15)
+        ax.set_title("in total")
+        ax_pct.set_ylabel("share of the overhead (%)")
+        ax_pct.set_ylim(0, 100)
+        ax_pct.set_title("by part")
+        launches = components["launches"].to_numpy(dtype=float) if "launches" in components else np.zeros(0)
+        if len(launches) and launches[0] > 0 and np.all(launches == launches[0]):
+            n = float(launches[0])
+
+            def per_launch(v: Any) -> Any:
+                return np.asarray(v, dtype=float) / n
+
+            def per_run(v: Any) -> Any:
+                return np.asarray(v, dtype=float) * n
+
+            sec = ax.secondary_yaxis("right", functions=(per_launch, per_run))
+            sec.set_ylabel("cycles per launch")
+            sec.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+            sec.tick_params(labelsize=9)
+        proxies = [
+            Patch(
+                facecolor=tint("#555555", COMPONENTS[p].strength),
+                edgecolor="#555555",
+                hatch=COMPONENTS[p].hatch or None,
+                label=_OVERHEAD_LABELS.get(p, COMPONENTS[p].label),
+            )
+            for p in parts
+        ]
+        fig.legend(handles=proxies, loc="outside lower center", ncol=2, frameon=False)
+        n_seeds = ""
+        if np.any(std > 0):
+            n_seeds = " (mean ± stddev over seeds)"
+        title_figure(fig, "Launch-control overhead per design" + n_seeds, caption)
+        settle(fig)
+    return fig
+
+
+_MATRIX_PANELS = (
+    ("vm_created", "VM created", False),
+    ("launched", "enclave launched", False),
+    ("bypass", "policy bypass", True),
+    ("hw_consistent", "hardware-consistent", None),
+)
+"""Column, panel title, and which value is the alarm (True, False, or None for: False)."""
+
+_YES, _NO, _ALARM = "#4d4d4d", "#f0f0f0", "#D55E00"
+
+
+def plot_policy_matrix(
+    matrix: pd.DataFrame | Sequence[Mapping[str, Any]],
+    *,
+    subtitle: str | None = None,
+) -> Figure:
+    """The policy matrix (:func:`sgxlab.policy_matrix`) as four heatmaps, one per outcome:
+    VM created, enclave launched, policy bypass and hardware-consistent; rows are the
+    guest configurations (lewr, initial hash, enclave signer), columns the host policies.
+    Cells say yes or no; vermillion marks the alarming ones (a bypass, or a guest shown
+    what no real machine could show)."""
+    df = matrix if isinstance(matrix, pd.DataFrame) else pd.DataFrame(list(matrix))
+    _need(df, ("policy", "lewr", "lehash", "signer", "vm_created", "launched", "bypass", "hw_consistent"), "matrix")
+    if not len(df):
+        raise ConfigError("matrix", 0, "no rows to plot")
+    policies = list(dict.fromkeys(str(p) for p in df["policy"]))
+    guests = list(dict.fromkeys((bool(a), str(b), str(c)) for a, b, c in zip(df["lewr"], df["lehash"], df["signer"])))
+    index = {
+        (str(p), bool(a), str(b), str(c)): i
+        for i, (p, a, b, c) in enumerate(zip(df["policy"], df["lewr"], df["lehash"], df["signer"]))
+    }
+    with house_style():
+        fig = new_figure((10.0, 6.2))
+        axes = fig.subplots(1, len(_MATRIX_PANELS), sharey=True)
+        for ax, (col, title, alarm) in zip(axes, _MATRIX_PANELS, strict=True):
+            values = df[col].to_numpy()
+            for gi, g in enumerate(guests):
+                for pi, p in enumerate(policies):
+                    row = index.get((p, *g))
+                    if row is None:
+                        face, text, tc = "white", "-", "#222222"
+                    else:
+                        v = bool(values[row])
+                        bad = (v is True) if alarm is True else (v is False) if alarm is None else False
+                        face = _ALARM if bad else _YES if v else _NO
+                        text = "yes" if v else "no"
+                        tc = "white" if (bad or v) else "#222222"
+                    ax.add_patch(
+                        _cell(pi, gi, face),
+                    )
+                    ax.text(pi, gi, text, ha="center", va="center", fontsize=9, color=tc)
+            ax.set_xlim(-0.5, len(policies) - 0.5)
+            ax.set_ylim(len(guests) - 0.5, -0.5)
+            ax.set_xticks(range(len(policies)), policies, rotation=40, ha="right", rotation_mode="anchor")
+            ax.set_title(title)
+            ax.tick_params(labelsize=9, length=0)
+            for s in ax.spines.values():
+                s.set_visible(False)
+        axes[0].set_yticks(
+            range(len(guests)),
+            [f"{'lewr' if a else 'no lewr'} · {b} · {c}" for a, b, c in guests],
+        )
+        axes[0].set_ylabel("guest: lewr · initial hash · enclave signer")
+        fig.supxlabel("host launch policy", fontsize=10)
+        title_figure(fig, "Host launch policy × guest configuration", None)
+        if subtitle:
+            fig.suptitle(
+                fig.get_suptitle() + "\n" + subtitle + " · vermillion: bypass or hardware-inconsistent",
+                fontsize=11,
+                x=0.01,
+                ha="left",
+            )
+        settle(fig)
+    return fig
+
+
+def _cell(x: int, y: int, face: str) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), 1.0, 1.0, facecolor=face, edgecolor="white", linewidth=1.5)

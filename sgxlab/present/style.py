@@ -1,0 +1,325 @@
+"""The house style of every sgxlab figure: one colour per design, fonts, sizes, titles and provenance.
+
+Colours are the Okabe–Ito palette (safe for the common colour-vision
+deficiencies). Each built-in design keeps one colour in every figure; a
+variant (``percpu-cache:percpu``) gets its base design's colour, darkened,
+with a hatch for bars and a dash pattern for lines.
+
+Decisions
+---------
+* **Settled layout.** A figure is laid out (constrained layout, run to its
+  fixed point) when it is made, then frozen (:func:`settle`), so saving it
+  twice, or in another process, draws the same pixels.
+* **No global state.** Figures are :class:`matplotlib.figure.Figure` objects
+  made by :func:`new_figure` inside :func:`house_style`, a
+  :func:`matplotlib.rc_context` that is undone on exit; the font sizes that
+  matplotlib looks up late (tick labels, drawn at save time) are also set on
+  each axes, so a notebook's own rcParams do not change an sgxlab figure.
+* **Readable at email-attachment size.** 7 x 4 in at 150 dpi, text at 9 pt
+  or more, DejaVu Sans (shipped with matplotlib, so every machine draws the
+  same glyphs and a saved file is the same bytes everywhere).
+* **Provenance travels with the figure.** :func:`attach_provenance` stores
+  the sgxlab version, the run configuration (JSON) and the command that
+  reproduces the data on the figure; :func:`sgxlab.present.export.save_figure`
+  writes them into the file's metadata.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import contextlib
+import textwrap
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import matplotlib as mpl
+from matplotlib.axes import Axes
+from matplotlib.colors import to_hex, to_rgb
+from matplotlib.figure import Figure
+
+from sgxlab.host.designs import DESIGNS
+
+__all__ = [
+    "OKABE_ITO",
+    "DESIGN_COLORS",
+    "DesignStyle",
+    "design_style",
+    "tint",
+    "ComponentStyle",
+    "COMPONENTS",
+    "HOUSE_RC",
+    "FIGSIZE",
+    "DPI",
+    "house_style",
+    "new_figure",
+    "finish_axes",
+    "settle",
+    "title_figure",
+    "Caption",
+    "Provenance",
+    "attach_provenance",
+    "provenance_of",
+]
+
+OKABE_ITO: Mapping[str, str] = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky blue": "#56B4E9",
+    "bluish green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+}
+"""Okabe & Ito (2008), "Color Universal Design": eight colours told apart under the
+common colour-vision deficiencies."""
+
+_BUILTIN_ORDER = ("orange", "vermillion", "reddish purple", "bluish green", "blue")
+DESIGN_COLORS: Mapping[str, str] = {name: OKABE_ITO[c] for name, c in zip(DESIGNS, _BUILTIN_ORDER, strict=True)}
+"""The colour of each built-in design, in :data:`sgxlab.host.designs.DESIGNS` order:
+eager-load orange, percpu-cache vermillion, percpu-cache-retry reddish purple,
+read-compare bluish green, always-write (mainline) blue."""
+
+_OTHER_MARKS = (("oo", (3, 1.5)), ("++", (1, 1)), ("--", (5, 1, 1, 1)))
+"""A design that is not built in (a user's class) is black, with one of these hatches and
+dash patterns, fixed by its name (sky blue, the remaining Okabe–Ito colour, is too close to
+always-write's blue)."""
+
+_VARIANT_MARKS = {
+    "lock": ("//", (6, 2)),
+    "initial": ("\\\\", (1, 1.5)),
+    "both": ("xx", (6, 1.5, 1, 1.5)),
+}
+"""Hatch and dash pattern of a cache design's variant, by the options it changes."""
+
+
+@dataclass(frozen=True)
+class DesignStyle:
+    """How a design is drawn: ``color`` (hex), ``hatch`` for bars (``""``: none),
+    ``dashes`` for lines (``None``: solid) and whether it is a ``variant``."""
+
+    color: str
+    hatch: str = ""
+    dashes: tuple[float, ...] | None = None
+    variant: bool = False
+
+    @property
+    def linestyle(self) -> Any:
+        """A matplotlib linestyle: ``"-"`` or ``(0, dashes)``."""
+        return "-" if self.dashes is None else (0, self.dashes)
+
+
+def tint(color: str, amount: float) -> str:
+    """``color`` mixed with white: ``amount`` 1 is the colour, 0 is white."""
+    r, g, b = to_rgb(color)
+    a = min(max(amount, 0.0), 1.0)
+    return to_hex((1 - a + a * r, 1 - a + a * g, 1 - a + a * b))
+
+
+def _shade(color: str, factor: float = 0.72) -> str:
+    h, lum, s = colorsys.rgb_to_hls(*to_rgb(color))
+    return to_hex(colorsys.hls_to_rgb(h, lum * factor, s))
+
+
+def design_style(label: str) -> DesignStyle:
+    """The style of the design reported as ``label`` (a name such as ``read-compare``,
+    a variant label such as ``percpu-cache:percpu,initial=intel``, or anything else).
+
+    The same label always gets the same style, in every figure and every process.
+    """
+    if label in DESIGN_COLORS:
+        return DesignStyle(DESIGN_COLORS[label])
+    base, sep, opts = label.partition(":")
+    if sep and base in DESIGN_COLORS:
+        items = [o.strip() for o in opts.split(",") if o.strip()]
+        has_initial = any(o.startswith("initial") for o in items)
+        has_lock = any(not o.startswith("initial") for o in items)
+        key = "both" if has_initial and has_lock else "initial" if has_initial else "lock"
+        hatch, dashes = _VARIANT_MARKS[key]
+        return DesignStyle(_shade(DESIGN_COLORS[base]), hatch, dashes, variant=True)
+    hatch, dashes = _OTHER_MARKS[zlib.crc32(label.encode("utf-8")) % len(_OTHER_MARKS)]
+    return DesignStyle(OKABE_ITO["black"], hatch, dashes)
+
+
+@dataclass(frozen=True)
+class ComponentStyle:
+    """One part of a stacked bar: ``label`` (with its unit), how strongly the design's
+    colour shows (``strength``, 0-1) and a ``hatch``, so the parts differ without colour."""
+
+    label: str
+    strength: float
+    hatch: str
+
+
+COMPONENTS: Mapping[str, ComponentStyle] = {
+    "einit": ComponentStyle("EINIT", 0.22, ""),
+    "msr": ComponentStyle("hash-MSR accesses (RDMSR/WRMSR)", 1.0, ""),
+    "lock": ComponentStyle("lock held + lock/queue wait", 0.55, "//"),
+    "trap": ComponentStyle("ENCLS trap + guest MSR exits", 0.4, ".."),
+    "sched": ComponentStyle("WRMSR at schedule-in (eager load)", 0.75, "xx"),
+}
+"""The parts of a launch's latency and of a run's overhead, in stacking order."""
+
+FIGSIZE = (7.0, 4.0)
+"""Inches: an email attachment or a slide, read without zooming."""
+DPI = 150
+"""Pixels per inch of a saved PNG (1050 x 600 for :data:`FIGSIZE`)."""
+
+HOUSE_RC: Mapping[str, Any] = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.title_fontsize": 9,
+    "figure.titlesize": 11,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.axisbelow": True,
+    "axes.grid": False,
+    "grid.color": "#d9d9d9",
+    "grid.linewidth": 0.6,
+    "hatch.linewidth": 0.7,
+    "hatch.color": "#222222",
+    "axes.formatter.use_locale": False,
+    "axes.formatter.useoffset": False,
+    "figure.dpi": 100,
+    "savefig.dpi": DPI,
+    "svg.hashsalt": "sgxlab",
+    "svg.fonttype": "path",
+    "pdf.fonttype": 3,
+    "path.simplify": True,
+}
+"""The rcParams every sgxlab figure is made and saved under (see the module docstring)."""
+
+_TICK_SIZE = 9
+
+
+@contextlib.contextmanager
+def house_style() -> Iterator[None]:
+    """The house rcParams for the ``with`` block only."""
+    with mpl.rc_context(cast(Any, dict(HOUSE_RC))):
+        yield
+
+
+def new_figure(size: tuple[float, float] = FIGSIZE) -> Figure:
+    """An empty figure of ``size`` inches with constrained layout (call inside :func:`house_style`)."""
+    return Figure(figsize=size, dpi=100, layout="constrained")
+
+
+def settle(fig: Figure, *, tol: float = 1e-4, rounds: int = 8) -> Figure:
+    """Run the constrained layout to its fixed point, then freeze it (no layout engine).
+
+    Each draw of a constrained-layout figure starts from the last layout, so
+    the first and second saves of a fresh figure would differ by a fraction
+    of a pixel; a settled figure draws the same every time, in every process.
+    """
+    import numpy as np
+
+    prev = None
+    for _ in range(rounds):
+        fig.draw_without_rendering()
+        pos = np.array([ax.get_position().bounds for ax in fig.axes])
+        if prev is not None and pos.shape == prev.shape and float(np.abs(pos - prev).max(initial=0.0)) < tol:
+            break
+        prev = pos
+    fig.set_layout_engine("none")
+    return fig
+
+
+def finish_axes(ax: Axes, *, grid: str | None = "y") -> None:
+    """Tick labels at 9 pt (fixed on the axes, not looked up at draw time) and a light grid."""
+    ax.tick_params(labelsize=_TICK_SIZE)
+    if grid is not None:
+        ax.grid(True, axis=grid, color="#d9d9d9", linewidth=0.6)  # type: ignore[arg-type]
+        ax.set_axisbelow(True)
+
+
+@dataclass(frozen=True)
+class Caption:
+    """What a figure's title says about the data: the workload and the parameters that
+    differ from its defaults, the seeds, the cost preset and the engine."""
+
+    workload: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    seeds: tuple[int, ...] = (0,)
+    costs: str = "default"
+    engine: str = "exact"
+
+    def seeds_text(self) -> str:
+        s = self.seeds
+        if len(s) == 1:
+            return f"seed {s[0]}"
+        if list(s) == list(range(s[0], s[0] + len(s))):
+            return f"seeds {s[0]}-{s[-1]} ({len(s)} runs)"
+        return f"seeds {','.join(map(str, s))} ({len(s)} runs)"
+
+    def parts(self, *, engine: str | None = None) -> list[str]:
+        """The caption's parts: workload (with its non-default parameters), seeds, costs,
+        engine. ``engine``: the engine the figure's data came from when it is not the
+        caption's (a fast-engine comparison's latencies re-run on the exact engine)."""
+        wl = self.workload
+        if self.params:
+            wl += " (" + ", ".join(f"{k}={_show(v)}" for k, v in self.params.items()) + ")"
+        eng = f"{self.engine} engine"
+        if engine is not None and engine != self.engine:
+            eng = f"{engine} engine (re-run of the {self.engine}-engine runs)"
+        return [wl, self.seeds_text(), f"costs {self.costs}", eng]
+
+    def text(self, *, engine: str | None = None) -> str:
+        """The caption on one line."""
+        return " · ".join(self.parts(engine=engine))
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def title_figure(fig: Figure, what: str, caption: Caption | None, *, engine: str | None = None) -> None:
+    """The figure's title: ``what``, then the caption (wrapped to the figure's width)."""
+    lines = [what]
+    if caption is not None:
+        width = max(int(fig.get_figwidth() * 11), 40)  # characters of 11 pt DejaVu Sans per line
+        cur = ""
+        for part in caption.parts(engine=engine):
+            if cur and len(cur) + 3 + len(part) > width:
+                lines.append(cur)
+                cur = ""
+            cur = f"{cur} · {part}" if cur else part
+        lines += textwrap.wrap(cur, width, break_on_hyphens=False) if len(cur) > width else [cur]
+    fig.suptitle("\n".join(lines), fontsize=11, x=0.01, ha="left")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a saved figure carries: ``title``, the ``config`` (JSON text), the
+    ``command`` (a list of arguments) that reproduces the data, and the sgxlab ``version``."""
+
+    title: str
+    config: str
+    command: Sequence[str]
+    version: str
+
+
+_PROVENANCE_ATTR = "_sgxlab_provenance"
+
+
+def attach_provenance(fig: Figure, provenance: Provenance) -> Figure:
+    """Store ``provenance`` on ``fig`` (read back by :func:`provenance_of`); return ``fig``."""
+    setattr(fig, _PROVENANCE_ATTR, provenance)
+    return fig
+
+
+def provenance_of(fig: Figure) -> Provenance | None:
+    """The provenance :func:`attach_provenance` stored on ``fig``, if any."""
+    p = getattr(fig, _PROVENANCE_ATTR, None)
+    return p if isinstance(p, Provenance) else None
