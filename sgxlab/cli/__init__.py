@@ -26,7 +26,19 @@ from sgxlab.errors import SgxlabError
 from sgxlab.files import read_user_bytes
 from sgxlab.present.text import kv_table
 
-COMMANDS = ("sigstruct", "measure", "einit", "guest", "policy-matrix", "run", "sweep", "designs", "workloads")
+COMMANDS = (
+    "sigstruct",
+    "measure",
+    "einit",
+    "guest",
+    "policy-matrix",
+    "run",
+    "compare",
+    "sweep",
+    "plot",
+    "designs",
+    "workloads",
+)
 """Subcommand modules, in the order ``sgxlab --help`` lists them."""
 
 
