@@ -9,7 +9,12 @@ launch a loop of EINIT attempts, as many as the trace's ``unmasked`` column
 says an interrupt aborts, plus one), and one SimPy process per launch that queues on a ``simpy.Resource`` (the global
 mutex, or one resource per physical CPU), holds it for the launch's service
 time and records its latency. It shares no code with either engine, so equal
-counts are a third independent check.
+counts are a third independent check. The host launch policy is the KVM
+layer's :class:`~sgxlab.kvm.policy.HostPolicy` object (the trace's, or one
+given), asked directly at each VM creation and launch: a refused VM's rows
+are skipped, a refused host launch costs nothing and joins no queue, a
+refused trapped guest launch is an ENCLS exit (after the lewr guest's
+writes) and joins no queue.
 
 Used by ``bench/run.py`` (timings and count equality) and
 ``tests/test_simpy_peer.py``.
@@ -22,8 +27,10 @@ from typing import Any
 import simpy
 
 from sgxlab.host.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare, design_class
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, LeHash
 from sgxlab.hw.crypto import load_test_key
+from sgxlab.kvm.config import SgxGuestConfig
+from sgxlab.kvm.policy import HostPolicy, policy_by_name
 from sgxlab.sim.costs import CostModel
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace
 
@@ -47,7 +54,28 @@ def _behaviour(cls: type[Design]) -> str:
     raise ValueError(f"the SimPy model knows only the built-in designs, not {cls.__qualname__}")
 
 
-def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None = None) -> dict[str, Any]:
+class _HostFacts:
+    """The simulated host as a policy sees it: launch control writable."""
+
+    def __init__(self, traps: bool) -> None:
+        self.traps_einit = traps
+
+    def why_untrapped(self) -> str:
+        return "EINIT is trapped" if self.traps_einit else "the design does not trap EINIT"
+
+    def initial_lehash(self, config: SgxGuestConfig) -> LeHash:
+        return config.lehash if config.lehash is not None else INTEL_LEPUBKEYHASH
+
+
+class _GuestRef:
+    def __init__(self, name: str, config: SgxGuestConfig) -> None:
+        self.name = name
+        self.config = config
+
+
+def simulate(
+    trace: Trace, design: str | type[Design], costs: CostModel | None = None, *, policy: HostPolicy | None = None
+) -> dict[str, Any]:
     """Run the SimPy model; return the summary dict of docs/simulator.md."""
     cls = design_class(design)
     how = _behaviour(cls)
@@ -55,7 +83,19 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
     lock = cls.lock
     traps = cls.traps_einit
     intel = list(INTEL_LEPUBKEYHASH.words)
-    words = [list(load_test_key(s).mrsigner.words) for s in range(trace.nsigners)]
+    keys = [load_test_key(s).mrsigner for s in range(trace.nsigners)]
+    words = [list(k.words) for k in keys]
+    if policy is None:
+        approved = trace.allowlist if trace.allowlist is not None else ()
+        policy = policy_by_name(trace.policy or "allow-all", [keys[s] for s in approved])
+    facts = _HostFacts(bool(traps))
+    refs = []
+    vm_ok = []
+    for v, spec in enumerate(trace.vms):
+        cfg = SgxGuestConfig(epc=64 << 20, lehash=keys[spec.lehash] if spec.lehash >= 0 else None, lewr=spec.lewr)
+        vm_ok.append(policy.check_vm(cfg, facts) is None)
+        refs.append(_GuestRef(f"vm{v}", cfg))
+    host_w = None if policy.host_lehash is None else list(policy.host_lehash.words)  # single-le: the LE's hash
     ncpus = trace.ncpus
     H = [list(intel) for _ in range(ncpus)]
     boot = [0, 0, 0, 0] if getattr(cls, "initial", "intel") == "zero" else intel  # the cache before any EINIT
@@ -64,7 +104,6 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
     lewr = [vm.lewr for vm in trace.vms]
     running: dict[int, tuple[int, int]] = {}  # CPU -> (vm, vcpu) of the vCPU loaded there
     cpu_of: dict[tuple[int, int], int] = {}  # vCPU -> the CPU it was last loaded on
-    allow = None if getattr(trace, "allowlist", None) is None else set(trace.allowlist)
 
     env = simpy.Environment()
     if lock == "global":
@@ -75,7 +114,7 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
     glob = lock == "global"
     n: dict[str, int] = dict.fromkeys(
         ("launches", "einit", "retries", "wrmsr", "rdmsr", "schedule_ins", "encls_exits", "msr_exits",
-         "exits", "s3_events", "overhead", "bypasses", "failed", "unmasked"), 0)  # fmt: skip
+         "exits", "s3_events", "overhead", "bypasses", "failed", "unmasked", "refusals"), 0)  # fmt: skip
     latencies: list[int] = []
 
     def launch(res: simpy.Resource, arrival: int, service: int):  # type: ignore[no-untyped-def]
@@ -100,6 +139,8 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
         )
         UM = trace.unmasked.tolist() if trace.unmasked is not None else [0] * len(T)
         for t, k, cpu, vm, vc, s, um in zip(T, K, CP, VM, VC, SG, UM):
+            if vm >= 0 and not vm_ok[vm]:
+                continue  # a VM the policy never created
             if t > env.now:
                 yield env.timeout(t - env.now)
             if k == SCHED:
@@ -120,6 +161,26 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
             elif k == LAUNCH:
                 n["launches"] += 1
                 w = words[s]
+                if vm < 0:
+                    no = policy.check_host_einit(keys[s]) is not None
+                    if host_w is not None:
+                        no = no or not policy.permits(keys[s])  # no token from the host's LE
+                        w = host_w
+                    if no:  # refused before the lock: no time, no queue
+                        n["refusals"] += 1
+                        latencies.append(0)
+                        continue
+                elif traps and policy.check_guest_einit(refs[vm], keys[s]) is not None:
+                    n["refusals"] += 1  # KVM's handle_encls_einit refuses after an ENCLS exit
+                    service = costs.encls_trap
+                    n["encls_exits"] += 1
+                    if lewr[vm]:
+                        V[vm][vc] = w
+                        n["msr_exits"] += 4
+                        service += 4 * costs.vm_exit
+                    n["overhead"] += service
+                    latencies.append(service)
+                    continue
                 h = H[cpu]
                 rd = wr = 0
                 einits = 0
@@ -171,7 +232,7 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
                     n["failed"] += 1
                 elif code == 128:
                     n["unmasked"] += 1
-                elif vm >= 0 and allow is not None and s not in allow:
+                elif vm >= 0 and not policy.permits(keys[s]):
                     n["bypasses"] += 1
                 n["einit"] += einits
                 n["wrmsr"] += wr
@@ -219,4 +280,6 @@ def simulate(trace: Trace, design: str | type[Design], costs: CostModel | None =
         "sched_cycles": n["schedule_ins"] * (costs.vcpu_load + costs.context_switch),
         "exit_cycles": n["exits"] * costs.vm_exit,
         "bypasses": n["bypasses"],
+        "refusals": n["refusals"],
+        "vms_refused": vm_ok.count(False),
     }

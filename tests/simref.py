@@ -5,7 +5,9 @@ literal per-event Python loop: real 64-bit hash words per CPU (H), a per-CPU
 cache (C), per-vCPU virtual hashes, the vCPU current on each CPU (reloaded
 after S3), and a plain FIFO queue per lock. It shares no code with
 ``sgxlab.sim.fast`` (not even the percentile helper), so agreement between
-the two is evidence, not tautology.
+the two is evidence, not tautology. The host policy is the KVM layer's
+object, asked directly at each event (VM creation, host EINIT, trapped
+guest EINIT, ``permits``), not through ``sgxlab.sim.hostpolicy``'s tables.
 
 ``random_trace()`` makes small valid traces with a seeded numpy Generator:
 host CPUs and VM CPUs, VMs with and without lewr, migrations (leaving a CPU
@@ -21,8 +23,11 @@ from typing import Any
 import numpy as np
 
 from sgxlab.host.designs import AlwaysWrite, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
+from sgxlab.hw import crypto
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, LeHash
 from sgxlab.hw.crypto import load_test_key
+from sgxlab.kvm.config import SgxGuestConfig
+from sgxlab.kvm.policy import POLICY_NAMES, HostPolicy, policy_by_name
 from sgxlab.sim.costs import CostModel
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
 
@@ -57,13 +62,54 @@ def behaviour(cls: type) -> str:
     raise KeyError(cls)
 
 
-def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
+def _hash(s: int) -> LeHash:
+    """Signer ``s``'s real MRSIGNER, for the policy (``crypto.load_test_key``: a test may
+    fake this module's ``load_test_key`` words without faking the policy's hashes)."""
+    return crypto.load_test_key(s).mrsigner
+
+
+class _Host:
+    """What a policy may ask the simulated host (writable launch control)."""
+
+    def __init__(self, design: type) -> None:
+        self.traps_einit = bool(design.traps_einit)
+
+    def why_untrapped(self) -> str:
+        return "EINIT is trapped" if self.traps_einit else "the design does not trap EINIT"
+
+    def initial_lehash(self, config: SgxGuestConfig) -> LeHash:
+        return config.lehash if config.lehash is not None else INTEL_LEPUBKEYHASH
+
+
+class _Guest:
+    def __init__(self, name: str, config: SgxGuestConfig) -> None:
+        self.name = name
+        self.config = config
+
+
+def trace_policy(trace: Trace) -> HostPolicy:
+    """The trace's policy, built from its name and approved indices with the real hashes."""
+    return policy_by_name(trace.policy_name, [_hash(s) for s in trace.approved])
+
+
+def reference(trace: Trace, design: type, costs: CostModel, policy: HostPolicy | None = None) -> dict[str, Any]:
     """The contract, event by event (slow, obvious)."""
     how = behaviour(design)
     lock = design.lock
     traps = design.traps_einit
     intel = INTEL_LEPUBKEYHASH.words
     words = {s: load_test_key(s).mrsigner.words for s in range(trace.nsigners)}
+    pol = policy if policy is not None else trace_policy(trace)
+    host = _Host(design)
+    alive = []  # VM creation: check_vm with the VM's configuration
+    guests = []
+    for v, spec in enumerate(trace.vms):
+        cfg = SgxGuestConfig(epc=64 << 20, lehash=_hash(spec.lehash) if spec.lehash >= 0 else None, lewr=spec.lewr)
+        alive.append(pol.check_vm(cfg, host) is None)
+        guests.append(_Guest(f"vm{v}", cfg))
+    le_words = None  # a host with one launch enclave loads its hash for every host launch
+    if pol.host_lehash is not None:
+        le_words = pol.host_lehash.words
     H = [list(intel) for _ in range(trace.ncpus)]
     boot = (0, 0, 0, 0) if getattr(design, "initial", "intel") == "zero" else intel  # the cache before any EINIT
     C = [list(boot) for _ in range(trace.ncpus)]
@@ -87,8 +133,7 @@ def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
         overhead_cycles=0,
     )
     failures: dict[str, int] = {}
-    bypasses = 0
-    allowed = None if getattr(trace, "allowlist", None) is None else set(trace.allowlist)
+    bypasses = refusals = 0
     done_prev: dict[Any, int] = {}
     lat: list[int] = []
 
@@ -105,6 +150,8 @@ def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
         cpu = int(trace.cpu[i])
         vm = int(trace.vm[i])
         vcpu = int(trace.vcpu[i])
+        if vm >= 0 and not alive[vm]:
+            continue  # the policy refused to create this VM: none of its rows happen
         if k == SCHED:
             old = on.get((vm, vcpu))
             if old is not None and current.get(old) == (vm, vcpu):
@@ -126,7 +173,8 @@ def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
             continue
         assert k == LAUNCH
         c["launches"] += 1
-        w = words[int(trace.signer[i])]
+        s = int(trace.signer[i])
+        w = words[s]
         u = int(trace.unmasked[i]) if trace.unmasked is not None else 0
         rd = wr = 0
         einits = 0
@@ -134,6 +182,27 @@ def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
         guest = vm >= 0
         if guest:
             assert current.get(cpu) == (vm, vcpu), f"row {i}: the vCPU is not current"
+        else:
+            refused = pol.check_host_einit(_hash(s)) is not None
+            if le_words is not None:
+                refused = refused or not pol.permits(_hash(s))  # the LE gives it no token
+                w = le_words  # the MSRs must hold the LE's hash; its token does the rest
+            if refused:  # the ioctl fails: no lock, no MSR access, no EINIT, no time
+                refusals += 1
+                lat.append(0)
+                continue
+        if guest and traps and pol.check_guest_einit(guests[vm], _hash(s)) is not None:
+            # handle_encls_einit refuses: an ENCLS exit after the guest's own writes, nothing more
+            refusals += 1
+            if trace.vms[vm].lewr:
+                V[(vm, vcpu)] = w
+                c["msr_exits"] += 4
+                service += 4 * costs.vm_exit
+            c["encls_exits"] += 1
+            service += costs.encls_trap
+            c["overhead_cycles"] += service
+            lat.append(service)
+            continue
         h = H[cpu]
         code = 0
         for attempt in range(MAX_ATTEMPTS):  # Linux's loop (the host's, or the guest kernel's)
@@ -188,7 +257,7 @@ def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
         if code:
             name = "SGX_INVALID_EINITTOKEN" if code == 16 else "SGX_UNMASKED_EVENT"
             failures[name] = failures.get(name, 0) + 1
-        elif guest and allowed is not None and int(trace.signer[i]) not in allowed:
+        elif guest and not pol.permits(_hash(s)):
             bypasses += 1  # a guest launched what the host policy would refuse the host
         c["retries"] += einits - 1
         c["einit"] += einits
@@ -219,6 +288,8 @@ def reference(trace: Trace, design: type, costs: CostModel) -> dict[str, Any]:
     out["sched_cycles"] = c["schedule_ins"] * (costs.vcpu_load + costs.context_switch)
     out["exit_cycles"] = c["exits"] * costs.vm_exit
     out["bypasses"] = bypasses
+    out["refusals"] = refusals
+    out["vms_refused"] = alive.count(False)
     return out
 
 
@@ -232,8 +303,16 @@ def random_trace(
     p_s3: float | None = None,
     host: bool | None = None,
     allowlist: bool | None = None,
+    policy: str | None = None,
 ) -> Trace:
-    """A small valid trace exercising every rule of the contract."""
+    """A small valid trace exercising every rule of the contract.
+
+    Host policies: with ``allowlist`` (or now and then) an ``allowlist`` with
+    no policy name (a legacy trace: host-only); with ``policy`` (or now and
+    then) a named policy with random approved signers, which often include a
+    VM's ``lehash`` (so single-le and approved-set admit some VMs); else
+    allow-all. Host launches use approved signers most of the time, and any
+    signer otherwise (the policy may refuse them)."""
     nevents = int(rng.integers(0, 120)) if nevents is None else nevents
     ncpus = int(rng.integers(1, 6)) if ncpus is None else ncpus
     nvms = int(rng.integers(0, 4)) if nvms is None else nvms
@@ -255,10 +334,18 @@ def random_trace(
         )
         vms.append(VmSpec(int(rng.integers(1, 4)), lewr, lehash))
     allow: tuple[int, ...] | None = None
-    if allowlist or (allowlist is None and rng.random() < 0.3):
+    pol_name: str | None = policy
+    draw = rng.random()
+    if pol_name is None and allowlist is None and draw >= 0.3 and rng.random() < 0.7:
+        pol_name = str(rng.choice(POLICY_NAMES))
+    if allowlist or pol_name is not None or (allowlist is None and draw < 0.3):
         allow = tuple(
             sorted(int(x) for x in rng.choice(nsigners, size=int(rng.integers(1, nsigners + 1)), replace=False))
         )
+        fixed = [spec.lehash for spec in vms if not spec.lewr and spec.lehash >= 0]
+        if pol_name in ("single-le", "approved-set") and fixed and rng.random() < 0.6:
+            le = int(rng.choice(fixed))  # a VM's own LE is approved (single-le: it is the host's LE)
+            allow = (le, *(s for s in allow if s != le))
     where: dict[tuple[int, int], int] = {}  # vCPU -> the CPU of its latest SCHED
     current: dict[int, tuple[int, int]] = {}  # CPU -> the vCPU current there
     # a few "popular" signers so that caches hit as well as miss
@@ -285,7 +372,7 @@ def random_trace(
             return int(rng.choice(popular)) if rng.random() < 0.6 else int(rng.integers(0, nsigners))
 
         if what == "launch_host":
-            s = signer() if allow is None else int(rng.choice(allow))
+            s = int(rng.choice(allow)) if allow is not None and rng.random() < 0.7 else signer()
             rows.append((t, LAUNCH, int(rng.integers(0, nhost)), -1, -1, s))
         elif what == "sched":
             v = int(rng.integers(0, nvms))
@@ -319,7 +406,9 @@ def random_trace(
                 rows.append((t, LAUNCH, cpu, v, vc, s))
         else:
             rows.append((t, S3, -1, -1, -1, -1))
-    tr = Trace.from_rows(rows, ncpus=ncpus, nsigners=nsigners, vms=tuple(vms), name="random", allowlist=allow)
+    tr = Trace.from_rows(
+        rows, ncpus=ncpus, nsigners=nsigners, vms=tuple(vms), name="random", allowlist=allow, policy=pol_name
+    )
     tr.validate()
     return tr
 
@@ -365,6 +454,7 @@ def with_interrupts(trace: Trace, rng: np.random.Generator, rate: float | None =
         params=dict(trace.params),
         allowlist=trace.allowlist,
         unmasked=u,
+        policy=trace.policy,
     )
     out.validate()
     return out

@@ -19,6 +19,7 @@ from simref import BUILTIN_DESIGNS, random_costs, random_trace, reference
 
 from sgxlab.sim import exact, fast
 from sgxlab.sim.costs import CostModel
+from sgxlab.sim.trace import POLICY_NAMES
 from sgxlab.sim.workloads import WORKLOADS, make_trace, workload_params
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +44,7 @@ def draw_params(rng: np.random.Generator, workload: str) -> dict[str, Any]:
         "slice": int(rng.choice([150_000, 2_000_000])),
         "stay": float(rng.choice([0.0, 0.25, 0.9])),
         "s3": int(rng.integers(0, 4)),
-        "policy": str(rng.choice(["allow-all", "host-only"])),
+        "policy": str(rng.choice(POLICY_NAMES)),
         "host_cpus": int(rng.integers(1, 3)),
         "host_signers": int(rng.integers(1, 4)),
         "host_interval": int(rng.choice([50_000, 400_000])),
@@ -85,9 +86,19 @@ def test_engines_agree_on_default_workloads(workload: str) -> None:
 
 def test_engines_agree_with_a_host_only_policy() -> None:
     trace = make_trace("mixed", {"launches": 800, "policy": "host-only", "s3": 2}, seed=5)
-    assert trace.allowlist is not None
+    assert trace.policy == "host-only" and trace.allowlist == (0, 1, 2)
     out = {label: assert_same(trace, d, CostModel(), label) for label, d in BUILTIN_DESIGNS}
     assert out["always-write"]["bypasses"] > 0
+
+
+@pytest.mark.parametrize("policy", POLICY_NAMES)
+def test_engines_agree_under_every_policy_parameter(policy: str) -> None:
+    """(More in tests/test_sim_policy.py: policy objects on every workload kind.)"""
+    trace = make_trace("mixed", {"launches": 600, "policy": policy, "s3": 2, "unmasked_rate": 0.1}, seed=6)
+    out = {label: assert_same(trace, d, CostModel(), label) for label, d in BUILTIN_DESIGNS}
+    s = out["always-write"]
+    refuses = s["refusals"] + s["vms_refused"] > 0
+    assert refuses == (policy not in ("allow-all", "host-only")) and (s["bypasses"] > 0) == (policy == "host-only")
 
 
 def test_engines_agree_on_the_example_csv() -> None:

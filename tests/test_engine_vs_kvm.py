@@ -19,14 +19,25 @@ engine's summary:
   schedule-in and runs the design's ``vcpu_load``, as that does);
 * ``EXIT`` -> counted only.
 
-Both sides use the engine's own signer images (``exact.signer_image``). A
-trace with a host allowlist is replayed under the KVM ``host-only`` policy,
-so ``bypasses`` is compared too.
+Both sides use the engine's own signer images (``exact.signer_image``) and
+the same :class:`~sgxlab.kvm.policy.HostPolicy` object: the trace's (its
+``policy`` name built with its approved signers), or one given to both
+(:data:`POLICY_CASES`: allowlist, host-only, approved-set and single-le with
+approved sets that admit some VMs and refuse others). On the KVM side a VM
+whose ``Kvm.create_vm`` raises :class:`~sgxlab.errors.PolicyRefusal` never
+exists (its rows are skipped), a host launch whose ``Kvm.host_einit``
+raises it is a refusal, and so is a guest EINIT that comes back
+``policy_refused``; ``bypasses`` is counted from ``GuestEinit.bypass``. A
+``single-le`` host runs a real :class:`~sgxlab.host.le.LaunchEnclave`
+(signed by the policy's LE key, allowlist = the signers the policy
+permits), launched on CPU 0 before the run, and presents its tokens to
+``Kvm.host_einit`` (a signer it gives no token to is a refusal).
 
-Compared: launches, the sequence of EINIT codes (hence the failure multiset),
+Compared: launches, the sequence of EINIT codes (hence the failure multiset;
+-1 for a refused host launch, the reflected code for a refused guest one),
 EINITs and retries, hash-MSR RDMSR/WRMSR totals on the physical CPUs
 (``Platform.counts()``), schedule-ins, ENCLS exits, MSR exits, plain exits,
-S3 events and bypasses; and, because counts cannot see everything, the final
+S3 events, bypasses, refusals and refused VMs; and, because counts cannot see everything, the final
 state: every vCPU's virtual hash, every CPU's hardware hash and the design's
 per-CPU cache.
 
@@ -49,12 +60,14 @@ from typing import Any
 
 import pytest
 
-from sgxlab.errors import ConfigError
+from sgxlab.errors import ConfigError, PolicyRefusal
 from sgxlab.host.designs import DESIGNS
+from sgxlab.host.le import LaunchEnclave
 from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, LeHash, SgxError
+from sgxlab.hw.crypto import load_test_key
 from sgxlab.hw.platform import Platform
 from sgxlab.kvm import Kvm, SgxGuestConfig
-from sgxlab.kvm.policy import HostOnly
+from sgxlab.kvm.policy import Allowlist, ApprovedSet, HostOnly, HostPolicy, SingleLE, policy_by_name
 from sgxlab.sim import exact
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
 from sgxlab.sim.workloads import make_trace
@@ -88,6 +101,8 @@ COMPARED = (
     "exits",
     "s3_events",
     "bypasses",
+    "refusals",
+    "vms_refused",
 )
 
 _HASH_NAMES = tuple(f"IA32_SGXLEPUBKEYHASH{i}" for i in range(4))
@@ -110,7 +125,33 @@ def _lehash(images: _Images, s: int) -> LeHash:
     return INTEL_LEPUBKEYHASH if s < 0 else LeHash.from_words(images[s].mrsigner_words)
 
 
-def kvm_replay(trace: Trace, design: str, images: _Images) -> dict[str, Any]:
+def trace_policy(trace: Trace, images: _Images) -> HostPolicy:
+    """The trace's own policy, built with the signers' hashes."""
+    return policy_by_name(trace.policy_name, [_lehash(images, s) for s in trace.approved])
+
+
+def host_le_tokens(platform: Platform, policy: HostPolicy, trace: Trace, images: _Images) -> dict[int, Any]:
+    """A single-LE host: its LE (the policy's LE key; token policy = what the policy
+    permits) launched on CPU 0, one token per host signer it accepts; then a
+    power-on reset, so the run starts from the boot state (tokens survive it)."""
+    assert policy.host_lehash is not None
+    le_index = next(s for s in range(trace.nsigners) if _lehash(images, s) == policy.host_lehash)
+    allowed = [_lehash(images, s) for s in range(trace.nsigners) if policy.permits(_lehash(images, s))]
+    le = LaunchEnclave.create(load_test_key(le_index), allowlist=allowed)
+    cpu = platform.cpus[0]
+    for msr, w in zip(MSR_IA32_SGXLEPUBKEYHASH, policy.host_lehash.words):
+        cpu.wrmsr(msr, w)
+    assert le.launch(cpu).ok
+    tokens = {}
+    for s in set(trace.signer[(trace.kind == LAUNCH) & (trace.vm < 0)].tolist()):
+        answer = le.get_token(platform.siginfo(images[s].sigstruct).sig)
+        if answer.granted:
+            tokens[s] = answer.token
+    platform.power_on_reset()
+    return tokens
+
+
+def kvm_replay(trace: Trace, design: str, images: _Images, policy: HostPolicy | None = None) -> dict[str, Any]:
     """Replay ``trace`` through sgxlab.kvm objects; the engine's summary keys plus ``codes``.
 
     Asserts that every guest launch finds its vCPU loaded on the trace's CPU
@@ -118,19 +159,25 @@ def kvm_replay(trace: Trace, design: str, images: _Images) -> dict[str, Any]:
     """
     trace.validate()
     platform = Platform(trace.ncpus, "flexible")
-    policy = None
-    if trace.allowlist is not None:
-        policy = HostOnly([_lehash(images, s) for s in trace.allowlist])
+    if policy is None:
+        policy = trace_policy(trace, images)
+    tokens = host_le_tokens(platform, policy, trace, images) if policy.host_lehash is not None else None
     kvm = Kvm(platform, policy, design)
     platform.reset_counters()  # count the run only (firmware is not counted anyway)
-    vms = [
-        kvm.create_vm(SgxGuestConfig(epc=64 << 20, lehash=_lehash(images, spec.lehash), lewr=spec.lewr), spec.nvcpus)
-        for spec in trace.vms
-    ]
+    vms = []
+    for spec in trace.vms:
+        try:
+            cfg = SgxGuestConfig(epc=64 << 20, lehash=_lehash(images, spec.lehash), lewr=spec.lewr)
+            vms.append(kvm.create_vm(cfg, spec.nvcpus))
+        except PolicyRefusal:
+            vms.append(None)  # never created: its rows do not happen
     codes: list[int] = []
-    einits = retries = exits = s3 = bypasses = 0
+    failed: Counter[int] = Counter()  # EINIT's non-zero final codes (refusals are not failures)
+    einits = retries = exits = s3 = bypasses = refusals = 0
     rows = zip(trace.kind.tolist(), trace.cpu.tolist(), trace.vm.tolist(), trace.vcpu.tolist(), trace.signer.tolist())
     for i, (k, c, v, vc, s) in enumerate(rows):
+        if v >= 0 and vms[v] is None:
+            continue
         if k == SCHED:
             vms[v].vcpus[vc].load(c)
         elif k == EXIT:
@@ -139,12 +186,24 @@ def kvm_replay(trace: Trace, design: str, images: _Images) -> dict[str, Any]:
             platform.s3_resume()
             s3 += 1
             # The frozen vCPU threads run again: kvm_sched_in on the CPU each is loaded on.
-            for vcpu in sorted((x for vm in vms for x in vm.vcpus if x.pcpu is not None), key=lambda x: x.pcpu.index):
+            live = (x for vm in vms if vm is not None for x in vm.vcpus if x.pcpu is not None)
+            for vcpu in sorted(live, key=lambda x: x.pcpu.index):
                 vcpu.load(vcpu.pcpu.index)
         elif v < 0:
             img = images[s]
-            out = kvm.host_einit(c, img.sigstruct, img.enclave.fork())
+            token = None
+            try:
+                if tokens is not None:
+                    token = tokens.get(s)
+                    if token is None:  # the host's LE gives no token: the ioctl fails
+                        raise PolicyRefusal(policy.name, "no EINITTOKEN")
+                out = kvm.host_einit(c, img.sigstruct, img.enclave.fork(), token)
+            except PolicyRefusal:
+                refusals += 1
+                codes.append(exact.NO_EINIT_CODE)
+                continue
             codes.append(int(out.result.code))
+            failed[codes[-1]] += codes[-1] != 0
             einits += out.einits
             retries += out.retries
         else:
@@ -159,7 +218,9 @@ def kvm_replay(trace: Trace, design: str, images: _Images) -> dict[str, Any]:
                     vcpu.wrmsr(msr, w)
             g = vcpu.einit(img.sigstruct, img.enclave.fork())
             codes.append(g.code)
-            einits += g.outcome.einits if g.outcome is not None else 1
+            refusals += g.policy_refused
+            failed[g.code] += g.code != 0 and not g.policy_refused
+            einits += g.outcome.einits if g.outcome is not None else (0 if g.policy_refused else 1)
             retries += g.outcome.retries if g.outcome is not None else 0
             bypasses += g.bypass
     counts = platform.counts()
@@ -168,7 +229,7 @@ def kvm_replay(trace: Trace, design: str, images: _Images) -> dict[str, Any]:
     assert counts["rdmsr_total"] == sum(counts["rdmsr"][n] for n in _HASH_NAMES)
     assert counts["gp"] == 0
     kc = kvm.counts()
-    failures = Counter(c for c in codes if c)
+    failures = +failed
     cache = getattr(kvm.design, "cache", None)
     return {
         "launches": len(codes),
@@ -183,19 +244,26 @@ def kvm_replay(trace: Trace, design: str, images: _Images) -> dict[str, Any]:
         "exits": exits,
         "s3_events": s3,
         "bypasses": bypasses,
+        "refusals": refusals,
+        "vms_refused": vms.count(None),
         "codes": codes,
         "state": {
-            "virtual": [[v.lehash_words for v in vm.vcpus] for vm in vms],
+            "virtual": [
+                [v.lehash_words for v in vm.vcpus]
+                if vm is not None
+                else [_lehash(images, spec.lehash).words] * spec.nvcpus
+                for vm, spec in zip(vms, trace.vms)
+            ],
             "hardware": [cpu.lehash_words for cpu in platform.cpus],
             "cache": None if cache is None else [tuple(c) for c in cache],
         },
     }
 
 
-def engine_run(trace: Trace, design: str) -> tuple[list[int], dict[str, Any]]:
+def engine_run(trace: Trace, design: str, policy: HostPolicy | None = None) -> tuple[list[int], dict[str, Any]]:
     """The exact engine's per-launch EINIT codes (trace order) and its final state:
     per-vCPU virtual hashes, per-CPU hardware hashes, the design's per-CPU cache."""
-    sim = exact.ExactSimulation(trace, design, records=True).run()
+    sim = exact.ExactSimulation(trace, design, records=True, policy=policy).run()
     cache = getattr(sim.design, "cache", None)
     state = {
         "virtual": [list(ws) for ws in sim.vwords],
@@ -209,14 +277,17 @@ def engine_codes(trace: Trace, design: str) -> list[int]:
     return engine_run(trace, design)[0]
 
 
-def assert_agree(trace: Trace, design: str, images: _Images, label: str) -> dict[str, Any]:
-    got = kvm_replay(trace, design, images)
-    want = exact.simulate(trace, design)
-    assert got["launches"] == trace.launches
+def assert_agree(
+    trace: Trace, design: str, images: _Images, label: str, policy: HostPolicy | None = None
+) -> dict[str, Any]:
+    got = kvm_replay(trace, design, images, policy)
+    want = exact.simulate(trace, design, policy=policy)
+    if not got["vms_refused"]:
+        assert got["launches"] == trace.launches
     mine = {k: got[k] for k in COMPARED}
     theirs = {k: want[k] for k in COMPARED}
     assert mine == theirs, (label, {k: (mine[k], theirs[k]) for k in COMPARED if mine[k] != theirs[k]})
-    codes, state = engine_run(trace, design)
+    codes, state = engine_run(trace, design, policy)
     if got["codes"] != codes:
         first = next(i for i, (a, b) in enumerate(zip(got["codes"], codes)) if a != b)
         pytest.fail(f"{label}: launch {first} got {got['codes'][first]} from KVM, {codes[first]} from the engine")
@@ -260,6 +331,46 @@ def test_cases_are_not_vacuous() -> None:
         "msr_exits", "encls_exits", "bypasses", "stale cache", "retries",
         "S3 reloads", "eager-load schedule writes", "read-compare skips",
     )), seen  # fmt: skip
+
+
+# --------------------------------------------------------------------------- host policies
+
+# Host signers 0-2; VM 0 (lewr) launches 3 and 4, VM 1 (lewr) 5 and 6, VM 2 (no lewr) only 7.
+POLICY_TRACE = ("mixed", {"launches": 220, "vms": 3, "nolewr": 1, "s3": 2, "slice": 400_000})
+POLICY_CASES: dict[str, Any] = {
+    # host and trapped guest EINIT checked: host 1, 2 and guest 4, 6 refused (eager-load: lewr VMs refused)
+    "allowlist": lambda h: Allowlist([h(0), h(3), h(5), h(7)]),
+    # host EINIT only: host 2 refused, every guest launch a bypass
+    "host-only": lambda h: HostOnly([h(0), h(1)]),
+    # lewr VMs refused, VM 2's lehash approved; host 2 refused
+    "approved-set": lambda h: ApprovedSet([h(0), h(1), h(7)]),
+    # the host's LE is 7 (VM 2's), tokens for 0 and 1 only: host 2 refused, lewr VMs refused
+    "single-le": lambda h: SingleLE(h(7), [h(7), h(0), h(1)]),
+}
+
+
+@pytest.mark.parametrize("design", DESIGN_NAMES)
+@pytest.mark.parametrize("seed", (0, 1))
+@pytest.mark.parametrize("case", list(POLICY_CASES))
+def test_engine_agrees_with_kvm_under_policy_objects(case: str, seed: int, design: str, images: _Images) -> None:
+    """The same HostPolicy object in Kvm(platform, policy, design) and in the engine."""
+    name, params = POLICY_TRACE
+    trace = make_trace(name, params, seed)
+    policy = POLICY_CASES[case](lambda s: _lehash(images, s))
+    got = assert_agree(trace, design, images, f"{case} seed={seed} {design}", policy)
+    assert got["refusals"] > 0
+    if case in ("approved-set", "single-le") or (case == "allowlist" and design == "eager-load"):
+        assert got["vms_refused"] == 2
+    if case == "host-only":
+        assert got["bypasses"] > 0 and got["vms_refused"] == 0
+
+
+@pytest.mark.parametrize("policy", ["allowlist", "single-le", "approved-set", "host-only"])
+def test_engine_agrees_with_kvm_under_the_traces_policy(policy: str, images: _Images) -> None:
+    """A workload's ``policy`` parameter (the host's own signers approved)."""
+    trace = make_trace("workshop", {"launches": 200, "policy": policy}, seed=4)
+    for design in DESIGN_NAMES:
+        assert_agree(trace, design, images, f"workshop policy={policy} {design}")
 
 
 # --------------------------------------------------------------------------- hand-made traces

@@ -7,6 +7,8 @@ independently from the trace (plain Python over the rows, no engine code).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,7 @@ from sgxlab.hw.measure import Page, build_enclave
 from sgxlab.sim import exact
 from sgxlab.sim.costs import CostModel
 from sgxlab.sim.exact import RECORD_COLUMNS, ExactSimulation, LaunchRecord
+from sgxlab.sim.schema import LAUNCH_RECORDS
 from sgxlab.sim.trace import LAUNCH, S3, SCHED, Trace, VmSpec
 from sgxlab.sim.workloads import make_trace
 
@@ -307,9 +310,13 @@ def test_records_columns_and_default_limit(monkeypatch):
     tr = make_trace("workshop", {"launches": 300}, seed=4)
     sim = ExactSimulation(tr, "read-compare").run()
     df = sim.records_frame()
-    assert list(df.columns) == list(RECORD_COLUMNS) and len(df) == 300
+    assert list(df.columns) == list(RECORD_COLUMNS) == list(LAUNCH_RECORDS.names) and len(df) == 300
+    assert [str(t) for t in df.dtypes] == [c.dtype for c in LAUNCH_RECORDS.columns]
     assert (df["design"] == "read-compare").all() and df["latency"].tolist() == sim.latency_array().tolist()
+    assert (df["outcome"] == "launched").all() and (df["step"] == "commit").all()
     assert isinstance(sim.launch_records()[0], LaunchRecord)
+    assert [f.name for f in dataclasses.fields(LaunchRecord)] == list(RECORD_COLUMNS)
+    assert [dataclasses.asdict(r) for r in sim.launch_records()] == df.astype(object).to_dict("records")
     with pytest.raises(AttributeError):
         sim.launch_records()[0].cpu = 3  # type: ignore[misc]
     monkeypatch.setattr(exact, "RECORDS_DEFAULT_MAX", 100)
@@ -403,6 +410,7 @@ def test_bypasses_under_a_host_only_policy():
     s = summary(tr, "always-write")
     guest_launches = int(np.count_nonzero((tr.kind == LAUNCH) & (tr.vm >= 0)))
     assert s["bypasses"] == guest_launches > 0  # guests launch only non-host signers
+    assert s["refusals"] == 0 and s["vms_refused"] == 0  # the host launches only its own signers
     assert summary(make_trace("mixed", {"launches": 400}, seed=5), "always-write")["bypasses"] == 0
 
 
@@ -412,7 +420,7 @@ def test_summary_keys_and_eager_load_and_read_compare_host_rdmsr():
     assert list(s) == [
         "launches", "einit", "failures", "retries", "wrmsr", "rdmsr", "schedule_ins", "encls_exits",
         "msr_exits", "exits", "s3_events", "latency_cycles", "overhead_cycles", "sched_cycles",
-        "exit_cycles", "bypasses",
+        "exit_cycles", "bypasses", "refusals", "vms_refused",
     ]  # fmt: skip
     assert isinstance(s["latency_cycles"]["mean"], float) and isinstance(s["latency_cycles"]["p99"], int)
     assert summary(tr, EagerLoad)["rdmsr"] == 0

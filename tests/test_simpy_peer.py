@@ -41,3 +41,10 @@ def test_simpy_model_equals_fast_on_random_traces(seed: int) -> None:
     costs = random_costs(rng)
     for label, design in BUILTIN_DESIGNS:
         assert simpy_model.simulate(trace, design, costs) == fast.simulate(trace, design, costs), (seed, label)
+
+
+@pytest.mark.parametrize("policy", ["allowlist", "single-le", "approved-set", "host-only"])
+def test_simpy_model_equals_fast_under_host_policies(policy: str) -> None:
+    trace = make_trace("mixed", {"launches": 300, "s3": 2, "policy": policy, "unmasked_rate": 0.1}, seed=4)
+    for label, design in BUILTIN_DESIGNS:
+        assert simpy_model.simulate(trace, design, CostModel()) == fast.simulate(trace, design, CostModel()), label

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sgxlab.errors import ConfigError
-from sgxlab.sim.trace import EXIT, LAUNCH, SCHED, Trace, VmSpec
+from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
 
 
 def _trace() -> Trace:
@@ -115,3 +115,51 @@ def test_vectorised_and_row_walk_agree_on_who_is_current():
             seen["current" if "while it is current" in str(e) else "other"] += 1
         assert tr._rows_ok() == slow
     assert min(seen.values()) > 200, seen
+
+
+# --------------------------------------------------------------------------- the host policy a trace names
+
+
+def test_the_policy_name_and_the_legacy_allowlist():
+    assert _trace().policy == "allow-all" and _trace().approved == ()
+    rows = [(0, LAUNCH, 0, -1, -1, 1)]
+    legacy = Trace.from_rows(rows, ncpus=1, nsigners=2, allowlist=(0,))  # an allowlist alone: host-only
+    assert (legacy.policy, legacy.policy_name, legacy.approved) == ("host-only", "host-only", (0,))
+    legacy.validate()  # a host launch of a signer outside it is allowed: the engines refuse it
+    named = Trace.from_rows(rows, ncpus=1, nsigners=2, allowlist=[1], policy="Single_LE")
+    assert (named.policy, named.allowlist) == ("single-le", (1,))
+    with pytest.raises(ConfigError, match="unknown host policy"):
+        Trace.from_rows(rows, ncpus=1, nsigners=2, policy="strict")
+    with pytest.raises(ConfigError, match="single-le needs its launch enclave"):
+        Trace.from_rows(rows, ncpus=1, nsigners=2, policy="single-le").validate()
+    with pytest.raises(ConfigError, match=r"allowlist=2: signer index must be in \[0, 2\)"):
+        Trace.from_rows(rows, ncpus=1, nsigners=2, allowlist=(2,)).validate()
+
+
+def test_without_vms_drops_their_rows_and_stays_valid():
+    rows = [
+        (0, SCHED, 0, 0, 0, -1),
+        (1, SCHED, 0, 1, 0, -1),  # VM 1 displaces VM 0 on CPU 0 ...
+        (2, LAUNCH, 0, 1, 0, 1),
+        (3, SCHED, 0, 0, 0, -1),  # ... until VM 0 is scheduled in again
+        (4, S3, -1, -1, -1, -1),
+        (
+            5,
+            LAUNCH,
+            0,
+            0,
+            0,
+            0,
+        ),
+        (6, LAUNCH, 1, -1, -1, 1),
+    ]
+    tr = Trace.from_rows(rows, ncpus=2, nsigners=2, vms=(VmSpec(1, True, 0), VmSpec(1, False, 1)), policy="allowlist")
+    tr.validate()
+    assert tr.without_vms([]) is tr and tr.without_vms({5}) is tr
+    gone = tr.without_vms({1})
+    assert gone.t.tolist() == [0, 3, 4, 5, 6] and gone.vms == tr.vms and gone.policy == "allowlist"
+    assert gone._valid and not gone.cpu.flags.writeable  # valid by construction, frozen like its source
+    assert gone._rows_ok()
+    fresh = Trace.from_rows(rows, ncpus=2, nsigners=2, vms=tr.vms).without_vms({0})
+    assert not getattr(fresh, "_valid", False)  # an unchecked trace stays unchecked
+    fresh.validate()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sgxlab.errors import ConfigError
-from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
+from sgxlab.sim.trace import EXIT, LAUNCH, POLICY_NAMES, S3, SCHED, Trace, VmSpec
 from sgxlab.sim.workloads import (
     MAX_SIGNERS,
     WORKLOADS,
@@ -84,7 +84,10 @@ def test_parameter_errors_name_the_parameter():
         make_trace("multi-tenant", {"nolewr": 5})
     with pytest.raises(ConfigError, match="only 64 test keys"):
         make_trace("mixed", {"vms": 40, "signers_per_vm": 2})
-    with pytest.raises(ConfigError, match="param policy='strict': expected one of allow-all, host-only"):
+    with pytest.raises(
+        ConfigError,
+        match="param policy='strict': expected one of allow-all, allowlist, single-le, approved-set, host-only",
+    ):
         make_trace("mixed", {"policy": "strict"})
     with pytest.raises(ConfigError, match="seed=-1"):
         make_trace("host-only", seed=-1)
@@ -187,11 +190,18 @@ def test_suspend_resume_and_mixed_and_workshop():
     assert WORKLOADS["workshop"].__doc__.count(".") >= 1
 
 
-def test_host_only_policy_allowlist():
+def test_host_policies_name_the_hosts_own_signers():
     t = make_trace("mixed", {"launches": 500, "policy": "host-only", "host_signers": 2}, seed=1)
-    assert t.allowlist == (0, 1)
+    assert (t.policy, t.allowlist) == ("host-only", (0, 1))
     assert set(t.signer[(t.kind == LAUNCH) & (t.vm == -1)].tolist()) <= {0, 1}
-    assert make_trace("mixed", {"launches": 50}).allowlist is None
+    plain = make_trace("mixed", {"launches": 50})
+    assert (plain.policy, plain.approved) == ("allow-all", (0, 1, 2))
+    for name in POLICY_NAMES:  # the policy changes no event: the engines apply it
+        p = make_trace("mixed", {"launches": 50, "policy": name})
+        assert p.policy == name and p.approved == (0, 1, 2) and (p.t == plain.t).all()
+    assert make_trace("multi-tenant", {"launches": 20}).policy == "allow-all"
+    with pytest.raises(ConfigError, match="expected one of allow-all, allowlist, single-le"):
+        make_trace("workshop", {"policy": "strict"})
 
 
 # --------------------------------------------------------------------------- CSV traces
@@ -246,7 +256,8 @@ def csv_error(text: str) -> str:
         ("#@ colour=red\n" + HEAD, "x.csv line 1='colour': unknown directive"),
         ("#@ cpus=many\n" + HEAD, "x.csv line 1, cpus='many': not an integer"),
         ("#@ vm=0 vcpus=2 fast=yes\n" + HEAD, "x.csv line 1='fast': unknown VM key"),
-        ("#@ signers=2\n#@ allowlist=1\n" + HEAD + "0,launch,0,,,0\n", "line 4 signer=0: the host policy allows only"),
+        ("#@ policy=strict\n" + HEAD, "x.csv line 1, policy='strict': unknown host policy; valid names: allow-all"),
+        ("#@ policy=single-le\n" + HEAD + "0,launch,0,,,0\n", "directives: trace allowlist.*single-le needs"),
         ("# only a comment\n", "no header line"),
     ],
 )

@@ -601,9 +601,10 @@ def timeline_text(
     t = recs["time"].to_numpy()
     cpu = recs["cpu"].to_numpy()
     code = recs["code"].to_numpy()
+    failed = (recs["outcome"] == "failed").to_numpy()  # EINIT failures, not policy refusals
 
     on = np.ones(len(recs), dtype=bool) if cpus is None else cpu == cpus[0]
-    fails = np.flatnonzero((code != 0) & on)
+    fails = np.flatnonzero(failed & on)
     if len(fails):
         anchor = int(fails[0])
     else:
@@ -732,8 +733,8 @@ def _moral(
     recs: pd.DataFrame, anchor: int, pre_a: list[int], t_s3: int | None, label: str, a: int, cache: bool, loads: bool
 ) -> str:
     r = recs.iloc[anchor]
-    nfail = int((recs["code"] != 0).sum())
-    if int(r["code"]) != 0:
+    nfail = int((recs["outcome"] == "failed").sum())
+    if r["outcome"] == "failed":
         same = bool(pre_a) and int(recs.iloc[pre_a[0]]["signer"]) == int(r["signer"])
         if t_s3 is not None and int(r["wrmsr"]) == 0 and same:
             who = "its per-CPU cache still said" if cache else f"{label} still assumed"

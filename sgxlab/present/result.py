@@ -37,6 +37,7 @@ from matplotlib.figure import Figure
 from sgxlab import __version__
 from sgxlab.errors import ConfigError
 from sgxlab.host.designs import DESIGNS, Design, design_label
+from sgxlab.kvm.policy import HostPolicy
 from sgxlab.present import plots
 from sgxlab.present.export import (
     DEFAULT_METRICS,
@@ -403,11 +404,21 @@ def run_trace(
     seed: int = 0,
     config: RunConfig | None = None,
     allow_import: bool = False,
+    policy: HostPolicy | str | None = None,
 ) -> Result:
-    """Run an existing trace (see :func:`sgxlab.sim.run.run_trace`)."""
+    """Run an existing trace (see :func:`sgxlab.sim.run.run_trace`); ``policy`` is a
+    :class:`~sgxlab.kvm.policy.HostPolicy` or a policy name (default: the trace's)."""
     return Result.of(
         sim.run_trace(
-            trace, design, costs, engine=engine, records=records, seed=seed, config=config, allow_import=allow_import
+            trace,
+            design,
+            costs,
+            engine=engine,
+            records=records,
+            seed=seed,
+            config=config,
+            allow_import=allow_import,
+            policy=policy,
         )
     )
 

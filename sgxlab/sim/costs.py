@@ -309,8 +309,9 @@ class CostModel:
         ]
 
 
-def _number(name: str, value: Any) -> int | float:
-    given = value  # errors show what the user wrote ("1e30"), not a 100-digit int
+def _number(name: str, raw: object) -> int | float:
+    given = raw  # errors show what the user wrote ("1e30"), not a 100-digit int
+    value: object = raw
     if isinstance(value, bool):
         raise ConfigError(f"cost {name}", value, "must be a number, not a boolean")
     if isinstance(value, str):

@@ -16,11 +16,36 @@ trace in row order:
   SDM's code and a reason;
 * the MSRs are touched only through :meth:`Cpu.rdmsr`/:meth:`Cpu.wrmsr`, so
   the ``wrmsr``/``rdmsr`` totals are the platform's own counters;
-* each vCPU's virtual IA32_SGXLEPUBKEYHASH0..3 lives in this engine's state
-  (KVM keeps them in memory: ``vcpu_vmx.msr_ia32_sgxlepubkeyhash``); a guest
-  with lewr writes them before each launch (4 intercepted WRMSRs), passed
-  through to hardware only under a design that loads on schedule-in
-  (eager-load, Kai's RFC);
+* each vCPU is the KVM layer's own guest model, a
+  :class:`~sgxlab.kvm.guest.GuestLc` (what KVM keeps in ``vcpu_vmx``: the
+  virtual IA32_SGXLEPUBKEYHASH0..3 in memory, CPUID SGX_LC,
+  IA32_FEATURE_CONTROL), made and driven with the helpers of
+  :mod:`sgxlab.kvm.guest` exactly as :class:`sgxlab.kvm.vcpu.Vcpu` does: a
+  lewr guest writes its four hash MSRs before each EINIT attempt
+  (:meth:`GuestLc.lewr`, four intercepted WRMSRs, passed through to hardware
+  only under a design that loads on schedule-in, eager-load, Kai's RFC); a
+  schedule-in runs :func:`~sgxlab.kvm.guest.schedule_in_hook`; an S3 row is
+  :func:`~sgxlab.kvm.guest.s3_resume`. The guest's FEATURE_CONTROL rules
+  come with the model: a refused guest WRMSR, or an ENCLS while SGX is not
+  enabled in the guest, is a #GP that the contract has no answer for, so the
+  engine raises :class:`~sgxlab.errors.GeneralProtection` naming the vCPU.
+  A trace's VMs cannot get there (a lewr VM's firmware sets bit 17, every
+  VM's locks SGX_ENABLE); only a hand-changed guest state can;
+* the host launch policy is a :class:`~sgxlab.kvm.policy.HostPolicy`, the
+  object :class:`sgxlab.kvm.vcpu.Kvm` takes, asked once per run through
+  :func:`sgxlab.sim.hostpolicy.run_tables`: a VM it refuses never exists (its
+  rows are not replayed, :meth:`Trace.without_vms`); a host launch it refuses
+  fails before EINIT and costs nothing; a trapped guest EINIT it refuses is
+  an ENCLS exit that KVM answers with the code launch control would give
+  (:data:`~sgxlab.kvm.vcpu.POLICY_REFUSAL_CODE`), with no MSR access and no
+  EINIT. A host with one launch enclave (``single-le``) is set up for real:
+  a :class:`~sgxlab.host.le.LaunchEnclave` signed by that test key is
+  launched on CPU 0 before the run and issues one EINITTOKEN per host
+  signer; host launches then load the LE's hash and present its token.
+  Tokens survive the run's S3 events (the launch key derives from the
+  platform's fuses, OWNEREPOCH and CPUSVN and from the MSRs at EINIT, not
+  from the EPC), but a token checks the MSRs too: its MAC only verifies when
+  they hold the LE's hash;
 * a launch whose trace row has ``unmasked`` = k > 0 (interrupts during
   EINIT) replays them: the host path is :meth:`Design.einit` with
   ``interrupts=k``, whose ``sgx_encl_init`` loop re-runs update and EINIT
@@ -28,9 +53,10 @@ trace in row order:
   attempt is a new one: the lewr guest's 4 intercepted WRMSRs, then a trapped
   EINIT (ENCLS exit, ``design.einit(..., retry_unmasked=False)``, as KVM's
   ``sgx_virt_einit`` does not retry) or, under eager-load, a native one. A
-  chunk of rows with no interrupt runs the plain loop (:meth:`_replay`); one
-  with some runs :meth:`_replay_interrupted`, so a run without interrupts
-  pays nothing for them;
+  chunk of rows with no interrupt and no refused launch runs the plain loop
+  (:meth:`_replay`); one with some (or any chunk of a single-LE host) runs
+  :meth:`_replay_general`, so a run without interrupts or refusals pays
+  nothing for them;
 * S3 is :meth:`Platform.s3_resume`: every CPU's hash MSRs go back to Intel's
   value; the design's ``on_epc_loss`` hook runs. Then, as the frozen vCPU
   threads run again, every vCPU current on a CPU (the one its latest SCHED
@@ -40,12 +66,18 @@ trace in row order:
   counts as a schedule-in and the design's ``vcpu_load`` runs. Which vCPU is
   current is worked out from the SCHED rows only when an S3 row comes
   (:meth:`ExactSimulation._current_at`), so the per-row loop does no extra
-  work.
+  work;
+* an EXIT row changes nothing: the loops count a chunk's EXIT rows with numpy
+  and never visit them (:meth:`ExactSimulation._columns`).
 
 Timing follows the contract: integer cycles, FIFO queues (one for a global
 lock, else one per CPU), latencies kept in a compact ``array('q')``, and
 summaries streamed; per-launch records are kept only when asked (by default
-for runs of at most :data:`RECORDS_DEFAULT_MAX` launches).
+for runs of at most :data:`RECORDS_DEFAULT_MAX` launches). The hot loop
+appends one plain tuple per launch (columns :data:`RAW_COLUMNS`, checked
+against the schema :data:`~sgxlab.sim.schema.LAUNCH_RECORDS` at import);
+:meth:`ExactSimulation.records_frame` and
+:meth:`ExactSimulation.launch_records` read them back by column name.
 
 Signer *s* is ``data/keys/key{s:02d}.pem``; its enclave is a two-page image (code and TCS)
 whose content names *s*, signed once per simulation.
@@ -53,28 +85,51 @@ whose content names *s*, signed once per simulation.
 
 from __future__ import annotations
 
+import dataclasses
 from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sgxlab.errors import ConfigError
+from sgxlab.errors import ConfigError, GeneralProtection, SgxlabError
 from sgxlab.host.designs import Design, design_class, design_label
+from sgxlab.host.le import LaunchEnclave
 from sgxlab.host.samples import signed_enclave
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError
+from sgxlab.hw.arch import CONTROLLED_ATTRIBUTES, INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError, Words
+from sgxlab.hw.crypto import load_test_key
 from sgxlab.hw.einit import SigInfo, einit
 from sgxlab.hw.measure import Enclave
 from sgxlab.hw.platform import Platform
+from sgxlab.hw.structs import Einittoken
+from sgxlab.kvm.guest import (
+    GuestLc,
+    firmware_feature_control,
+    passes_through,
+    s3_resume,
+    schedule_in_hook,
+    traps_einit,
+    vcpu_initial_words,
+)
+from sgxlab.kvm.policy import HostPolicy
+from sgxlab.kvm.vcpu import POLICY_REFUSAL_CODE, POLICY_REFUSAL_CODE_LE
 from sgxlab.sim.costs import CostModel
+from sgxlab.sim.hostpolicy import PolicyTables, run_tables, signer_hashes
+from sgxlab.sim.schema import LAUNCH_RECORDS
 from sgxlab.sim.stats import latency_summary
-from sgxlab.sim.trace import LAUNCH, MAX_EINIT_ATTEMPTS, S3, SCHED, Trace
+from sgxlab.sim.trace import EXIT, LAUNCH, MAX_EINIT_ATTEMPTS, S3, SCHED, Trace
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ExactSimulation",
     "LaunchRecord",
     "RECORD_COLUMNS",
+    "RAW_COLUMNS",
     "RECORDS_DEFAULT_MAX",
+    "NO_EINIT_CODE",
     "SignerImage",
     "signer_image",
     "simulate",
@@ -86,13 +141,27 @@ RECORDS_DEFAULT_MAX = 200_000
 CHUNK = 1 << 16
 """Rows converted from numpy to Python per step (bounds memory on huge traces)."""
 
-RECORD_COLUMNS = (
+RECORD_COLUMNS: tuple[str, ...] = LAUNCH_RECORDS.names
+"""Columns of :meth:`Result.records` (:data:`sgxlab.sim.schema.LAUNCH_RECORDS`).
+
+``einits`` counts every EINIT of the launch, ``retries`` those after the first
+(``einits - 1``, and 0 for a launch the policy refused, which ran none),
+``unmasked`` those an interrupt aborted (SGX_UNMASKED_EVENT):
+percpu-cache-retry's re-run after SGX_INVALID_EINITTOKEN is ``retries -
+unmasked`` unless the launch failed with SGX_UNMASKED_EVENT. ``outcome`` is
+``launched``, ``failed`` (EINIT's final code was not 0) or ``refused`` (the
+host policy said no; ``step`` is then ``policy``)."""
+
+_DERIVED = ("design", "outcome", "name")
+"""Record columns the hot loop does not store: the design (one per run), and
+the outcome and the code's name (both follow from ``code`` and ``step``)."""
+
+RAW_COLUMNS: tuple[str, ...] = (
     "time",
     "cpu",
     "vm",
     "vcpu",
     "signer",
-    "design",
     "rdmsr",
     "wrmsr",
     "einits",
@@ -107,20 +176,29 @@ RECORD_COLUMNS = (
     "queue_wait",
     "latency",
     "code",
-    "name",
+    "step",
     "reason",
 )
-"""Columns of :meth:`Result.records` (``docs/simulator.md``, plus EINIT's ``reason``).
+"""The order of the tuple the hot loops append per launch: the schema's columns
+without :data:`_DERIVED` (checked at import)."""
 
-``einits`` counts every EINIT of the launch, ``retries`` those after the first
-(``einits - 1``), ``unmasked`` those an interrupt aborted (SGX_UNMASKED_EVENT):
-percpu-cache-retry's re-run after SGX_INVALID_EINITTOKEN is ``retries -
-unmasked`` unless the launch failed with SGX_UNMASKED_EVENT."""
+if tuple(n for n in RECORD_COLUMNS if n not in _DERIVED) != RAW_COLUMNS:  # pragma: no cover - a drift guard
+    raise ImportError(f"exact.RAW_COLUMNS {RAW_COLUMNS} do not follow the schema {RECORD_COLUMNS}")
+
+NO_EINIT_CODE = -1
+"""``code`` of a host launch the policy refused: the ioctl failed before any EINIT
+(its ``name`` is ``NONE``)."""
+
+POLICY_STEP = "policy"
+"""``step`` of a launch the host policy refused (as :class:`sgxlab.kvm.vcpu.GuestEinit` says)."""
 
 
 @dataclass(frozen=True, slots=True)
 class LaunchRecord:
-    """One launch as the exact engine served it (cycles are integers)."""
+    """One launch as the exact engine served it (cycles are integers).
+
+    The fields are :data:`sgxlab.sim.schema.LAUNCH_RECORDS`, in order (checked
+    at import)."""
 
     time: int
     cpu: int
@@ -141,9 +219,33 @@ class LaunchRecord:
     lock_wait: int
     queue_wait: int
     latency: int
+    outcome: str
     code: int
     name: str
+    step: str
     reason: str
+
+
+_PY_TYPE = {"int64": "int", "string": "str"}
+
+
+def _check_record_class() -> None:
+    fields = [(f.name, str(f.type)) for f in dataclasses.fields(LaunchRecord)]
+    want = [(c.name, _PY_TYPE.get(c.dtype, c.dtype)) for c in LAUNCH_RECORDS.columns]
+    if fields != want:  # pragma: no cover - a drift guard
+        raise ImportError(f"LaunchRecord {fields} does not follow the schema {want}")
+
+
+_check_record_class()
+
+_CODE_NAMES: dict[int, str] = {int(c): c.name for c in SgxError}
+_CODE_NAMES[NO_EINIT_CODE] = "NONE"
+
+
+def _outcome(code: int, step: str) -> str:
+    if step == POLICY_STEP:
+        return "refused"
+    return "launched" if code == 0 else "failed"
 
 
 @dataclass(frozen=True)
@@ -162,17 +264,35 @@ def signer_image(s: int) -> SignerImage:
     return SignerImage(s, e.image, e.sigstruct_bytes, e.mrsigner.words)
 
 
-class ExactSimulation:
-    """One replay of ``trace`` under ``design`` with ``costs``.
+def _guest_fault(reason: str, v: int, vc: int, t: int, *, value: Words | None = None) -> GeneralProtection:
+    """The #GP a guest-model check gave (``value``: the words of a refused hash
+    WRMSR, else ENCLS faulted): the contract has no faulting guest, so the run stops."""
+    who = f"vcpu {vc} of vm{v}"
+    why = f"{reason} (at t={t}; the simulator's contract has no faulting guest, so the run stops)"
+    if value is not None:
+        return GeneralProtection(
+            why, msr=MSR_IA32_SGXLEPUBKEYHASH[0], value=value[0], cpu=who, msr_name="IA32_SGXLEPUBKEYHASH0"
+        )
+    return GeneralProtection(why, instruction="EINIT", cpu=who)
 
-    Construction builds the platform, the design instance and the signers'
-    enclave images; :meth:`step` replays up to N rows (so two simulations can
-    be interleaved), :meth:`run` replays the rest, :meth:`summary` gives the
+
+class ExactSimulation:
+    """One replay of ``trace`` under ``design`` with ``costs`` and a host policy.
+
+    Construction builds the platform, the design instance, the guests, the
+    signers' enclave images and (``single-le``) the host's launch enclave;
+    :meth:`step` replays up to N rows (so two simulations can be
+    interleaved), :meth:`run` replays the rest, :meth:`summary` gives the
     contract's counts (without ``design``/``workload``/``seed``/``engine``,
     which :func:`sgxlab.run` adds). Every piece of state lives on this object.
 
     ``records``: keep one record per launch (``None``: only if the trace has
-    at most :data:`RECORDS_DEFAULT_MAX` launches).
+    at most :data:`RECORDS_DEFAULT_MAX` launches). ``policy``: a
+    :class:`~sgxlab.kvm.policy.HostPolicy` (or a built-in's name, built with
+    the trace's approved signers), else the trace's own policy.
+
+    ``rows`` is the trace that runs: ``trace`` without the rows of VMs the
+    policy refused to create; :meth:`step` counts its rows.
     """
 
     def __init__(
@@ -182,6 +302,7 @@ class ExactSimulation:
         costs: CostModel | None = None,
         *,
         records: bool | None = None,
+        policy: HostPolicy | str | None = None,
     ) -> None:
         if not isinstance(trace, Trace):
             raise ConfigError("trace", trace, "expected a sgxlab.sim.trace.Trace")
@@ -192,35 +313,68 @@ class ExactSimulation:
         self.costs = costs if costs is not None else CostModel()
         if not isinstance(self.costs, CostModel):
             raise ConfigError("costs", costs, "expected a sgxlab.sim.costs.CostModel")
+        self.tables: PolicyTables = run_tables(trace, self.design_cls, policy)
+        self.policy: HostPolicy = self.tables.policy
+        self.vms_refused = sum(self.tables.vm_refused)
+        self.rows = trace.without_vms([v for v, r in enumerate(self.tables.vm_refused) if r])
+        rows = self.rows
         self.platform = Platform(trace.ncpus, "flexible")
         self.design: Design = self.design_cls(self.platform)
-        self.nlaunches = trace.launches
+        self.nlaunches = rows.launches
         self.keep_records = self.nlaunches <= RECORDS_DEFAULT_MAX if records is None else bool(records)
 
-        used = set(np.unique(trace.signer[trace.kind == LAUNCH]).tolist())
+        launch = rows.kind == LAUNCH
+        host_signers = set(np.unique(rows.signer[launch & (rows.vm < 0)]).tolist())
+        used = set(np.unique(rows.signer[launch]).tolist())
         used |= {spec.lehash for spec in trace.vms if spec.lehash >= 0}
         self.images: dict[int, SignerImage] = {s: signer_image(s) for s in sorted(used)}
         n = max(used, default=-1) + 1
         self._info: list[SigInfo | None] = [None] * n
         self._fork: list[Any] = [None] * n
-        self._words: list[tuple[int, int, int, int] | None] = [None] * n
+        self._words: list[Words | None] = [None] * n
+        self._refusal_code = [int(POLICY_REFUSAL_CODE)] * n
         for s, img in self.images.items():
             info = self.platform.siginfo(img.sigstruct)  # memoized signature check
             self._info[s] = info
             self._fork[s] = img.enclave.fork
             self._words[s] = info.mrsigner_words
+            if img.enclave.secs.attributes.flags & CONTROLLED_ATTRIBUTES:  # what Kvm.policy_refusal_code gives
+                self._refusal_code[s] = int(POLICY_REFUSAL_CODE_LE)
+
+        # The guests: KVM's own per-vCPU model. The simulator's host has writable
+        # launch control, so every guest has CPUID SGX_LC (rfc2017) and its firmware
+        # locks FEATURE_CONTROL with SGX_ENABLE, plus bit 17 iff lewr.
+        lc = self.platform.lc_writable
         intel = INTEL_LEPUBKEYHASH.words
-        # Per-vCPU virtual hash words (KVM: in memory), initially the VM's lehash.
-        self.vwords: list[list[tuple[int, int, int, int]]] = [
-            [self._words[spec.lehash] if spec.lehash >= 0 else intel] * spec.nvcpus  # type: ignore[list-item]
+        self.guests: list[list[GuestLc]] = [
+            [
+                GuestLc(
+                    vcpu_initial_words(intel, self._words[spec.lehash] if spec.lehash >= 0 else None),
+                    True,
+                    firmware_feature_control(spec.lewr),
+                )
+                for _ in range(spec.nvcpus)
+            ]
             for spec in trace.vms
         ]
-        allow = trace.allowlist
-        self._forbidden = [allow is not None and s not in allow for s in range(n)]
+        self._traps = traps_einit(lc, self.design_cls)
+        self._through = passes_through(lc, self.design_cls)
+        self._vload: Callable[..., None] | None = schedule_in_hook(lc, self.design)
+
+        # What host launches load and present: their own words and no token, or
+        # (single-le) the LE's words and the LE's token.
+        tables = self.tables
+        self._hwords: list[Words | None] = list(self._words)
+        self._htoken: list[Einittoken | None] = [None] * n
+        self._hreason: list[str | None] = list(tables.host_reasons[:n])
+        self.host_le: LaunchEnclave | None = None
+        if tables.host_le is not None:
+            self._setup_host_le(tables.host_le, sorted(host_signers))
+        self._forbidden = tables.forbidden
         # For S3 resumes: the S3 rows, the SCHED rows (only if some S3 can find a
         # vCPU), and the vCPU current on each CPU as of SCHED row _sched_pos.
-        self._s3_rows: list[int] = np.flatnonzero(trace.kind == S3).tolist()
-        self._sched_rows = np.flatnonzero(trace.kind == SCHED) if self._s3_rows and trace.vms else np.zeros(0, np.int64)
+        self._s3_rows: list[int] = np.flatnonzero(rows.kind == S3).tolist()
+        self._sched_rows = np.flatnonzero(rows.kind == SCHED) if self._s3_rows and trace.vms else np.zeros(0, np.int64)
         self._sched_pos = 0
         self._current: dict[int, tuple[int, int]] = {}
         self._on: dict[tuple[int, int], int] = {}
@@ -230,6 +384,7 @@ class ExactSimulation:
         self.launches = 0
         self.einits = 0
         self.retries = 0
+        self.refusals = 0
         self.failures: dict[int, int] = {}
         self.failure_reasons: dict[int, str] = {}
         self.schedule_ins = 0
@@ -240,17 +395,97 @@ class ExactSimulation:
         self.bypasses = 0
         self.overhead = 0
         self.global_lock = self.design_cls.lock == "global"
-        # The interrupt draws, only if some launch has one (else the plain loop serves every chunk).
-        self._unmasked = trace.unmasked if trace.interrupted else None
+        # The interrupt draws, only if some launch has one, and the launches the policy
+        # refuses, only if there are any (else the plain loop serves every chunk).
+        self._unmasked = rows.unmasked if rows.interrupted else None
+        self._refused = self._refused_rows()
         self._qdone = [0] * (1 if self.global_lock else trace.ncpus)
         self.latencies = array("q")
         self._records: list[tuple[Any, ...]] | None = [] if self.keep_records else None
+
+    def _setup_host_le(self, le_index: int, host_signers: Sequence[int]) -> None:
+        """A host with one launch enclave (``single-le``): build the LE, launch it
+        on CPU 0, take one EINITTOKEN per host signer, then power-cycle the
+        platform so the run starts from the contract's boot state.
+
+        The LE is signed by test key ``le_index``; its token policy is the
+        policy's intent (the run's signers it :meth:`~HostPolicy.permits`).
+        The tokens stay valid after the reset: the launch key depends on the
+        platform's fuses, OWNEREPOCH and CPUSVN and on the MSRs at EINIT,
+        not on the EPC (``tests/test_sim_policy.py`` checks it). Every answer
+        of the real LE must agree with the policy tables, which the fast
+        engine reads; a disagreement is an :class:`SgxlabError`.
+        """
+        pol = self.policy
+        hashes = signer_hashes(self.trace.nsigners)
+        key = load_test_key(le_index)
+        le = LaunchEnclave.create(key, allowlist=[h for h in hashes if pol.permits(h)])
+        cpu = self.platform.cpus[0]
+        for msr, word in zip(MSR_IA32_SGXLEPUBKEYHASH, key.mrsigner.words):
+            cpu.wrmsr(msr, word)
+        result = le.launch(cpu)
+        if not result.ok:  # pragma: no cover - the LE is signed right
+            raise SgxlabError(f"the host's launch enclave did not launch: {result}")
+        le_words = key.mrsigner.words
+        for s in range(len(self._hwords)):
+            self._hwords[s] = le_words
+        tables = self.tables
+        for s in host_signers:
+            info = self._info[s]
+            assert info is not None
+            answer = le.get_token(info.sig)
+            refused = tables.host_refused[s]
+            if answer.granted and not refused:
+                self._htoken[s] = answer.token
+            elif not answer.granted and refused:
+                if pol.check_host_einit(hashes[s]) is None:  # the LE's refusal, in its own words
+                    self._hreason[s] = (
+                        f"the host's launch enclave {key.mrsigner.short()} gave no EINITTOKEN: {answer.reason}"
+                    )
+            elif not refused:
+                raise SgxlabError(
+                    f"the host's launch enclave refused signer {s} a token the policy permits: {answer.reason}"
+                )
+            elif pol.check_host_einit(hashes[s]) is None:
+                raise SgxlabError(f"the host's launch enclave gave signer {s} a token the policy does not permit")
+        self.host_le = le
+        self.platform.power_on_reset()
+
+    def _guests_ok(self) -> bool:
+        """Whether no guest-model check can fire: every vCPU has SGX enabled (ENCLS
+        does not #GP) and every lewr vCPU may write its hash. Only a vCPU's own
+        FEATURE_CONTROL or CPUID decides that, and no row changes them, so the plain
+        loop asks once per chunk; a chunk where a check could fire runs
+        :meth:`_replay_general`, which checks at every launch and stops with the #GP."""
+        for spec, vm in zip(self.trace.vms, self.guests):
+            for g in vm:
+                if not g.sgx_enabled or (spec.lewr and not g.hash_writable):
+                    return False
+        return True
+
+    def _refused_rows(self) -> np.ndarray | None:
+        """A row mask of the launches the policy refuses (``None``: there are none)."""
+        rows, tables = self.rows, self.tables
+        launch = rows.kind == LAUNCH
+        if not launch.any():
+            return None
+        sig = np.maximum(rows.signer, 0)
+        ref = launch & (rows.vm < 0) & np.array(tables.host_refused, dtype=bool)[sig]
+        if self._traps and rows.vms and any(map(any, tables.guest_refused)):
+            gtab = np.array(tables.guest_refused, dtype=bool)
+            ref |= launch & (rows.vm >= 0) & gtab[np.maximum(rows.vm, 0), sig]
+        return ref if ref.any() else None
 
     # ------------------------------------------------------------------ driving
 
     @property
     def done(self) -> bool:
-        return self.pos >= len(self.trace)
+        return self.pos >= len(self.rows)
+
+    @property
+    def vwords(self) -> list[list[Words]]:
+        """Each vCPU's virtual IA32_SGXLEPUBKEYHASH0..3 now (``self.guests[v][vc].words``)."""
+        return [[g.words for g in vm] for vm in self.guests]
 
     def run(self) -> ExactSimulation:
         """Replay every remaining row."""
@@ -259,10 +494,9 @@ class ExactSimulation:
         return self
 
     def step(self, rows: int = CHUNK) -> bool:
-        """Replay up to ``rows`` more rows; return whether the trace is finished."""
-        tr = self.trace
+        """Replay up to ``rows`` more rows of :attr:`rows`; return whether the trace is finished."""
         lo = self.pos
-        hi = min(len(tr), lo + max(int(rows), 0))
+        hi = min(len(self.rows), lo + max(int(rows), 0))
         if hi > lo:
             self._replay(lo, hi)
             self.pos = hi
@@ -271,29 +505,31 @@ class ExactSimulation:
     # ------------------------------------------------------------------ the hot loop
 
     def _replay(self, lo: int, hi: int) -> None:
-        u = self._unmasked
-        if u is not None and u[lo:hi].any():
-            self._replay_interrupted(lo, hi)
+        """Replay rows ``lo:hi`` of :attr:`rows`: the plain loop, or :meth:`_replay_general`
+        for a chunk with interrupts or policy refusals, or a single-LE host."""
+        u, r = self._unmasked, self._refused
+        if (
+            self.host_le is not None
+            or (u is not None and u[lo:hi].any())
+            or (r is not None and r[lo:hi].any())
+            or not self._guests_ok()
+        ):
+            self._replay_general(lo, hi)
             return
-        tr = self.trace
-        T = tr.t[lo:hi].tolist()
-        K = tr.kind[lo:hi].tolist()
-        C = tr.cpu[lo:hi].tolist()
-        V = tr.vm[lo:hi].tolist()
-        VC = tr.vcpu[lo:hi].tolist()
-        SG = tr.signer[lo:hi].tolist()
+        tr = self.rows
+        T, K, C, V, VC, SG, U, exits = self._columns(lo, hi, unmasked=False)
 
         design = self.design
         cls = self.design_cls
         deinit = design.einit
-        vload = design.vcpu_load
-        loads = cls.loads_on_schedule or type(design).vcpu_load is not Design.vcpu_load
-        passthrough = cls.loads_on_schedule
-        traps = cls.traps_einit
+        vload = self._vload
+        through = self._through
+        traps = self._traps
         platform = self.platform
         cpus = platform.cpus
         infos, forks, swords = self._info, self._fork, self._words
-        vwords = self.vwords
+        guests = self.guests
+        guest_lewr = GuestLc.lewr
         lewr = [spec.lewr for spec in tr.vms]
         forbidden = self._forbidden
         costs = self.costs
@@ -305,11 +541,9 @@ class ExactSimulation:
         qdone = self._qdone
         lat_append = self.latencies.append
         recs = self._records
-        keep = recs is not None
         rec_append = recs.append if recs is not None else None
         failures = self.failures
         reasons = self.failure_reasons
-        H0, H1, H2, H3 = MSR_IA32_SGXLEPUBKEYHASH
         einit_fn = einit
         host_base = c_lock
         lewr_cost = 4 * c_exit
@@ -319,7 +553,7 @@ class ExactSimulation:
         s3_base = self.s3_events
         current_at = self._current_at
         retries = msr_cycles = wait_sum = sched_over = 0
-        sched_ins = encls = msr_exits = exits = s3 = bypasses = 0
+        sched_ins = encls = msr_exits = s3 = bypasses = 0
 
         for t, k, c, v, vc, s in zip(T, K, C, V, VC, SG):
             if k == LAUNCH:
@@ -329,22 +563,21 @@ class ExactSimulation:
                     m = rd * c_rd + wr * c_wr
                     S = host_base + m + ne * c_ei
                 else:
-                    if lewr[v]:
+                    # GuestLc.lewr accepts (the chunk passed _guests_ok: every lewr vCPU
+                    # may write its hash, every vCPU has SGX enabled, and nothing here
+                    # changes that), so its answer needs no look here.
+                    if lewr[v]:  # the guest kernel writes its 4 virtual hash MSRs (intercepted)
                         w = swords[s]
-                        vwords[v][vc] = w
                         msr_exits += 4
                         mx_c = lewr_cost
-                        if passthrough:  # Kai's RFC: the vCPU is loaded, KVM writes through
-                            wrmsr = cpu.wrmsr
-                            wrmsr(H0, w[0])
-                            wrmsr(H1, w[1])
-                            wrmsr(H2, w[2])
-                            wrmsr(H3, w[3])
+                        if through:  # Kai's RFC: the vCPU is loaded, KVM writes through
+                            guest_lewr(guests[v][vc], w, cpu)
                             pw = 4
                         else:
+                            guest_lewr(guests[v][vc], w)
                             pw = 0
                     else:
-                        w = vwords[v][vc]
+                        w = guests[v][vc].words
                         mx_c = pw = 0
                     if traps:
                         encls += 1
@@ -378,7 +611,7 @@ class ExactSimulation:
                         reasons[code] = res[1]
                 elif check_bypass and v >= 0 and forbidden[s]:
                     bypasses += 1
-                if keep:
+                if rec_append is not None:
                     wait = start - t
                     guest = v >= 0
                     rec_append(
@@ -387,67 +620,107 @@ class ExactSimulation:
                             trap_c if guest else 0, mx_c if guest else 0, c_lock,
                             m, ne * c_ei,
                             wait if glob else 0, 0 if glob else wait,
-                            d - t, int(code), res[1],
+                            d - t, int(code), res[2], res[1],
                         )
                     )  # fmt: skip
             elif k == SCHED:
                 sched_ins += 1
-                if loads:
+                if vload is not None:
                     cpu = cpus[c]
                     r0, w0 = cpu.hash_rd, cpu.hash_wr
-                    vload(cpu, vwords[v][vc])
+                    vload(cpu, guests[v][vc].words)
                     sched_over += (cpu.hash_rd - r0) * c_rd + (cpu.hash_wr - w0) * c_wr
             elif k == S3:
-                platform.s3_resume()
-                design.on_epc_loss()
                 # Resume thaws the vCPU threads: each current vCPU is scheduled in again.
-                for c, (v, vc) in current_at(s3_base + s3):
-                    sched_ins += 1
-                    if loads:
-                        cpu = cpus[c]
-                        r0, w0 = cpu.hash_rd, cpu.hash_wr
-                        vload(cpu, vwords[v][vc])
-                        sched_over += (cpu.hash_rd - r0) * c_rd + (cpu.hash_wr - w0) * c_wr
+                n3, rd3, wr3 = s3_resume(
+                    platform, design, [(c3, guests[v3][vc3].words) for c3, (v3, vc3) in current_at(s3_base + s3)]
+                )
+                sched_ins += n3
+                sched_over += rd3 * c_rd + wr3 * c_wr
                 s3 += 1
-            else:
-                exits += 1
 
         launches = K.count(LAUNCH)
-        self._account(launches, launches, retries, msr_cycles, wait_sum, sched_over, sched_ins, encls, msr_exits)
+        self._account(launches, 0, launches, retries, msr_cycles, wait_sum, sched_over, sched_ins, encls, msr_exits)
         self.exits += exits
         self.s3_events += s3
         self.bypasses += bypasses
 
-    def _replay_interrupted(self, lo: int, hi: int) -> None:
-        """:meth:`_replay` for a chunk where some launch has interrupted EINIT attempts.
+    def _columns(
+        self, lo: int, hi: int, *, unmasked: bool
+    ) -> tuple[list[int], list[int], list[int], list[int], list[int], list[int], list[int], int]:
+        """Rows ``lo:hi`` as Python lists (t, kind, cpu, vm, vcpu, signer, and the
+        interrupt draws if asked, else ``[]``), without the EXIT rows, which
+        change nothing and are only counted; and their count."""
+        tr = self.rows
+        sl = slice(lo, hi)
+        ex = tr.kind[sl] == EXIT
+        nex = int(np.count_nonzero(ex))
+        cols = [tr.t[sl], tr.kind[sl], tr.cpu[sl], tr.vm[sl], tr.vcpu[sl], tr.signer[sl]]
+        if unmasked:
+            cols.append(self._unmasked[sl] if self._unmasked is not None else np.zeros(hi - lo, np.int16))
+        if nex:
+            keep = ~ex
+            cols = [c[keep] for c in cols]
+        T, K, C, V, VC, SG, *rest = (c.tolist() for c in cols)
+        return T, K, C, V, VC, SG, (rest[0] if rest else []), nex
+
+    def _refusal_record(
+        self,
+        t: int,
+        c: int,
+        v: int,
+        vc: int,
+        s: int,
+        wr: int,
+        trap_c: int,
+        mx_c: int,
+        latency: int,
+    ) -> tuple[Any, ...]:
+        """The record of a launch the policy refused: a host one (``v`` < 0; code
+        :data:`NO_EINIT_CODE`) or a trapped guest one (the code KVM reflects)."""
+        pol = self.policy.name
+        if v < 0:
+            code = NO_EINIT_CODE
+            reason = f"host policy {pol} refused the host's EINIT before ENCLS: {self._hreason[s]}"
+        else:
+            code = self._refusal_code[s]
+            reason = (
+                f"host policy {pol} refused the trapped EINIT: {self.tables.guest_reasons[v][s]}; "
+                f"KVM reflected {SgxError(code).name} ({code}) with ZF set"
+            )
+        m = wr * self.costs.wrmsr_lehash
+        return (t, c, v, vc, s, 0, wr, 0, 0, 0, trap_c, mx_c, 0, m, 0, 0, 0, latency, code, POLICY_STEP, reason)
+
+    def _replay_general(self, lo: int, hi: int) -> None:
+        """:meth:`_replay` for a chunk with interrupted EINIT attempts, launches the
+        host policy refuses, or a host with one launch enclave.
 
         The same contract, with every launch made of attempts (docs/simulator.md,
         "Interrupts during EINIT"): the host path's loop is inside
         :meth:`Design.einit` (``interrupts=k``); a guest's loop is here, one
         trapped (or, under eager-load, native) EINIT per attempt, the lewr
-        guest rewriting its virtual MSRs before each.
+        guest rewriting its virtual MSRs before each (:meth:`GuestLc.lewr`).
+        A launch the policy refuses makes no attempt (host) or one (a trapped
+        guest's: the guest sees the refusal code, not SGX_UNMASKED_EVENT, so
+        its driver does not retry), takes no lock and joins no queue. A
+        single-LE host loads the LE's words and presents its token.
         """
-        tr = self.trace
-        T = tr.t[lo:hi].tolist()
-        K = tr.kind[lo:hi].tolist()
-        C = tr.cpu[lo:hi].tolist()
-        V = tr.vm[lo:hi].tolist()
-        VC = tr.vcpu[lo:hi].tolist()
-        SG = tr.signer[lo:hi].tolist()
-        assert self._unmasked is not None
-        U = self._unmasked[lo:hi].tolist()
+        tr = self.rows
+        T, K, C, V, VC, SG, U, exits = self._columns(lo, hi, unmasked=True)
 
         design = self.design
         cls = self.design_cls
         deinit = design.einit
-        vload = design.vcpu_load
-        loads = cls.loads_on_schedule or type(design).vcpu_load is not Design.vcpu_load
-        passthrough = cls.loads_on_schedule
-        traps = cls.traps_einit
+        vload = self._vload
+        through = self._through
+        traps = self._traps
         platform = self.platform
         cpus = platform.cpus
         infos, forks, swords = self._info, self._fork, self._words
-        vwords = self.vwords
+        hwords, htok, href = self._hwords, self._htoken, self.tables.host_refused
+        grefused = self.tables.guest_refused
+        gcheck = traps and any(map(any, grefused))
+        guests = self.guests
         lewr = [spec.lewr for spec in tr.vms]
         forbidden = self._forbidden
         costs = self.costs
@@ -462,44 +735,53 @@ class ExactSimulation:
         rec_append = recs.append if recs is not None else None
         failures = self.failures
         reasons = self.failure_reasons
-        H0, H1, H2, H3 = MSR_IA32_SGXLEPUBKEYHASH
         lewr_cost = 4 * c_exit
         unmasked_code = SgxError.SGX_UNMASKED_EVENT
 
         check_bypass = any(forbidden)
         s3_base = self.s3_events
         current_at = self._current_at
-        retries = msr_cycles = wait_sum = sched_over = attempts_n = 0
-        sched_ins = encls = msr_exits = exits = s3 = bypasses = 0
+        retries = msr_cycles = wait_sum = sched_over = attempts_n = refused = 0
+        sched_ins = encls = msr_exits = s3 = bypasses = 0
 
         for t, k, c, v, vc, s, u in zip(T, K, C, V, VC, SG, U):
             if k == LAUNCH:
                 cpu = cpus[c]
                 if v < 0:
-                    res, ne, _, rd, wr, nu = deinit(cpu, swords[s], infos[s], forks[s](), interrupts=u)
+                    if href[s]:  # the policy refuses the ioctl: no lock, no MSR, no EINIT, no attempt
+                        refused += 1
+                        lat_append(0)
+                        if rec_append is not None:
+                            rec_append(self._refusal_record(t, c, v, vc, s, 0, 0, 0, 0))
+                        continue
+                    res, ne, _, rd, wr, nu = deinit(cpu, hwords[s], infos[s], forks[s](), htok[s], interrupts=u)
                     att = 1 + nu
                     trap_c = mx_c = 0
                 else:
+                    g = guests[v][vc]
                     enclave = forks[s]()
                     info = infos[s]
                     guest_lewr = lewr[v]
-                    w = swords[s] if guest_lewr else vwords[v][vc]
+                    ws = swords[s]
                     ne = rd = wr = att = 0
+                    refused_here = False
                     while True:  # the guest kernel's sgx_encl_init loop: one attempt per pass
                         if guest_lewr:
-                            vwords[v][vc] = w
+                            if (why := g.lewr(ws, cpu if through else None)) is not None:
+                                raise _guest_fault(why, v, vc, t, value=ws)
                             msr_exits += 4
-                            if passthrough:  # Kai's RFC: the vCPU is loaded, KVM writes through
-                                wrmsr = cpu.wrmsr
-                                wrmsr(H0, w[0])
-                                wrmsr(H1, w[1])
-                                wrmsr(H2, w[2])
-                                wrmsr(H3, w[3])
+                            if through:  # Kai's RFC: the vCPU is loaded, KVM writes through
                                 wr += 4
+                        if not g.sgx_enabled:
+                            raise _guest_fault(g.encls_refusal() or "", v, vc, t)
                         if traps:
                             encls += 1
+                            if gcheck and grefused[v][s]:  # handle_encls_einit refuses: code 16, no retry
+                                att += 1
+                                refused_here = True
+                                break
                             res, n1, _, r1, w1, _ = deinit(
-                                cpu, w, info, enclave, retry_unmasked=False, interrupts=1 if att < u else 0
+                                cpu, g.words, info, enclave, retry_unmasked=False, interrupts=1 if att < u else 0
                             )
                             ne += n1
                             rd += r1
@@ -514,6 +796,15 @@ class ExactSimulation:
                             break
                     trap_c = att * c_trap if traps else 0
                     mx_c = att * lewr_cost if guest_lewr else 0
+                    if refused_here:  # an ENCLS exit (and the guest's writes), no lock, no queue
+                        refused += 1
+                        m = wr * c_wr
+                        msr_cycles += m
+                        S = trap_c + mx_c + m
+                        lat_append(S)
+                        if rec_append is not None:
+                            rec_append(self._refusal_record(t, c, v, vc, s, wr, trap_c, mx_c, S))
+                        continue
                 m = rd * c_rd + wr * c_wr
                 lk = att * c_lock
                 S = trap_c + mx_c + lk + m + ne * c_ei
@@ -542,32 +833,28 @@ class ExactSimulation:
                             t, c, v, vc, s, rd, wr, ne, ne - 1, min(u, att),
                             trap_c, mx_c, lk, m, ne * c_ei,
                             wait if glob else 0, 0 if glob else wait,
-                            d - t, int(code), res[1],
+                            d - t, int(code), res[2], res[1],
                         )
                     )  # fmt: skip
             elif k == SCHED:
                 sched_ins += 1
-                if loads:
+                if vload is not None:
                     cpu = cpus[c]
                     r0, w0 = cpu.hash_rd, cpu.hash_wr
-                    vload(cpu, vwords[v][vc])
+                    vload(cpu, guests[v][vc].words)
                     sched_over += (cpu.hash_rd - r0) * c_rd + (cpu.hash_wr - w0) * c_wr
             elif k == S3:
-                platform.s3_resume()
-                design.on_epc_loss()
-                for c, (v, vc) in current_at(s3_base + s3):
-                    sched_ins += 1
-                    if loads:
-                        cpu = cpus[c]
-                        r0, w0 = cpu.hash_rd, cpu.hash_wr
-                        vload(cpu, vwords[v][vc])
-                        sched_over += (cpu.hash_rd - r0) * c_rd + (cpu.hash_wr - w0) * c_wr
+                n3, rd3, wr3 = s3_resume(
+                    platform, design, [(c3, guests[v3][vc3].words) for c3, (v3, vc3) in current_at(s3_base + s3)]
+                )
+                sched_ins += n3
+                sched_over += rd3 * c_rd + wr3 * c_wr
                 s3 += 1
-            else:
-                exits += 1
 
         launches = K.count(LAUNCH)
-        self._account(launches, attempts_n, retries, msr_cycles, wait_sum, sched_over, sched_ins, encls, msr_exits)
+        self._account(
+            launches, refused, attempts_n, retries, msr_cycles, wait_sum, sched_over, sched_ins, encls, msr_exits
+        )
         self.exits += exits
         self.s3_events += s3
         self.bypasses += bypasses
@@ -575,6 +862,7 @@ class ExactSimulation:
     def _account(
         self,
         launches: int,
+        refused: int,
         attempts: int,
         retries: int,
         msr_cycles: int,
@@ -584,11 +872,14 @@ class ExactSimulation:
         encls: int,
         msr_exits: int,
     ) -> None:
-        """Add one chunk's totals; ``attempts`` (lock acquisitions) is ``launches`` without interrupts."""
+        """Add one chunk's totals. ``attempts`` (lock acquisitions) counts the
+        attempts of the launches the policy let through (one each without
+        interrupts); a refused launch takes no lock and runs no EINIT."""
         costs = self.costs
         c_lock = costs.lock if self.design_cls.lock is not None else 0
         self.launches += launches
-        self.einits += launches + retries
+        self.refusals += refused
+        self.einits += launches - refused + retries
         self.retries += retries
         # overhead = sum(S - einits*einit + lock_wait) + schedule-in MSR work
         self.overhead += (
@@ -615,7 +906,7 @@ class ExactSimulation:
         i = self._sched_pos
         if i < len(rows) and rows[i] < row:
             j = int(np.searchsorted(rows, row))
-            tr = self.trace
+            tr = self.rows
             cur, on = self._current, self._on
             sel = rows[i:j]
             for c, v, vc in zip(tr.cpu[sel].tolist(), tr.vm[sel].tolist(), tr.vcpu[sel].tolist()):
@@ -655,6 +946,8 @@ class ExactSimulation:
             "sched_cycles": self.schedule_ins * (costs.vcpu_load + costs.context_switch),
             "exit_cycles": self.exits * costs.vm_exit,
             "bypasses": self.bypasses,
+            "refusals": self.refusals,
+            "vms_refused": self.vms_refused,
         }
 
     def failure_examples(self) -> dict[str, str]:
@@ -662,7 +955,7 @@ class ExactSimulation:
         return {SgxError(c).name: r for c, r in sorted(self.failure_reasons.items())}
 
     def record_tuples(self) -> list[tuple[Any, ...]]:
-        """Raw per-launch rows (``RECORD_COLUMNS`` without ``design``)."""
+        """Raw per-launch rows, columns :data:`RAW_COLUMNS`."""
         if self._records is None:
             raise ConfigError(
                 "records",
@@ -674,29 +967,36 @@ class ExactSimulation:
     def launch_records(self) -> list[LaunchRecord]:
         """Per-launch records as :class:`LaunchRecord` objects."""
         d = self.design_name
-        return [LaunchRecord(*r[:5], d, *r[5:18], r[18], SgxError(r[18]).name, r[19]) for r in self.record_tuples()]
+        out = []
+        for r in self.record_tuples():
+            f = dict(zip(RAW_COLUMNS, r))
+            f["design"] = d
+            f["name"] = _CODE_NAMES[f["code"]]
+            f["outcome"] = _outcome(f["code"], f["step"])
+            out.append(LaunchRecord(**f))
+        return out
 
-    def records_frame(self) -> Any:
-        """Per-launch records as a pandas DataFrame (columns :data:`RECORD_COLUMNS`)."""
-        import pandas as pd
-
+    def records_frame(self) -> pd.DataFrame:
+        """Per-launch records as a pandas DataFrame, built through
+        :data:`~sgxlab.sim.schema.LAUNCH_RECORDS` (columns :data:`RECORD_COLUMNS`)."""
         rows = self.record_tuples()
-        names = {int(c): c.name for c in SgxError}
-        cols = list(zip(*rows)) if rows else [()] * 20
-        data: dict[str, Any] = {}
-        raw = [c for c in RECORD_COLUMNS if c not in ("design", "name")]
-        for name, col in zip(raw, cols):
-            data[name] = np.array(col, dtype=object if name == "reason" else np.int64)
-        data["design"] = self.design_name
-        data["name"] = [names[c] for c in data["code"].tolist()]
-        return pd.DataFrame(data, columns=list(RECORD_COLUMNS))
+        cols = list(zip(*rows)) if rows else [()] * len(RAW_COLUMNS)
+        data: dict[str, Any] = {name: list(col) for name, col in zip(RAW_COLUMNS, cols)}
+        data["design"] = [self.design_name] * len(rows)
+        data["name"] = [_CODE_NAMES[c] for c in data["code"]]
+        data["outcome"] = [_outcome(c, st) for c, st in zip(data["code"], data["step"])]
+        return LAUNCH_RECORDS.frame(data)
 
 
 def simulate(
-    trace: Trace, design: str | type[Design] = "always-write", costs: CostModel | None = None
+    trace: Trace,
+    design: str | type[Design] = "always-write",
+    costs: CostModel | None = None,
+    *,
+    policy: HostPolicy | str | None = None,
 ) -> dict[str, Any]:
     """Replay ``trace`` and return the summary dict (the fast engine's signature).
 
     Only the summary is returned, so no per-launch records are kept.
     """
-    return ExactSimulation(trace, design, costs, records=False).run().summary()
+    return ExactSimulation(trace, design, costs, records=False, policy=policy).run().summary()

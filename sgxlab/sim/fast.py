@@ -56,8 +56,23 @@ its vCPU, and every S3 in between reloads it. Their number is added to
 ``schedule_ins`` (and, under eager-load, 4 WRMSR each); eager-load also
 merges them into its per-CPU state as SCHED rows right after their S3 row.
 
-``bypasses`` (a host policy ``trace.allowlist``) are the guest launches that
-succeed for a signer outside the allowlist.
+The host launch policy (the trace's, or a
+:class:`~sgxlab.kvm.policy.HostPolicy` given to :func:`simulate`) is asked
+once per run by :func:`sgxlab.sim.hostpolicy.run_tables`, which both engines
+share; its answers are tables by VM and signer, so they become array
+lookups. A VM it refuses never exists: the trace is replayed without its
+rows (:meth:`Trace.without_vms`). A refused launch (a host launch of a
+signer ``host_refused``, or a trapped guest launch of one
+``guest_refused`` in its VM) never reaches the design: it is taken out of
+the launches before any of the arithmetic above, so it touches no H or C,
+takes no lock and waits in no queue; it is counted in ``refusals`` and
+``launches`` with its own latency (0 for the host; the ENCLS trap plus, for
+a lewr guest, its 4 intercepted WRMSRs). A host with one launch enclave
+(``single-le``) loads the LE's hash for every host launch: the host
+launches' wanted words are the LE's, and a launch fails exactly when H
+differs from them, as without a token (a token's MAC only verifies under
+the launch key derived from the LE's hash in the MSRs). ``bypasses`` are the
+guest launches that succeed for a signer the policy does not ``permits``.
 
 The trace is checked with :meth:`Trace.validate` first (``validate=False``
 skips that for a trace that has just passed it): a trace outside the
@@ -95,7 +110,9 @@ from sgxlab.host.designs import (
 )
 from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
 from sgxlab.hw.crypto import load_test_key
+from sgxlab.kvm.policy import HostPolicy
 from sgxlab.sim.costs import CostModel
+from sgxlab.sim.hostpolicy import run_tables
 from sgxlab.sim.stats import exact_sum, latency_summary
 from sgxlab.sim.trace import EXIT, LAUNCH, MAX_EINIT_ATTEMPTS, S3, SCHED, Trace
 
@@ -198,10 +215,10 @@ def _vcpu_key(vm: np.ndarray, vcpu: np.ndarray, trace: Trace) -> np.ndarray:
     """A dense per-vCPU sort key (int16 when it fits, so numpy's radix sort applies)."""
     maxv = max((s.nvcpus for s in trace.vms), default=1)
     span = len(trace.vms) * max(maxv, 1)
-    dt = np.int16 if span < 32767 else (np.int32 if span < 2**31 - 1 else np.int64)
-    key = vm.astype(dt)
-    key *= dt(maxv)
-    key += vcpu.astype(dt)
+    dt = np.dtype(np.int16 if span < 32767 else (np.int32 if span < 2**31 - 1 else np.int64))
+    key: np.ndarray = vm.astype(dt)
+    np.multiply(key, maxv, out=key, casting="unsafe")
+    np.add(key, vcpu, out=key, casting="unsafe")
     return key
 
 
@@ -295,11 +312,21 @@ def _s3_reloads(trace: Trace, s3_row: np.ndarray, *, expand: bool) -> tuple[int,
     return total, out[:, o]
 
 
-def _eager_failures(trace: Trace, ids: np.ndarray, s3_row: np.ndarray | None, reloads: np.ndarray | None) -> np.ndarray:
+def _eager_failures(
+    trace: Trace,
+    ids: np.ndarray,
+    s3_row: np.ndarray | None,
+    reloads: np.ndarray | None,
+    *,
+    skip: np.ndarray | None = None,
+    host_le: int | None = None,
+) -> np.ndarray:
     """Trace rows of the native guest EINITs that fail under eager-load (guests without lewr only).
 
     ``reloads`` (from :func:`_s3_reloads`) are implicit SCHED rows placed
-    right after their S3 row.
+    right after their S3 row. ``skip``: launch rows the host policy refused
+    (they write nothing). ``host_le``: host launches load that signer's hash
+    (a host with one launch enclave) instead of their own.
     """
     kind = trace.kind
     nvms = len(trace.vms)
@@ -309,6 +336,8 @@ def _eager_failures(trace: Trace, ids: np.ndarray, s3_row: np.ndarray | None, re
     lewr_tab = np.array([s.lewr for s in trace.vms] + [False], dtype=bool)
     lehash_tab = np.array([s.lehash for s in trace.vms] + [-1], dtype=np.int16)
     r = np.flatnonzero((kind == SCHED) | (kind == LAUNCH))
+    if skip is not None and len(skip):
+        r = r[~np.isin(r, skip, assume_unique=True)]
     k_r = kind[r]
     vm_r = trace.vm[r]
     if not (~lewr_tab[vm_r] & (vm_r >= 0) & (k_r == LAUNCH)).any():
@@ -316,6 +345,8 @@ def _eager_failures(trace: Trace, ids: np.ndarray, s3_row: np.ndarray | None, re
     cpu_r = trace.cpu[r]
     vcpu_r = trace.vcpu[r]
     code = trace.signer[r]  # the signer for launches, to fill for SCHED rows
+    if host_le is not None:
+        code[vm_r < 0] = host_le  # what a host launch writes: the LE's hash
     s3_r = s3_row[r] if s3_row is not None else None
     if reloads is not None and reloads.shape[1]:
         assert s3_row is not None
@@ -386,6 +417,7 @@ def simulate(
     costs: CostModel | None = None,
     *,
     validate: bool = True,
+    policy: HostPolicy | str | None = None,
 ) -> dict[str, Any]:
     """Run ``trace`` under ``design`` with ``costs``; return the summary dict of docs/simulator.md.
 
@@ -393,6 +425,8 @@ def simulate(
     caller adds those). The trace is checked with :meth:`Trace.validate`
     unless ``validate=False`` (for a trace that has just passed it). Raises
     :class:`~sgxlab.errors.EngineUnsupported` for a design it does not model.
+    ``policy``: a :class:`~sgxlab.kvm.policy.HostPolicy` (or a built-in's
+    name, built with the trace's approved signers), else the trace's own.
     """
     mode, lock, traps, initial = model_of(design)
     if costs is None:
@@ -403,15 +437,47 @@ def simulate(
         raise ConfigError("trace", trace, "expected a sgxlab.sim.trace.Trace")
     if validate:
         trace.validate()
+    tables = run_tables(trace, design_class(design), policy)
+    trace = trace.without_vms([v for v, r in enumerate(tables.vm_refused) if r])
     ids = signer_word_ids(trace.nsigners)
     intel = [int(ids[k][-1]) for k in range(4)]
-    allowlist = getattr(trace, "allowlist", None)
+    host_le = tables.host_le
 
     kind = trace.kind
     N = len(trace)
     nvms = len(trace.vms)
     is_launch = kind == LAUNCH
     nl = int(np.count_nonzero(is_launch))
+
+    # Host policy refusals: taken out of the launches the designs see -----------------
+    nref = nref_guest = nref_lewr = 0
+    ref_rows: np.ndarray | None = None  # trace rows of the refused launches
+    ref_lat: np.ndarray | None = None  # their latencies (= service; they queue nowhere)
+    host_ref = np.array(tables.host_refused, dtype=bool)
+    guest_check = traps and nvms > 0 and any(map(any, tables.guest_refused))
+    if nl and (host_ref.any() or guest_check):
+        lrows = np.flatnonzero(is_launch)
+        sig_l = trace.signer[lrows]
+        vm_l = trace.vm[lrows]
+        ref = (vm_l < 0) & host_ref[sig_l]
+        gref: np.ndarray | None = None
+        if guest_check:
+            gtab = np.array(tables.guest_refused, dtype=bool)  # (VM, signer)
+            gref = (vm_l >= 0) & gtab[np.maximum(vm_l, 0), sig_l]
+            ref |= gref
+        nref = int(np.count_nonzero(ref))
+        if nref:
+            ref_rows = lrows[ref]
+            is_launch[ref_rows] = False
+            nl -= nref
+            ref_lat = np.zeros(nref - (int(np.count_nonzero(gref)) if gref is not None else 0), dtype=_I64)
+            if gref is not None and gref.any():
+                lewr_g = np.array([v.lewr for v in trace.vms], dtype=bool)[vm_l[gref]]
+                nref_guest = len(lewr_g)
+                nref_lewr = int(np.count_nonzero(lewr_g))
+                g_lat = lewr_g.astype(_I64) * _I64(4 * costs.vm_exit) + _I64(costs.encls_trap)
+                ref_lat = np.concatenate([ref_lat, g_lat])
+        del lrows, sig_l, vm_l, ref, gref
     nsched = int(np.count_nonzero(kind == SCHED))
     nexit = int(np.count_nonzero(kind == EXIT))
     is_s3 = kind == S3
@@ -459,6 +525,13 @@ def simulate(
         del vm_s
         nguest = int(np.count_nonzero(guest_s))
         nlewr = int(np.count_nonzero(lewr_s))
+    # The words each launch needs in the MSRs: its signer's, but the LE's for a
+    # host with one launch enclave (single-le), which launches with LE tokens.
+    want_s = sig_s
+    if host_le is not None:
+        want_s = (
+            np.full_like(sig_s, host_le) if guest_s is None else np.where(guest_s, sig_s, sig_s.dtype.type(host_le))
+        )
     s3_s = srt(take(s3_row)) if s3_row is not None else None
     s3_changed: np.ndarray | None = None  # an S3 since the previous launch on this CPU
     if s3_s is not None:
@@ -495,7 +568,7 @@ def simulate(
         reset = first if s3_changed is None else first | s3_changed
         acc = np.zeros(nl, dtype=np.int8)
         for k in range(4):
-            w = ids[k][sig_s]
+            w = ids[k][want_s]
             acc += _prev(w, reset, intel[k]) != w
         wr_s = acc
         del reset
@@ -515,7 +588,7 @@ def simulate(
             # else an unwritten word at a CPU's first launch is Intel's (never stale), so that
             # launch may count as a set point and the running maximum never leaves the CPU
         for k in range(4):
-            w = ids[k][sig_s]
+            w = ids[k][want_s]
             written = _prev(w, first, boot[k]) != w  # the cache differs from w
             acc += written
             if stale_any is None:
@@ -567,7 +640,7 @@ def simulate(
             if att_s is not None:
                 wr_s = wr_s * att_s  # per attempt
         extra_wrmsr = 4 * nsched
-        fail_rows = _eager_failures(trace, ids, s3_row, reloads)
+        fail_rows = _eager_failures(trace, ids, s3_row, reloads, skip=ref_rows, host_le=host_le)
         del reloads
 
     # Failures: SGX_UNMASKED_EVENT when every attempt was interrupted, else the MSRs' verdict.
@@ -584,9 +657,8 @@ def simulate(
 
     # Policy bypasses: successful guest launches of signers the host may not launch.
     bypasses = 0
-    if allowlist is not None and guest_s is not None and nguest:
-        outside = np.ones(trace.nsigners + 1, dtype=bool)
-        outside[list(allowlist)] = False
+    outside = np.array(tables.forbidden, dtype=bool)
+    if outside.any() and guest_s is not None and nguest:
         outside_s = outside[sig_s] & guest_s
         bypasses = int(np.count_nonzero(outside_s))
         if fail_s is not None and failures:
@@ -596,7 +668,7 @@ def simulate(
         if capped_s is not None:
             bypasses -= int(np.count_nonzero(outside_s & capped_s))
         del outside_s
-    del sig_s, s3_s, s3_changed, s3_row, fail_s, fail_rows, capped_s
+    del sig_s, want_s, s3_s, s3_changed, s3_row, fail_s, fail_rows, capped_s
 
     nretry = int(np.count_nonzero(retry_s)) if retry_s is not None else 0
     retries = attempts - nl + nretry
@@ -611,7 +683,8 @@ def simulate(
             nguest = int(att_s[guest_s].sum(dtype=_I64))  # one trapped EINIT per attempt
         msr_exits = 4 * int(att_s[lewr_s].sum(dtype=_I64))  # the guest rewrites before each attempt
     if traps:
-        encls_exits = nguest
+        encls_exits = nguest + nref_guest  # a refused trapped EINIT is an ENCLS exit too
+    msr_exits += 4 * nref_lewr  # the refused lewr guest wrote its MSRs first
 
     # Service times ---------------------------------------------------------------
     per_attempt = costs.einit + (costs.lock if lock is not None else 0) + rd * costs.rdmsr_lehash
@@ -661,8 +734,11 @@ def simulate(
     sum_wait = exact_sum(wait)
     wait += S  # now the latency
     del S
+    if ref_lat is not None:  # the refused launches: their own service, no queue
+        sum_s += exact_sum(ref_lat)
+        wait = np.concatenate([wait, ref_lat])
     lat = latency_summary(wait)
-    del wait
+    del wait, ref_lat
 
     overhead = sum_s - einits * costs.einit + (sum_wait if lock == "global" else 0) + extra_wrmsr * costs.wrmsr_lehash
     fails: dict[str, int] = {}
@@ -671,7 +747,7 @@ def simulate(
     if ncapped:
         fails["SGX_UNMASKED_EVENT"] = ncapped
     return {
-        "launches": nl,
+        "launches": nl + nref,
         "einit": einits,
         "failures": fails,
         "retries": retries,
@@ -687,4 +763,6 @@ def simulate(
         "sched_cycles": nsched * (costs.vcpu_load + costs.context_switch),
         "exit_cycles": nexit * costs.vm_exit,
         "bypasses": bypasses,
+        "refusals": nref,
+        "vms_refused": sum(tables.vm_refused),
     }

@@ -25,13 +25,22 @@ What the simulator does with the answers (the contract is
 * **A host with one launch enclave** (``host_lehash``, the ``single-le``
   policy): the host keeps that LE's hash in its MSRs and launches with the
   LE's EINITTOKENs; a signer the LE will not give a token to is refused
-  before EINIT, like any other host refusal.
+  before EINIT, like any other host refusal. The LE's token policy is the
+  policy's intent: it gives a token exactly to the signers the policy
+  :meth:`~sgxlab.kvm.policy.HostPolicy.permits`.
+
+Which policy a run uses (:func:`run_policy`): the one given to the engine,
+or else the trace's (``Trace.policy`` with the signer indices
+``Trace.allowlist`` as its host-approved set, :func:`resolve_policy`).
+Signer *s*'s hash is test key *s*'s MRSIGNER, loaded once per process
+(:func:`signer_hashes`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sgxlab.errors import ConfigError
 from sgxlab.host.designs import Design
@@ -39,19 +48,37 @@ from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, LeHash
 from sgxlab.hw.crypto import NUM_TEST_KEYS, load_test_key
 from sgxlab.kvm import guest
 from sgxlab.kvm.config import SgxGuestConfig
-from sgxlab.kvm.policy import POLICY_NAMES, HostPolicy, policy_by_name
+from sgxlab.kvm.policy import POLICIES, POLICY_NAMES, HostPolicy, policy_by_name
+from sgxlab.sim.trace import Trace
 
-__all__ = ["PolicyTables", "SimHost", "SimGuest", "policy_tables", "resolve_policy", "signer_hashes"]
+__all__ = [
+    "builtin_equivalent",
+    "PolicyTables",
+    "SimHost",
+    "SimGuest",
+    "policy_tables",
+    "resolve_policy",
+    "run_policy",
+    "run_tables",
+    "same_policy",
+    "signer_hashes",
+]
 
 GUEST_EPC = 64 << 20
 """The EPC size the simulator's guests are created with (it decides nothing here)."""
 
 
+@lru_cache(maxsize=NUM_TEST_KEYS)
+def _signer_hash(s: int) -> LeHash:
+    return load_test_key(s).mrsigner
+
+
 def signer_hashes(n: int) -> tuple[LeHash, ...]:
-    """The MRSIGNER of signers ``0..n-1`` (test keys ``data/keys/keyNN.pem``)."""
+    """The MRSIGNER of signers ``0..n-1`` (test keys ``data/keys/keyNN.pem``; each
+    key file is read once per process)."""
     if not 0 <= n <= NUM_TEST_KEYS:
         raise ConfigError("signers", n, f"the simulator has {NUM_TEST_KEYS} test-key signers")
-    return tuple(load_test_key(s).mrsigner for s in range(n))
+    return tuple(_signer_hash(s) for s in range(n))
 
 
 class SimHost:
@@ -90,9 +117,10 @@ class PolicyTables:
     """A policy's answers for one run, by VM index and signer index.
 
     ``vm_refused[v]`` / ``vm_reasons[v]``: VM *v* is not created.
-    ``host_refused[s]``: a host launch of signer *s* is refused before EINIT.
-    ``guest_refused[v][s]``: a trapped guest EINIT of signer *s* in VM *v* is
-    refused. ``forbidden[s]``: host root may not run signer *s* (a guest that
+    ``host_refused[s]`` / ``host_reasons[s]``: a host launch of signer *s*
+    is refused before EINIT. ``guest_refused[v][s]`` / ``guest_reasons[v][s]``:
+    a trapped guest EINIT of signer *s* in VM *v* is refused (asked for every
+    VM, even where EINIT is not trapped and the answer is never used). ``forbidden[s]``: host root may not run signer *s* (a guest that
     does is a bypass). ``host_le``: for a host with one launch enclave, the
     signer index of that LE (host launches then load its hash and use its
     tokens), else ``None``.
@@ -105,6 +133,7 @@ class PolicyTables:
     host_refused: tuple[bool, ...]
     host_reasons: tuple[str | None, ...]
     guest_refused: tuple[tuple[bool, ...], ...]
+    guest_reasons: tuple[tuple[str | None, ...], ...]
     forbidden: tuple[bool, ...]
     host_le: int | None
 
@@ -149,14 +178,14 @@ def policy_tables(
     host = SimHost(design)
     vm_refused: list[bool] = []
     vm_reasons: list[str | None] = []
-    guest_refused: list[tuple[bool, ...]] = []
+    guest_reasons: list[tuple[str | None, ...]] = []
     for v, (lewr, lehash) in enumerate(vms):
         config = SgxGuestConfig(epc=GUEST_EPC, lehash=hashes[lehash] if lehash >= 0 else None, lewr=lewr)
         why = policy.check_vm(config, host)
         vm_refused.append(why is not None)
         vm_reasons.append(why)
         guest = SimGuest(f"vm{v}", config)
-        guest_refused.append(tuple(policy.check_guest_einit(guest, h) is not None for h in hashes))
+        guest_reasons.append(tuple(policy.check_guest_einit(guest, h) for h in hashes))
     host_le: int | None = None
     if policy.host_lehash is not None:
         if policy.host_lehash not in hashes:
@@ -179,7 +208,38 @@ def policy_tables(
         vm_reasons=tuple(vm_reasons),
         host_refused=tuple(r is not None for r in host_reasons),
         host_reasons=tuple(host_reasons),
-        guest_refused=tuple(guest_refused),
+        guest_refused=tuple(tuple(r is not None for r in row) for row in guest_reasons),
+        guest_reasons=tuple(guest_reasons),
         forbidden=tuple(not policy.permits(h) for h in hashes),
         host_le=host_le,
     )
+
+
+def run_policy(trace: Trace, policy: HostPolicy | str | None = None) -> HostPolicy:
+    """The policy a run of ``trace`` uses: ``policy`` (an object, or a built-in's
+    name built with the trace's approved set), or else the trace's own."""
+    return resolve_policy(trace.policy_name if policy is None else policy, trace.approved, trace.nsigners)
+
+
+def run_tables(trace: Trace, design: type[Design], policy: HostPolicy | str | None = None) -> PolicyTables:
+    """:func:`policy_tables` of :func:`run_policy` for a run of ``trace`` on ``design``."""
+    pol = run_policy(trace, policy)
+    return policy_tables(pol, design, [(spec.lewr, spec.lehash) for spec in trace.vms], trace.nsigners)
+
+
+def same_policy(a: HostPolicy, b: HostPolicy) -> bool:
+    """Whether two policy objects are the same policy: one class, equal settings."""
+    return type(a) is type(b) and vars(a) == vars(b)
+
+
+def builtin_equivalent(policy: HostPolicy, trace: Trace) -> str | None:
+    """The built-in name that, with ``trace``'s approved set, gives ``policy``
+    itself (so a run config can name it), or ``None``."""
+    name = policy.name
+    if POLICIES.get(name) is not type(policy):
+        return None
+    try:
+        builtin = resolve_policy(name, trace.approved, trace.nsigners)
+    except ConfigError:
+        return None
+    return name if same_policy(policy, builtin) else None

@@ -62,6 +62,8 @@ SUMMARY_KEYS = (
     "sched_cycles",
     "exit_cycles",
     "bypasses",
+    "refusals",
+    "vms_refused",
 )
 """The summary's keys, in order (``docs/simulator.md``)."""
 
@@ -76,7 +78,14 @@ class RunConfig:
     """Everything that determines a run: ``design`` (a name such as
     ``"read-compare"`` or ``"percpu-cache:percpu"``, or ``"module:Class"`` for a
     user's design), ``workload``, its complete ``params`` (defaults included),
-    ``costs`` (:meth:`CostModel.as_dict`), ``seed`` and ``engine``."""
+    ``costs`` (:meth:`CostModel.as_dict`), ``seed`` and ``engine``.
+
+    ``unsaved`` is set, to the reason, on the config of a run that these
+    fields cannot reproduce: one given a host policy object that no workload
+    parameter names (:func:`sgxlab.sim.run.run_trace`). Such a config is
+    never written (:meth:`to_json`, :meth:`to_toml` and :meth:`save` raise
+    :class:`ConfigError` with the reason) nor replayed; it is not part of the
+    saved form, nor of equality."""
 
     design: str
     workload: str
@@ -84,6 +93,7 @@ class RunConfig:
     costs: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     engine: str = "exact"
+    unsaved: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for k in ("design", "workload", "engine"):
@@ -98,6 +108,11 @@ class RunConfig:
             if not isinstance(v, Mapping):
                 raise ConfigError(f"config {k}", v, "expected a table of names to values")
             object.__setattr__(self, k, dict(v))
+
+    def check_savable(self) -> None:
+        """Raise :class:`ConfigError` if this config cannot reproduce its run (``unsaved``)."""
+        if self.unsaved is not None:
+            raise ConfigError("config", self.workload, f"this run cannot be saved or replayed: {self.unsaved}")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +149,7 @@ class RunConfig:
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """The config as JSON text; also written atomically to ``path`` if given."""
+        self.check_savable()
         text = json.dumps(self.as_dict(), indent=2) + "\n"
         if path is not None:
             _write_atomic(Path(path), text)
@@ -156,6 +172,7 @@ class RunConfig:
     def to_toml(self, path: str | os.PathLike[str] | None = None) -> str:
         """The config as TOML text (written by hand; ``tomllib`` only reads); also
         written atomically to ``path`` if given."""
+        self.check_savable()
         lines = ["# sgxlab run configuration (sgxlab.sim.result.RunConfig)"]
         for k in ("design", "workload", "seed", "engine"):
             lines.append(f"{k} = {_toml_value(getattr(self, k))}")
@@ -199,6 +216,7 @@ class RunConfig:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write a ``.json`` or ``.toml`` file (by extension), atomically."""
+        self.check_savable()
         p = check_save_path(path)
         if p.suffix.lower() == ".json":
             self.to_json(p)

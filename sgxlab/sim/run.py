@@ -20,17 +20,32 @@ mapping of overrides (``{"wrmsr_lehash": 1200}``) or a list of ``name=value``
 strings. ``engine`` is ``"exact"`` (event by event through the emulator) or
 ``"fast"`` (numpy; same summary, may refuse a design it cannot model with
 :class:`~sgxlab.errors.EngineUnsupported`).
+
+The host launch policy is the workload's (the ``policy`` parameter of the
+guest workloads, or a CSV trace's ``#@ policy=`` line). :func:`run_trace`
+also takes a :class:`~sgxlab.kvm.policy.HostPolicy` object, the very kind
+``sgxlab.kvm.Kvm`` takes (or a built-in's name). A config can name such a
+policy only if it is the built-in of that name built with the trace's
+approved signers and the workload has a ``policy`` parameter: then the run's
+:class:`RunConfig` records the name in its params. Any other policy object
+leaves the run without a reproducible config: its ``RunConfig.unsaved``
+says why, and saving or replaying it raises :class:`ConfigError`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sgxlab.errors import ConfigError, EngineUnsupported
+from sgxlab.errors import ConfigError
 from sgxlab.host.designs import DESIGNS, Design, design_class, design_label
+from sgxlab.kvm.policy import HostPolicy
+from sgxlab.sim import fast
 from sgxlab.sim.costs import CostModel, check_int64_budget
+from sgxlab.sim.exact import ExactSimulation
+from sgxlab.sim.hostpolicy import builtin_equivalent, run_policy, same_policy
 from sgxlab.sim.result import ENGINES, Result, RunConfig, flatten_summary
 from sgxlab.sim.trace import Trace
 
@@ -115,16 +130,23 @@ def _check_engine(engine: Any) -> str:
     return str(engine)
 
 
-def _fast_simulate(trace: Trace, design: type[Design], costs: CostModel) -> dict[str, Any]:
-    try:
-        fast = importlib.import_module("sgxlab.sim.fast")
-    except ImportError as e:
-        raise EngineUnsupported(f"engine=fast: the fast engine (sgxlab.sim.fast) cannot be imported: {e}") from None
-    simulate = getattr(fast, "simulate", None)
-    if simulate is None:
-        raise EngineUnsupported("engine=fast: sgxlab.sim.fast has no simulate(trace, design_cls, costs)")
-    out: dict[str, Any] = simulate(trace, design, costs)
-    return out
+def _policy_config(config: RunConfig, trace: Trace, policy: HostPolicy) -> RunConfig:
+    """``config`` for a run of ``trace`` under ``policy`` (see the module docstring)."""
+    if same_policy(policy, run_policy(trace)):
+        return config  # the trace's own policy: nothing to record
+    name = builtin_equivalent(policy, trace)
+    if name is not None and "policy" in config.params:
+        return dataclasses.replace(config, params={**config.params, "policy": name})
+    if name is None:
+        why = (
+            f"its host policy {policy.describe()} is not the built-in {policy.name!r} built with the "
+            f"workload's approved signers {list(trace.approved)}"
+        )
+    else:
+        why = (
+            f"its host policy {name!r} differs from the trace's and workload {config.workload} has no policy parameter"
+        )
+    return dataclasses.replace(config, unsaved=why)
 
 
 def run_trace(
@@ -137,11 +159,15 @@ def run_trace(
     seed: int = 0,
     config: RunConfig | None = None,
     allow_import: bool = False,
+    policy: HostPolicy | str | None = None,
 ) -> Result:
     """Run an existing trace (from :func:`sgxlab.sim.workloads.make_trace` or your own).
 
-    Refused with :class:`ConfigError` (before anything runs) when the costs
-    are too large for the trace's int64 arithmetic
+    ``policy``: a :class:`~sgxlab.kvm.policy.HostPolicy` (or a built-in's
+    name, built with the trace's approved signers) to run under instead of
+    the trace's own; how the run's config records it is in the module
+    docstring. Refused with :class:`ConfigError` (before anything runs) when
+    the costs are too large for the trace's int64 arithmetic
     (:func:`sgxlab.sim.costs.check_int64_budget`).
     """
     cls = resolve_design(design, allow_import=allow_import)
@@ -150,18 +176,20 @@ def run_trace(
     check_int64_budget(
         model, trace.launches, int(trace.t.max()) if len(trace) else 0, interrupted=trace.interrupted_attempts()
     )
+    pol = None if policy is None else run_policy(trace, policy)
 
     if config is None:
         config = RunConfig(design_ref(cls), trace.name, dict(trace.params), model.as_dict(), seed, engine)
+    if pol is not None:
+        config = _policy_config(config, trace, pol)
     head = {"design": design_label(cls), "workload": config.workload, "seed": config.seed, "engine": engine}
+    sim: ExactSimulation | None
     if engine == "exact":
-        from sgxlab.sim.exact import ExactSimulation
-
-        sim = ExactSimulation(trace, cls, model, records=records).run()
+        sim = ExactSimulation(trace, cls, model, records=records, policy=pol).run()
         body = sim.summary()
     else:
         sim = None
-        body = _fast_simulate(trace, cls, model)
+        body = fast.simulate(trace, cls, model, policy=pol)
     summary = {**head, **{k: v for k, v in body.items() if k not in head}}
     return Result(summary, config, simulation=sim, trace=trace, cpu_ghz=model.cpu_ghz)
 
@@ -208,6 +236,7 @@ def replay(config: RunConfig, *, records: bool | None = None, allow_import: bool
     """
     if not isinstance(config, RunConfig):
         raise ConfigError("config", config, "expected a sgxlab.RunConfig (RunConfig.load(path) reads one)")
+    config.check_savable()
     return run(
         design=config.design,
         workload=config.workload,

@@ -5,18 +5,20 @@ dtype and one line of meaning). Each table (per-launch records, per-CPU MSR
 counts, the policy matrix) is built through its schema, so its columns, their
 order and their types are written down once, here, and readers never slice
 positional tuples. Ciw's convention: one flat record per event, turned into a
-pandas table.
+pandas table. pandas is imported only when a frame is built, so importing a
+schema (as :mod:`sgxlab.experiments.matrix` does) stays light.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from sgxlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Column", "Schema", "LAUNCH_RECORDS", "MSR_COUNTS", "POLICY_MATRIX"]
 
@@ -72,6 +74,8 @@ class Schema:
         extra_cols = [k for k in cols if k not in self.names]
         if extra_cols:
             raise ConfigError(f"{self.name} record", extra_cols[0], "not a column of this table")
+        import pandas as pd  # here, not at import: the schemas are imported by code that never builds a frame
+
         df = pd.DataFrame(cols, columns=list(self.names))
         return df.astype({c.name: c.dtype for c in self.columns})
 
@@ -106,9 +110,16 @@ LAUNCH_RECORDS = _schema(
         ("lock_wait", "int64", "time waiting for a global lock"),
         ("queue_wait", "int64", "time waiting for this CPU"),
         ("latency", "int64", "completion minus arrival (cycles)"),
-        ("code", "int64", "the final EINIT code the launcher saw (0: success)"),
-        ("name", "string", "that code's SDM name"),
-        ("reason", "string", "why EINIT returned it (the emulator's sentence)"),
+        ("outcome", "string", "launched, failed (EINIT's final code was not 0) or refused (by the host policy)"),
+        (
+            "code",
+            "int64",
+            "the final code the launcher saw (0: success; a refused trapped guest EINIT: the code KVM "
+            "reflects; -1: a refused host launch, which ran no EINIT)",
+        ),
+        ("name", "string", "that code's SDM name (NONE for -1)"),
+        ("step", "string", "the EINIT check that decided (sgxlab.hw.einit.CHECKS, or commit), or policy"),
+        ("reason", "string", "why: EINIT's sentence, or the host policy's"),
     ],
 )
 """Per-launch records of the exact engine (``Result.records()``)."""

@@ -400,8 +400,8 @@ def sweep(
     todo = _ship_traces(todo)
     from tqdm.auto import tqdm
 
+    pool, close = _executor(executor, workers)  # a bad executor is refused before the bar is drawn
     bar = tqdm(total=len(plan.tasks), initial=len(plan.tasks) - len(todo), disable=not progress, unit="task")
-    pool, close = _executor(executor, workers)
     try:
         if pool is None:
             for t in todo:

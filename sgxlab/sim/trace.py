@@ -30,11 +30,20 @@ a workload makes them from its ``unmasked_rate`` parameter.
 Static facts sit beside the columns: the number of physical CPUs, the number
 of signers, one :class:`VmSpec` per VM (vCPU count, lewr, the signer
 index whose hash is the VM's initial ``lehash``, or -1 for Intel's), and the
-host launch policy's ``allowlist``: ``None`` for allow-all (Linux mainline),
-or the signer indices a naive "host-only" policy lets the *host* launch.
-Guests are not checked by such a policy, so a successful guest launch of a
-signer outside it is a policy *bypass* (issue 4); it changes no launch
-outcome, it is only counted.
+host launch policy: ``policy``, a name of
+:data:`sgxlab.kvm.policy.POLICY_NAMES` (``allow-all``, ``allowlist``,
+``single-le``, ``approved-set``, ``host-only``), and ``allowlist``, the
+host-approved signer indices it is built with (the allowlist of
+``allowlist`` and ``host-only``, the approved launch enclaves of
+``approved-set``; for ``single-le`` the first index is the host's one launch
+enclave and all of them are its token policy; ``allow-all`` ignores it). The
+name ``allowlist`` is kept from the time when the only policy a trace could
+carry was ``host-only``: a trace built with an ``allowlist`` and no
+``policy`` still means ``host-only``, one with neither ``allow-all``. The
+engines turn the name and the indices into a
+:class:`~sgxlab.kvm.policy.HostPolicy` (:mod:`sgxlab.sim.hostpolicy`) and
+apply it (``docs/simulator.md``, "Host launch policy"); the trace itself
+never changes with the policy.
 
 Rules a trace obeys (``Trace.validate`` checks them):
 
@@ -47,7 +56,10 @@ Rules a trace obeys (``Trace.validate`` checks them):
   VM CPUs are disjoint, so a host launch never preempts a vCPU);
 * a guest without lewr launches only enclaves of its ``lehash`` signer (its
   launch enclave's vendor), because it cannot change its virtual hash;
-* with an ``allowlist``, host launches use only allowed signers;
+* ``policy`` is a known name and every ``allowlist`` index a signer of the
+  trace; ``single-le`` needs at least one index (its launch enclave). Host
+  launches of signers the policy refuses are allowed: the engines refuse
+  them at run time and count them;
 * ``unmasked`` (if present) is in ``[0, MAX_EINIT_ATTEMPTS]`` on LAUNCH rows
   and 0 on the others.
 
@@ -65,7 +77,18 @@ import numpy as np
 
 from sgxlab.errors import ConfigError
 
-__all__ = ["Trace", "VmSpec", "LAUNCH", "SCHED", "EXIT", "S3", "KIND_NAMES", "MAX_EINIT_ATTEMPTS"]
+__all__ = [
+    "Trace",
+    "VmSpec",
+    "LAUNCH",
+    "SCHED",
+    "EXIT",
+    "S3",
+    "KIND_NAMES",
+    "MAX_EINIT_ATTEMPTS",
+    "POLICY_NAMES",
+    "canonical_policy",
+]
 
 LAUNCH = 0
 SCHED = 1
@@ -77,6 +100,20 @@ MAX_EINIT_ATTEMPTS = 1000
 """The most EINIT attempts of one launch: Linux's ``sgx_encl_init`` tries 20 times
 in each of 50 passes (``sgxlab.host.designs.EINIT_MAX_ATTEMPTS``; not imported,
 so traces and workloads stay free of the emulator; a test checks they agree)."""
+
+POLICY_NAMES = ("allow-all", "allowlist", "single-le", "approved-set", "host-only")
+"""The host policies a trace may name: :data:`sgxlab.kvm.policy.POLICY_NAMES` (not
+imported, so traces and workloads stay free of the emulator; a test checks they agree)."""
+
+
+def canonical_policy(name: object, option: str = "policy") -> str:
+    """``name`` as a policy name of :data:`POLICY_NAMES` (case-insensitive, ``_`` for ``-``)."""
+    if isinstance(name, str):
+        key = name.strip().lower().replace("_", "-")
+        if key in POLICY_NAMES:
+            return key
+    raise ConfigError(option, name, f"unknown host policy; valid names: {', '.join(POLICY_NAMES)}")
+
 
 _COLUMNS = (
     ("t", np.int64),
@@ -115,10 +152,15 @@ class Trace:
     params: dict[str, object] = field(default_factory=dict)
     allowlist: tuple[int, ...] | None = None
     unmasked: np.ndarray | None = None
+    policy: str | None = None
 
     def __post_init__(self) -> None:
         if self.allowlist is not None:
             self.allowlist = tuple(int(x) for x in self.allowlist)
+        if self.policy is None:  # a trace from before policies had names: an allowlist meant host-only
+            self.policy = "allow-all" if self.allowlist is None else "host-only"
+        else:
+            self.policy = canonical_policy(self.policy, "trace policy")
         for col, dt in _COLUMNS:
             setattr(self, col, np.ascontiguousarray(getattr(self, col), dtype=dt))
         if self.unmasked is not None:
@@ -140,6 +182,56 @@ class Trace:
 
     def __len__(self) -> int:
         return len(self.t)
+
+    @property
+    def approved(self) -> tuple[int, ...]:
+        """The host-approved signer indices (``allowlist``; empty when there is none)."""
+        return self.allowlist if self.allowlist is not None else ()
+
+    @property
+    def policy_name(self) -> str:
+        """The host policy's name (``policy``, resolved at construction)."""
+        assert self.policy is not None
+        return self.policy
+
+    def without_vms(self, vms: set[int] | frozenset[int] | list[int] | tuple[int, ...]) -> Trace:
+        """This trace without the rows (SCHED, EXIT, LAUNCH) of the VMs ``vms``.
+
+        What the engines replay when the host policy refuses to create those
+        VMs (``docs/simulator.md``): the VMs keep their indices and specs but
+        never act. Removing a VM's rows cannot break a rule of a valid trace
+        (a vCPU stays current at least as long as before, CPUs stay disjoint),
+        so a validated trace gives a validated one. ``self`` if ``vms`` is empty
+        or has no rows.
+        """
+        gone = sorted({int(v) for v in vms})
+        if not gone:
+            return self
+        drop = np.isin(self.vm, np.array(gone, dtype=np.int64)) & (self.kind != S3)
+        if not drop.any():
+            return self
+        keep = ~drop
+        out = Trace(
+            self.ncpus,
+            self.nsigners,
+            self.vms,
+            self.t[keep],
+            self.kind[keep],
+            self.cpu[keep],
+            self.vm[keep],
+            self.vcpu[keep],
+            self.signer[keep],
+            name=self.name,
+            params=dict(self.params),
+            allowlist=self.allowlist,
+            unmasked=None if self.unmasked is None else self.unmasked[keep],
+            policy=self.policy,
+        )
+        if getattr(self, "_valid", False):
+            for col in out._column_names():
+                getattr(out, col).flags.writeable = False
+            out._valid = True
+        return out
 
     @property
     def launches(self) -> int:
@@ -167,6 +259,7 @@ class Trace:
         name: str = "trace",
         params: dict[str, object] | None = None,
         allowlist: tuple[int, ...] | None = None,
+        policy: str | None = None,
     ) -> Trace:
         """Build from ``(t, kind, cpu, vm, vcpu, signer)`` tuples (sorted stably by t).
 
@@ -192,6 +285,7 @@ class Trace:
             params=dict(params or {}),
             allowlist=allowlist,
             unmasked=cols[6] if len(cols) == 7 else None,
+            policy=policy,
         )
 
     def validate(self) -> None:
@@ -224,10 +318,13 @@ class Trace:
                 raise _err(
                     None, f"vm {j} lehash", spec.lehash, f"must be -1 (Intel's) or a signer in [0, {self.nsigners})"
                 )
+        canonical_policy(self.policy, "trace policy")
         if self.allowlist is not None:
             for s in self.allowlist:
                 if not 0 <= s < self.nsigners:
                     raise _err(None, "allowlist", s, f"signer index must be in [0, {self.nsigners})")
+        if self.policy == "single-le" and not self.approved:
+            raise _err(None, "allowlist", self.allowlist, "policy single-le needs its launch enclave's signer first")
 
     def _rows_ok(self) -> bool:
         """All row rules, vectorised; True iff :meth:`_validate_rows` would pass."""
@@ -253,8 +350,6 @@ class Trace:
             return False
         host = v == -1
         if np.any(host & ~launch):
-            return False
-        if self.allowlist is not None and np.any(host & ~np.isin(s, np.array(self.allowlist, dtype=np.int64))):
             return False
         g = ~host
         if not np.any(g):
@@ -312,7 +407,6 @@ class Trace:
         current: dict[int, tuple[int, int]] = {}  # CPU -> the vCPU its latest SCHED put there
         vm_cpus: set[int] = set()
         host_cpus: set[int] = set()
-        allowed = None if self.allowlist is None else set(self.allowlist)
         for i in range(len(self)):
             k, c, v, vc, s = (
                 int(self.kind[i]),
@@ -348,8 +442,6 @@ class Trace:
             if v == -1:
                 if k != LAUNCH:
                     raise _err(i, "", KIND_NAMES[k], "the host only launches")
-                if allowed is not None and s not in allowed:
-                    raise _err(i, " signer", s, f"the host policy allows only signers {sorted(allowed)} on the host")
                 if c in vm_cpus:
                     raise _err(i, " cpu", c, "host launches and vCPUs must use disjoint CPUs")
                 host_cpus.add(c)

@@ -102,10 +102,19 @@ facts (so ``pandas.read_csv(path, comment="#")`` still reads the events)::
     #@ cpus=4                       # physical CPUs (default: highest cpu + 1)
     #@ signers=8                    # signer indices 0..7 = data/keys/key00..07 (at most 64)
     #@ vm=0 vcpus=2 lewr=yes lehash=3   # one line per VM; lehash -1 = Intel's
-    #@ allowlist=0,1                # optional host-only launch policy
+    #@ policy=approved-set          # the host launch policy (default below)
+    #@ allowlist=0,1                # the host-approved signers it is built with
 
 Undeclared VMs get ``vcpus`` = highest vCPU seen + 1, ``lewr=yes`` and
-``lehash=-1``. Signers are the 64 test keys, so a signer cell or ``lehash``
+``lehash=-1``. ``policy`` is one of ``allow-all``, ``allowlist``,
+``single-le``, ``approved-set`` and ``host-only`` (:mod:`sgxlab.kvm.policy`;
+``single-le`` takes the first ``allowlist`` index as its launch enclave);
+without a ``policy`` line a file with an ``allowlist`` line means
+``host-only`` and one without ``allow-all``, as before policies had names.
+The host may launch any signer: the engines refuse what the policy refuses
+and count it. ``signers`` defaults to one more than the highest signer
+index anywhere in the file (launches, ``lehash``, ``allowlist``).
+:func:`format_trace_csv` writes a trace in this format. Signers are the 64 test keys, so a signer cell or ``lehash``
 is at most 63 and ``signers=`` at most 64; a CPU cell is at most 4,095; a
 ``launch``, ``sched`` or ``exit`` row needs its CPU (only ``s3`` rows leave
 it empty). Every problem is a :class:`ConfigError` naming the file's
@@ -130,8 +139,19 @@ from typing import Any, ClassVar
 import numpy as np
 
 from sgxlab.errors import ConfigError
-from sgxlab.files import read_user_text
-from sgxlab.sim.trace import EXIT, KIND_NAMES, LAUNCH, MAX_EINIT_ATTEMPTS, S3, SCHED, Trace, VmSpec
+from sgxlab.files import read_user_text, write_atomic
+from sgxlab.sim.trace import (
+    EXIT,
+    KIND_NAMES,
+    LAUNCH,
+    MAX_EINIT_ATTEMPTS,
+    POLICY_NAMES,
+    S3,
+    SCHED,
+    Trace,
+    VmSpec,
+    canonical_policy,
+)
 
 __all__ = [
     "MAX_TRACE_ROWS",
@@ -145,6 +165,9 @@ __all__ = [
     "workload_class",
     "make_trace",
     "read_trace_csv",
+    "parse_trace_csv",
+    "format_trace_csv",
+    "write_trace_csv",
     "MAX_SIGNERS",
 ]
 
@@ -356,9 +379,12 @@ _P_POLICY = Param(
     "policy",
     str,
     "allow-all",
-    "host launch policy: allow-all, or host-only (the host may launch only its own signers; guests are "
-    "unchecked, so their other launches count as bypasses)",
-    choices=("allow-all", "host-only"),
+    "host launch policy (sgxlab.kvm.policy), built with the host's own signers as the approved set: "
+    "allow-all (mainline), allowlist (host and trapped guest EINIT), single-le (the first host signer is "
+    "the host's one LE, tokens for the others; refuses lewr VMs and other lehashes), approved-set "
+    "(refuses lewr VMs and unapproved lehashes), host-only (host EINIT only; guests unchecked, their other "
+    "launches count as bypasses)",
+    choices=POLICY_NAMES,
 )
 
 
@@ -810,7 +836,7 @@ def _check_guests(name: str, v: dict[str, Any], host_signers: int) -> None:
 
 def _vm_signer_count(v: dict[str, Any]) -> int:
     lewr_vms = v["vms"] - v["nolewr"]
-    return lewr_vms * v["signers_per_vm"] + v["nolewr"]
+    return int(lewr_vms * v["signers_per_vm"] + v["nolewr"])
 
 
 def _vm_layout(v: dict[str, Any], base: int) -> tuple[tuple[VmSpec, ...], np.ndarray, np.ndarray]:
@@ -909,7 +935,7 @@ def _generate_mixed(
             )
             run_k, run_c = np.nonzero(sched >= 0)
             run_g = sched[run_k, run_c]
-            for kind, iv in ((LAUNCH, interval), (EXIT, exit_iv)):
+            for ev_kind, iv in ((LAUNCH, interval), (EXIT, exit_iv)):
                 if iv <= 0:
                     continue
                 idx = np.repeat(np.arange(len(run_k)), rng.poisson(slice_ / iv, len(run_k)))
@@ -917,7 +943,7 @@ def _generate_mixed(
                 et = (slice0 + run_k[idx]) * slice_ + rng.integers(1, slice_, m)
                 eg = run_g[idx]
                 evm = eg // vcpus
-                if kind == LAUNCH:
+                if ev_kind == LAUNCH:
                     es = sfirst[evm] + np.floor(rng.random(m) * scount[evm]).astype(np.int64)
                     got += m
                 else:
@@ -925,7 +951,7 @@ def _generate_mixed(
                 cols.append(
                     (
                         et.astype(np.int64),
-                        np.full(m, kind, np.int8),
+                        np.full(m, ev_kind, np.int8),
                         (host_cpus + run_c[idx]).astype(np.int16),
                         evm.astype(np.int16),
                         (eg % vcpus).astype(np.int16),
@@ -954,8 +980,11 @@ def _generate_mixed(
         kind = np.insert(kind, at, S3)
         cpu, vm, vcpu, signer = (np.insert(a, at, -1) for a in (cpu, vm, vcpu, signer))
     nsigners = host_signers + _vm_signer_count(v)
-    allow = tuple(range(host_signers)) if v.get("policy") == "host-only" else None
-    return Trace(ncpus, nsigners, specs, t, kind, cpu, vm, vcpu, signer, allowlist=allow)
+    # The host-approved signers are the host's own (for single-le the first is its LE).
+    approved = tuple(range(host_signers)) if host_signers else None
+    return Trace(
+        ncpus, nsigners, specs, t, kind, cpu, vm, vcpu, signer, allowlist=approved, policy=v.get("policy", "allow-all")
+    )
 
 
 # --------------------------------------------------------------------------- CSV traces
@@ -1065,7 +1094,7 @@ def parse_trace_csv(text: str, source: str = "trace") -> Trace:
                 cells[col_index["cpu"]],
                 f"a {KIND_NAMES[vals[1]]} row needs its CPU, 0 or more (only s3 rows leave cpu empty)",
             )
-        rows.append(tuple(vals))  # type: ignore[arg-type]
+        rows.append(tuple(vals))
         lines.append(lineno)
     if header is None:
         raise ConfigError(source, "", f"no header line ({','.join(_CSV_COLUMNS)})")
@@ -1077,7 +1106,8 @@ def parse_trace_csv(text: str, source: str = "trace") -> Trace:
     launch = kind == LAUNCH
     max_signer = int(signer[launch].max()) if launch.any() else -1
     decl_hash = max((lh for _, _, lh in vm_decl.values()), default=-1)
-    nsigners = directives.get("signers", max(max_signer, decl_hash) + 1)
+    approved_max = max(directives.get("allowlist", ()), default=-1)
+    nsigners = directives.get("signers", max(max_signer, decl_hash, approved_max) + 1)
     nvms = max([int(vm.max()) + 1 if len(vm) else 0, *(j + 1 for j in vm_decl)])
     specs = []
     for j in range(nvms):
@@ -1100,6 +1130,7 @@ def parse_trace_csv(text: str, source: str = "trace") -> Trace:
         signer,
         allowlist=directives.get("allowlist"),
         unmasked=unmasked,
+        policy=directives.get("policy"),
     )
     try:
         tr.validate()
@@ -1123,7 +1154,7 @@ def _directive(
     items: dict[str, str] = {}
     for tok in body.split("#")[0].split():
         if "=" not in tok:
-            raise bad(lineno, "", tok, "a #@ directive is key=value (cpus=, signers=, vm=, allowlist=)")
+            raise bad(lineno, "", tok, "a #@ directive is key=value (cpus=, signers=, vm=, policy=, allowlist=)")
         k, _, val = tok.partition("=")
         k = k.strip().lower()
         if k in items:
@@ -1185,5 +1216,52 @@ def _directive(
                     raise bad(lineno, ", allowlist", x, f"a signer index is in [0, {MAX_SIGNERS - 1}] (the test keys)")
                 out.append(x)
             directives[k] = tuple(out)
+        elif k == "policy":
+            try:
+                directives[k] = canonical_policy(items[k])
+            except ConfigError as e:
+                raise bad(lineno, ", policy", items[k], e.reason) from None
         else:
-            raise bad(lineno, "", k, "unknown directive; expected cpus=, signers=, vm=, allowlist=")
+            raise bad(lineno, "", k, "unknown directive; expected cpus=, signers=, vm=, policy=, allowlist=")
+
+
+def format_trace_csv(trace: Trace) -> str:
+    """``trace`` as CSV text in the format above, static facts as ``#@`` lines.
+
+    :func:`parse_trace_csv` reads it back to the same columns, VMs, signers,
+    policy and approved signers (the name and the parameters of a generated
+    trace are not kept: a file is ``trace:PATH``). A row of Python per event:
+    fine for thousands of events, slow for millions.
+    """
+    out = [
+        f"# {trace.name}: written by sgxlab.sim.workloads.format_trace_csv",
+        f"#@ cpus={trace.ncpus}",
+        f"#@ signers={trace.nsigners}",
+    ]
+    for j, spec in enumerate(trace.vms):
+        out.append(f"#@ vm={j} vcpus={spec.nvcpus} lewr={'yes' if spec.lewr else 'no'} lehash={spec.lehash}")
+    out.append(f"#@ policy={trace.policy_name}")
+    if trace.allowlist is not None:
+        out.append(f"#@ allowlist={','.join(str(s) for s in trace.allowlist)}")
+    cols = [trace.t.tolist(), trace.kind.tolist(), trace.cpu.tolist(), trace.vm.tolist(), trace.vcpu.tolist()]
+    cols.append(trace.signer.tolist())
+    header = list(_CSV_COLUMNS)
+    if trace.unmasked is not None:
+        cols.append(trace.unmasked.tolist())
+        header.append("unmasked")
+    out.append(",".join(header))
+
+    def cell(x: int) -> str:
+        return "" if x < 0 else str(x)
+
+    for row in zip(*cols):
+        cells = [str(row[0]), KIND_NAMES[row[1]], *(cell(x) for x in row[2:6])]
+        if len(row) == 7:
+            cells.append(str(row[6]))
+        out.append(",".join(cells))
+    return "\n".join(out) + "\n"
+
+
+def write_trace_csv(trace: Trace, path: str | Path) -> Path:
+    """Write :func:`format_trace_csv` of ``trace`` to ``path`` atomically; return the path."""
+    return write_atomic(path, format_trace_csv(trace), "trace")
