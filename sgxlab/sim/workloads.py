@@ -140,6 +140,7 @@ import numpy as np
 
 from sgxlab.errors import ConfigError
 from sgxlab.files import read_user_text, write_atomic
+from sgxlab.hw.platform import MAX_CPUS
 from sgxlab.sim.trace import (
     EXIT,
     KIND_NAMES,
@@ -190,8 +191,6 @@ MAX_GAP = 2**36
 """Largest accepted time parameter (``interval``, ``host_interval``,
 ``exit_interval``, ``slice``), in cycles: about 34 s at 2 GHz. With at most
 :data:`MAX_TRACE_ROWS` launches a trace then ends before 2**62 cycles."""
-
-_MAX_CPUS = 4096  # sgxlab.hw.platform.MAX_CPUS (not imported: workloads stay free of the emulator)
 
 
 # --------------------------------------------------------------------------- parameters
@@ -332,7 +331,7 @@ def _launches(default: int) -> Param:
 
 
 def _cpus(default: int, name: str = "cpus", what: str = "physical CPUs") -> Param:
-    return Param(name, int, default, what, 1, _MAX_CPUS)
+    return Param(name, int, default, what, 1, MAX_CPUS)
 
 
 def _interval(default: int, who: str) -> Param:
@@ -994,7 +993,7 @@ _CSV_OPTIONAL = ("unmasked",)
 _KIND_BY_NAME = {name: k for k, name in KIND_NAMES.items()}
 _CSV_LIMITS = {
     "t": (0, 2**62),
-    "cpu": (-1, _MAX_CPUS - 1),
+    "cpu": (-1, MAX_CPUS - 1),
     "vm": (-1, 32767),
     "vcpu": (-1, 32767),
     "signer": (-1, MAX_SIGNERS - 1),
@@ -1003,7 +1002,7 @@ _CSV_LIMITS = {
 _CSV_WHY = {
     "unmasked": f" (EINIT attempts an interrupt aborts; Linux tries at most {MAX_EINIT_ATTEMPTS} times)",
     "signer": f" (a signer is one of the {MAX_SIGNERS} test keys data/keys/key00..key{MAX_SIGNERS - 1:02d}; -1 or empty: none)",
-    "cpu": f" (the emulator has at most {_MAX_CPUS} CPUs)",
+    "cpu": f" (the emulator has at most {MAX_CPUS} CPUs)",
 }
 
 
