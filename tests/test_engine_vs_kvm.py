@@ -67,7 +67,7 @@ from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, LeHash,
 from sgxlab.hw.crypto import load_test_key
 from sgxlab.hw.platform import Platform
 from sgxlab.kvm import Kvm, SgxGuestConfig
-from sgxlab.kvm.policy import Allowlist, ApprovedSet, HostOnly, HostPolicy, SingleLE, policy_by_name
+from sgxlab.kvm.policy import Allowlist, ApprovedSet, HostAllowlist, HostPolicy, SingleLE, policy_by_name
 from sgxlab.sim import exact
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
 from sgxlab.sim.workloads import make_trace
@@ -341,7 +341,7 @@ POLICY_CASES: dict[str, Any] = {
     # host and trapped guest EINIT checked: host 1, 2 and guest 4, 6 refused (eager-load: lewr VMs refused)
     "allowlist": lambda h: Allowlist([h(0), h(3), h(5), h(7)]),
     # host EINIT only: host 2 refused, every guest launch a bypass
-    "host-only": lambda h: HostOnly([h(0), h(1)]),
+    "host-only": lambda h: HostAllowlist([h(0), h(1)]),
     # lewr VMs refused, VM 2's lehash approved; host 2 refused
     "approved-set": lambda h: ApprovedSet([h(0), h(1), h(7)]),
     # the host's LE is 7 (VM 2's), tokens for 0 and 1 only: host 2 refused, lewr VMs refused

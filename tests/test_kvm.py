@@ -36,7 +36,7 @@ from sgxlab.kvm import (
     launch_le_in_guest,
     parse_size,
 )
-from sgxlab.kvm.policy import ENFORCING_POLICIES, POLICY_NAMES, Allowlist, HostOnly, SingleLE, policy_by_name
+from sgxlab.kvm.policy import ENFORCING_POLICIES, POLICY_NAMES, Allowlist, HostAllowlist, SingleLE, policy_by_name
 
 FC = MSR_IA32_FEATURE_CONTROL
 HASH = MSR_IA32_SGXLEPUBKEYHASH
@@ -661,7 +661,7 @@ def test_host_with_a_single_le_keeps_its_hash(ok, le_key):
 
 def test_bypass_under_host_only(ok, bad):
     """Andy's little VM: a host that forbids `bad` on itself lets a lewr guest run it."""
-    kvm = Kvm(host(), HostOnly([ok.signer]))
+    kvm = Kvm(host(), HostAllowlist([ok.signer]))
     with pytest.raises(PolicyRefusal):
         kvm.host_einit(0, bad.sig, bad.enclave())
     v = kvm.create_vm("epc=64M,lewr").vcpus[0]

@@ -17,7 +17,7 @@ from sgxlab.kvm.policy import (
     AllowAll,
     Allowlist,
     ApprovedSet,
-    HostOnly,
+    HostAllowlist,
     HostPolicy,
     SingleLE,
     policy_by_name,
@@ -151,7 +151,7 @@ def test_approved_set():
 
 
 def test_host_only_checks_only_the_host():
-    p = HostOnly([OK])
+    p = HostAllowlist([OK])
     k = kvm(p)
     vm = k.create_vm(cfg(lewr=True))
     assert p.check_host_einit(BAD)

@@ -30,7 +30,7 @@ from sgxlab.hw.einit import einit
 from sgxlab.hw.platform import Platform
 from sgxlab.kvm import policy as kvm_policy
 from sgxlab.kvm.guest import GuestLc
-from sgxlab.kvm.policy import AllowAll, Allowlist, ApprovedSet, HostOnly, HostPolicy, SingleLE
+from sgxlab.kvm.policy import AllowAll, Allowlist, ApprovedSet, HostAllowlist, HostPolicy, SingleLE
 from sgxlab.kvm.vcpu import POLICY_REFUSAL_CODE
 from sgxlab.sim import exact, fast
 from sgxlab.sim import run as simrun
@@ -179,7 +179,7 @@ def test_a_refused_host_launch_costs_nothing():
     rows = [(0, LAUNCH, 0, -1, -1, 0), (0, LAUNCH, 0, -1, -1, 1), (0, LAUNCH, 0, -1, -1, 0)]
     tr = Trace.from_rows(rows, ncpus=1, nsigners=2)
     for design in DESIGNS:
-        allowed = both(tr, design, HostOnly([h(0)]))
+        allowed = both(tr, design, HostAllowlist([h(0)]))
         alone = both(Trace.from_rows([rows[0], rows[2]], ncpus=1, nsigners=2), design)
         assert allowed["refusals"] == 1 and allowed["launches"] == 3
         for k in ("einit", "wrmsr", "rdmsr", "overhead_cycles", "encls_exits", "failures"):
@@ -228,11 +228,11 @@ def test_a_refused_guest_einit_is_one_attempt_whatever_the_interrupts():
 
 def test_bypasses_under_host_only():
     tr = hand_trace()
-    s = both(tr, "always-write", HostOnly([h(0), h(1)]))
+    s = both(tr, "always-write", HostAllowlist([h(0), h(1)]))
     # guests ran signers 3 and 2 (not approved) and 1 (approved): two bypasses; host signer 0 and 1 fine
     assert (s["bypasses"], s["refusals"], s["vms_refused"]) == (2, 0, 0)
     assert both(tr, "always-write", Allowlist([h(0), h(1)]))["bypasses"] == 0  # trapped: refused instead
-    assert both(tr, "eager-load", HostOnly([h(0), h(1)]))["bypasses"] == 2  # untrapped: nobody looks
+    assert both(tr, "eager-load", HostAllowlist([h(0), h(1)]))["bypasses"] == 2  # untrapped: nobody looks
 
 
 def test_counting_identities_hold_on_workloads():
@@ -437,7 +437,7 @@ def test_refusals_take_the_general_loop_only_where_they_are(monkeypatch: pytest.
         real(self, lo, hi)
 
     monkeypatch.setattr(ExactSimulation, "_replay_general", spy)
-    ExactSimulation(tr, "always-write", policy=HostOnly([h(0), h(1), h(2)])).run()
+    ExactSimulation(tr, "always-write", policy=HostAllowlist([h(0), h(1), h(2)])).run()
     assert general == []  # nothing refused: the plain loop throughout
     sim = ExactSimulation(tr, "always-write", policy=pol)
     while not sim.step(4):

@@ -69,7 +69,7 @@ __all__ = [
     "Allowlist",
     "SingleLE",
     "ApprovedSet",
-    "HostOnly",
+    "HostAllowlist",
     "POLICIES",
     "POLICY_NAMES",
     "ENFORCING_POLICIES",
@@ -243,8 +243,11 @@ class Allowlist(_SignerSet):
         return None if mrsigner in self.signers else self._not_listed(mrsigner, "allowlist")
 
 
-class HostOnly(_SignerSet):
-    """The naive host: an allowlist for the host's own EINITs, guests unchecked.
+class HostAllowlist(_SignerSet):
+    """The naive host (policy name ``host-only``): an allowlist for the host's own EINITs, guests unchecked.
+
+    The class is HostAllowlist, not HostOnly, so that it is not confused with
+    the ``host-only`` workload (:class:`sgxlab.sim.workloads.HostOnly`).
 
     No one proposed this; it is what a host gets if it restricts its own
     launches and then runs KVM as merged (KVM does not consult any signer
@@ -338,7 +341,7 @@ class ApprovedSet(_SignerSet):
 
 
 POLICIES: Mapping[str, type[HostPolicy]] = MappingProxyType(
-    {p.name: p for p in (AllowAll, Allowlist, SingleLE, ApprovedSet, HostOnly)}
+    {p.name: p for p in (AllowAll, Allowlist, SingleLE, ApprovedSet, HostAllowlist)}
 )
 """The built-in policies by name, in the order the tables list them."""
 
