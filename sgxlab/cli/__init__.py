@@ -24,7 +24,7 @@ from typing import NoReturn
 
 from sgxlab.errors import SgxlabError
 from sgxlab.files import read_user_bytes
-from sgxlab.present.text import kv_table
+from sgxlab.present.text import WIDTH, kv_table
 
 COMMANDS = (
     "sigstruct",
@@ -58,8 +58,9 @@ def print_json(obj: object) -> None:
 
 
 def print_table(rows: Sequence[tuple[str, str]]) -> None:
-    """Two aligned columns, for the human-readable (non ``--json``) output."""
-    print(kv_table(rows))
+    """Two aligned columns, for the human-readable (non ``--json``) output: at most
+    72 columns, long values wrapped onto continuation lines, never cut."""
+    print(kv_table(rows, WIDTH))
 
 
 def build_parser() -> argparse.ArgumentParser:

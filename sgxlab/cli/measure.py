@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sgxlab.cli import print_json, read_file
+from sgxlab.cli import print_json, print_table, read_file
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,5 +22,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"mrenclave": mr})
     else:
-        print(f"MRENCLAVE  {mr}")
+        print_table([("MRENCLAVE", mr)])
     return 0

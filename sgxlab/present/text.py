@@ -33,7 +33,13 @@ WIDTH = 72
 
 
 def kv_table(rows: Sequence[tuple[str, str]], width: int | None = None) -> str:
-    """Two aligned columns, keys on the left. With ``width``, values wrap below themselves."""
+    """Two aligned columns, keys on the left.
+
+    With ``width``, values wrap below themselves at word boundaries; a word
+    too long for the value column (a 64-digit hash) is never split: the
+    value then starts on its own line, indented by two, so the hash stays
+    whole and can be copied.
+    """
     if not rows:
         return ""
     lw = max(len(k) for k, _ in rows)
@@ -43,10 +49,44 @@ def kv_table(rows: Sequence[tuple[str, str]], width: int | None = None) -> str:
             out.append(f"{k:<{lw}}  {v}".rstrip())
             continue
         vw = max(width - lw - 2, 10)
+        if any(len(word) > vw for word in v.split()):
+            out.append(k)
+            out.extend("  " + line for line in _wrap_tokens(v, width - 2))
+            continue
         parts = textwrap.wrap(v, vw, break_on_hyphens=False) or [""]
         out.append(f"{k:<{lw}}  {parts[0]}".rstrip())
         out.extend(f"{'':<{lw}}  {p}" for p in parts[1:])
     return "\n".join(out)
+
+
+def _wrap_tokens(text: str, width: int) -> list[str]:
+    """Wrap ``text`` at spaces and, inside an over-long word such as an option
+    string (``epc=64M,lehash=<64 hex>,lewr``), after its commas (and after the
+    ``=`` of a piece still too long); a hash itself is never split."""
+    pieces: list[tuple[str, str]] = []  # (piece, what joins it to the next one)
+    for word in text.split():
+        parts = word.split(",") if len(word) > width else [word]
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            text_part = part + ("" if last else ",")
+            key, eq, value = text_part.partition("=")
+            if len(text_part) > width and eq and value:  # lehash=<64 hex>: break after the "="
+                pieces.append((key + eq, ""))
+                text_part = value
+            pieces.append((text_part, " " if last else ""))
+    lines: list[str] = []
+    cur = ""
+    sep = ""
+    for piece, join in pieces:
+        if cur and len(cur) + len(sep) + len(piece) > width:
+            lines.append(cur)
+            cur = piece
+        else:
+            cur = cur + sep + piece if cur else piece
+        sep = join
+    if cur:
+        lines.append(cur)
+    return lines
 
 
 def summary_rows(s: Mapping[str, Any], cpu_ghz: float = 2.0) -> list[tuple[str, str]]:
