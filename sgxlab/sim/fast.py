@@ -92,6 +92,7 @@ measures a 10 M-launch run).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -112,7 +113,7 @@ from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
 from sgxlab.hw.crypto import load_test_key
 from sgxlab.kvm.policy import HostPolicy
 from sgxlab.sim.costs import CostModel
-from sgxlab.sim.hostpolicy import run_tables
+from sgxlab.sim.hostpolicy import PolicyTables, run_tables
 from sgxlab.sim.stats import exact_sum, latency_summary
 from sgxlab.sim.trace import EXIT, LAUNCH, MAX_EINIT_ATTEMPTS, S3, SCHED, Trace
 
@@ -408,7 +409,411 @@ def _eager_failures(
     return r[o[np.flatnonzero(chk_s)[fail]]]
 
 
-# --------------------------------------------------------------------------- engine
+# --------------------------------------------------------------------------- engine steps
+
+
+@dataclass(frozen=True)
+class _Refusals:
+    """The launches the host policy refused, taken out before the designs see any."""
+
+    n: int = 0
+    n_guest: int = 0  # refused trapped guest launches (each an ENCLS exit)
+    n_lewr: int = 0  # of those, lewr guests (they wrote their 4 MSRs first)
+    rows: np.ndarray | None = None  # trace rows of the refused launches
+    lat: np.ndarray | None = None  # their latencies (= service; they queue nowhere)
+
+
+@dataclass(frozen=True)
+class _Events:
+    """The trace's non-launch rows: counts, the running S3 count, the S3 reloads."""
+
+    nsched: int  # schedule-ins, S3 reloads included
+    nexit: int
+    ns3: int
+    s3_row: np.ndarray | None  # number of S3 rows up to each row (None: no S3)
+    reloads: np.ndarray | None  # (4, n) reloads of :func:`_s3_reloads` (eager-load only)
+
+
+@dataclass(frozen=True)
+class _Order:
+    """Which trace rows are the launches and how to sort them by CPU."""
+
+    nl: int  # launches the designs see
+    li: np.ndarray | None  # their trace rows (None: every row is one)
+    order: np.ndarray | None  # the stable CPU-sorting permutation (None: already sorted)
+    first: np.ndarray  # first launch on its CPU (CPU-sorted)
+
+    def take(self, col: np.ndarray) -> np.ndarray:
+        """A trace column restricted to the launches, in trace order."""
+        return col if self.li is None else col[self.li]
+
+    def srt(self, col: np.ndarray) -> np.ndarray:
+        """A launch column in CPU-sorted order."""
+        return col if self.order is None else col[self.order]
+
+
+@dataclass(frozen=True)
+class _Launches:
+    """The CPU-sorted launch columns the designs' arithmetic reads."""
+
+    sig_s: np.ndarray  # signer
+    want_s: np.ndarray  # the words wanted in the MSRs (the LE's for a single-le host launch)
+    guest_s: np.ndarray | None  # a guest launch (None: no VMs)
+    lewr_s: np.ndarray | None  # a launch of a guest with lewr (None: no VMs)
+    nguest: int
+    nlewr: int
+    s3_s: np.ndarray | None  # S3 rows before the launch (None: no S3)
+    s3_changed: np.ndarray | None  # an S3 since the previous launch on this CPU
+
+
+@dataclass(frozen=True)
+class _Attempts:
+    """EINIT attempts under interrupts (all None / 0 / nl without the ``unmasked`` column)."""
+
+    att_s: np.ndarray | None  # EINIT attempts of each launch (CPU-sorted; None: one each)
+    capped_s: np.ndarray | None  # every attempt interrupted: fails with SGX_UNMASKED_EVENT
+    ncapped: int
+    attempts: int  # in total
+
+
+@dataclass(frozen=True)
+class _Msrs:
+    """The functional outcome: MSR accesses, failures and forced retries."""
+
+    wr: np.ndarray | int  # WRMSRs of each launch (CPU-sorted), or of every launch
+    rd: int = 0  # RDMSRs per attempt
+    fail_s: np.ndarray | None = None  # final EINIT said SGX_INVALID_EINITTOKEN (CPU-sorted launches)
+    fail_rows: np.ndarray | None = None  # or: trace rows of such launches
+    retry_s: np.ndarray | None = None  # a forced rewrite and second EINIT (CPU-sorted)
+    extra_wrmsr: int = 0  # WRMSRs outside launches (eager-load's schedule-ins)
+
+    @property
+    def failures(self) -> int:
+        """Launches failing with SGX_INVALID_EINITTOKEN."""
+        if self.fail_s is not None:
+            return int(np.count_nonzero(self.fail_s))
+        return len(self.fail_rows) if self.fail_rows is not None else 0
+
+
+def _checked_costs(trace: Trace, costs: CostModel | None, validate: bool) -> CostModel:
+    """Check the arguments (and, with ``validate``, the trace); return the cost model to use."""
+    if costs is None:
+        costs = CostModel()
+    if not isinstance(costs, CostModel):
+        raise ConfigError("costs", costs, "expected a CostModel")
+    if not isinstance(trace, Trace):
+        raise ConfigError("trace", trace, "expected a sgxlab.sim.trace.Trace")
+    if validate:
+        trace.validate()
+    return costs
+
+
+def _host_refusals(
+    trace: Trace, tables: PolicyTables, is_launch: np.ndarray, traps: bool, costs: CostModel
+) -> _Refusals:
+    """Find the launches the host policy refuses and clear them from ``is_launch`` (in place)."""
+    host_ref = np.array(tables.host_refused, dtype=bool)
+    guest_check = traps and len(trace.vms) > 0 and any(map(any, tables.guest_refused))
+    if not (host_ref.any() or guest_check):
+        return _Refusals()
+    lrows = np.flatnonzero(is_launch)
+    if not len(lrows):
+        return _Refusals()
+    sig_l = trace.signer[lrows]
+    vm_l = trace.vm[lrows]
+    ref = (vm_l < 0) & host_ref[sig_l]
+    gref: np.ndarray | None = None
+    if guest_check:
+        gtab = np.array(tables.guest_refused, dtype=bool)  # (VM, signer)
+        gref = (vm_l >= 0) & gtab[np.maximum(vm_l, 0), sig_l]
+        ref |= gref
+    nref = int(np.count_nonzero(ref))
+    if not nref:
+        return _Refusals()
+    rows = lrows[ref]
+    is_launch[rows] = False
+    lat = np.zeros(nref - (int(np.count_nonzero(gref)) if gref is not None else 0), dtype=_I64)
+    nref_guest = nref_lewr = 0
+    if gref is not None and gref.any():
+        lewr_g = np.array([v.lewr for v in trace.vms], dtype=bool)[vm_l[gref]]
+        nref_guest = len(lewr_g)
+        nref_lewr = int(np.count_nonzero(lewr_g))
+        g_lat = lewr_g.astype(_I64) * _I64(4 * costs.vm_exit) + _I64(costs.encls_trap)
+        lat = np.concatenate([lat, g_lat])
+    return _Refusals(nref, nref_guest, nref_lewr, rows, lat)
+
+
+def _events(trace: Trace, mode: str) -> _Events:
+    """Count the SCHED, EXIT and S3 rows, and the S3 resumes' implicit schedule-ins."""
+    kind = trace.kind
+    nsched = int(np.count_nonzero(kind == SCHED))
+    nexit = int(np.count_nonzero(kind == EXIT))
+    is_s3 = kind == S3
+    ns3 = int(np.count_nonzero(is_s3))
+    s3_row = np.cumsum(is_s3, dtype=np.int32) if ns3 else None
+    del is_s3
+    # S3 resume schedules every current vCPU in again: implicit SCHED rows.
+    nreload = 0
+    reloads: np.ndarray | None = None
+    if s3_row is not None and nsched and len(trace.vms):
+        nreload, reloads = _s3_reloads(trace, s3_row, expand=mode == "eager-load")
+    return _Events(nsched + nreload, nexit, ns3, s3_row, reloads)
+
+
+def _cpu_order(trace: Trace, is_launch: np.ndarray) -> _Order:
+    """Select the launches and sort them stably by CPU; mark each CPU's first launch."""
+    nl = int(np.count_nonzero(is_launch))
+    li: np.ndarray | None = None if nl == len(trace) else np.flatnonzero(is_launch)
+    cpu_l = trace.cpu if li is None else trace.cpu[li]
+    order: np.ndarray | None = None
+    if nl and trace.ncpus > 1 and int(cpu_l.min()) != int(cpu_l.max()):
+        order = np.argsort(cpu_l, kind="stable")  # int16 keys: numpy's radix sort
+    cpu_s = cpu_l if order is None else cpu_l[order]
+    del cpu_l
+    first = np.zeros(nl, dtype=bool)  # first launch on its CPU
+    if nl:
+        first[0] = True
+        np.not_equal(cpu_s[1:], cpu_s[:-1], out=first[1:])
+    return _Order(nl, li, order, first)
+
+
+def _launch_columns(trace: Trace, lo: _Order, s3_row: np.ndarray | None, host_le: int | None) -> _Launches:
+    """Gather the CPU-sorted launch columns: signer, wanted words, guest/lewr flags, S3 counts."""
+    sig_s = lo.srt(lo.take(trace.signer))
+    guest_s: np.ndarray | None = None
+    lewr_s: np.ndarray | None = None
+    nguest = nlewr = 0
+    if trace.vms:
+        vm_s = lo.srt(lo.take(trace.vm))
+        guest_s = vm_s >= 0
+        lewr_tab = np.array([v.lewr for v in trace.vms] + [False], dtype=bool)  # [-1]: the host
+        lewr_s = lewr_tab[vm_s]
+        del vm_s
+        nguest = int(np.count_nonzero(guest_s))
+        nlewr = int(np.count_nonzero(lewr_s))
+    # The words each launch needs in the MSRs: its signer's, but the LE's for a
+    # host with one launch enclave (single-le), which launches with LE tokens.
+    want_s = sig_s
+    if host_le is not None:
+        want_s = (
+            np.full_like(sig_s, host_le) if guest_s is None else np.where(guest_s, sig_s, sig_s.dtype.type(host_le))
+        )
+    s3_s = lo.srt(lo.take(s3_row)) if s3_row is not None else None
+    s3_changed: np.ndarray | None = None  # an S3 since the previous launch on this CPU
+    if s3_s is not None:
+        s3_changed = np.zeros(lo.nl, dtype=bool)
+        np.not_equal(s3_s[1:], s3_s[:-1], out=s3_changed[1:])
+        s3_changed &= ~lo.first
+    return _Launches(sig_s, want_s, guest_s, lewr_s, nguest, nlewr, s3_s, s3_changed)
+
+
+def _einit_attempts(trace: Trace, lo: _Order) -> _Attempts:
+    """EINIT attempts per launch from the ``unmasked`` column, and the launches every attempt of which is cut short."""
+    if not (lo.nl and trace.interrupted):
+        return _Attempts(None, None, 0, lo.nl)
+    assert trace.unmasked is not None
+    u_s = lo.srt(lo.take(trace.unmasked)).astype(_I64)
+    att_s = np.minimum(u_s + 1, MAX_EINIT_ATTEMPTS)
+    capped_s = u_s >= MAX_EINIT_ATTEMPTS
+    del u_s
+    ncapped = int(np.count_nonzero(capped_s))
+    return _Attempts(att_s, capped_s if ncapped else None, ncapped, int(att_s.sum(dtype=_I64)))
+
+
+def _read_compare_msrs(ids: np.ndarray, intel: list[int], lo: _Order, lc: _Launches) -> _Msrs:
+    """read-compare: every attempt reads all four words; the first writes the ones H differs in."""
+    reset = lo.first if lc.s3_changed is None else lo.first | lc.s3_changed
+    acc = np.zeros(lo.nl, dtype=np.int8)
+    for k in range(4):
+        w = ids[k][lc.want_s]
+        acc += _prev(w, reset, intel[k]) != w
+    return _Msrs(acc, rd=4)
+
+
+def _cache_msrs(
+    retry: bool, initial: str | None, ids: np.ndarray, intel: list[int], lo: _Order, lc: _Launches, at: _Attempts
+) -> _Msrs:
+    """percpu-cache(-retry): writes where the cache differs, and stale words (failures or forced retries)."""
+    nl, first, s3_s, capped_s = lo.nl, lo.first, lc.s3_s, at.capped_s
+    # What the cache holds before a CPU's first EINIT (H holds Intel's then).
+    boot = [int(ids[k][-2]) if initial == "zero" else intel[k] for k in range(4)]
+    boot_stale = any(boot[k] != intel[k] and bool(np.any(ids[k][:-2] == boot[k])) for k in range(4))
+    acc = np.zeros(nl, dtype=np.int8)
+    stale_any = np.zeros(nl, dtype=bool) if (s3_s is not None or boot_stale) else None
+    pos = gstart = None
+    if stale_any is not None and (not retry or capped_s is not None):
+        pos = np.arange(nl, dtype=np.int32 if nl < 2**31 - 1 else np.int64)
+        if boot_stale:  # a word may be stale before any write on its CPU: mind the CPU's start
+            gstart = np.where(first, pos, 0)
+            np.maximum.accumulate(gstart, out=gstart)
+        # else an unwritten word at a CPU's first launch is Intel's (never stale), so that
+        # launch may count as a set point and the running maximum never leaves the CPU
+    for k in range(4):
+        w = ids[k][lc.want_s]
+        written = _prev(w, first, boot[k]) != w  # the cache differs from w
+        acc += written
+        if stale_any is None:
+            continue
+        # Unwritten (C = w) but H = Intel's: no "set point" of word k on this
+        # CPU since the last S3 (or boot). Set points: writes of word k, and
+        # for the retry design every launch not cut short by interrupts (it
+        # leaves H = w, by its forced rewrite if need be).
+        cand = ~written
+        cand &= w != intel[k]
+        if pos is not None:
+            sp = written | ~capped_s if retry else written  # type: ignore[operator]
+            if gstart is None:
+                sp = sp | first  # (not in place: sp may be ``written`` itself)
+            last = np.where(sp, pos, -1)
+            np.maximum.accumulate(last, out=last)
+            del sp
+            if retry:  # set points strictly before the launch
+                last = _prev(last, first, -1)
+            if gstart is not None:
+                fresh = last >= gstart
+                if s3_s is not None:
+                    fresh &= s3_s[np.maximum(last, 0)] == s3_s
+            else:  # last >= 0 except at a CPU's first launch (where cand is False)
+                assert s3_s is not None
+                fresh = s3_s[np.maximum(last, 0)] == s3_s
+            cand &= ~fresh
+            del last, fresh
+        stale_any |= cand
+        del w, written, cand
+    del pos, gstart
+    if not retry:
+        if stale_any is not None and capped_s is not None:
+            stale_any &= ~capped_s  # SGX_UNMASKED_EVENT instead
+        return _Msrs(acc, fail_s=stale_any)
+    if stale_any is None:
+        return _Msrs(acc)
+    if capped_s is None:  # every earlier launch left H = w: stale only at a CPU's first or after an S3
+        stale_any &= first if lc.s3_changed is None else first | lc.s3_changed
+    else:
+        stale_any &= ~capped_s  # no attempt got as far as the token check
+    acc += stale_any.astype(np.int8) * np.int8(4)  # the forced rewrite
+    return _Msrs(acc, retry_s=stale_any)
+
+
+def _eager_msrs(
+    trace: Trace, ids: np.ndarray, lc: _Launches, at: _Attempts, ev: _Events, ref: _Refusals, host_le: int | None
+) -> _Msrs:
+    """eager-load: writes on the host path, lewr passthrough and every schedule-in; the failing native EINITs."""
+    wr: np.ndarray | int
+    if lc.guest_s is None:
+        wr = 4 if at.att_s is None else at.att_s * 4
+    else:
+        assert lc.lewr_s is not None
+        wr = (~lc.guest_s | lc.lewr_s).astype(np.int8) * np.int8(4)  # host path, lewr passthrough
+        if at.att_s is not None:
+            wr = wr * at.att_s  # per attempt
+    fail_rows = _eager_failures(trace, ids, ev.s3_row, ev.reloads, skip=ref.rows, host_le=host_le)
+    if at.ncapped and len(fail_rows):  # SGX_UNMASKED_EVENT instead
+        assert trace.unmasked is not None
+        fail_rows = fail_rows[trace.unmasked[fail_rows] < MAX_EINIT_ATTEMPTS]
+    return _Msrs(wr, fail_rows=fail_rows, extra_wrmsr=4 * ev.nsched)
+
+
+def _msr_counts(
+    model: Model,
+    trace: Trace,
+    ids: np.ndarray,
+    lo: _Order,
+    lc: _Launches,
+    at: _Attempts,
+    ev: _Events,
+    ref: _Refusals,
+    host_le: int | None,
+) -> _Msrs:
+    """The functional part: per-launch WRMSR counts and failures under the design's behaviour."""
+    intel = [int(ids[k][-1]) for k in range(4)]
+    if model.mode == "always-write":
+        return _Msrs(4 if at.att_s is None else at.att_s * 4)  # every attempt writes all four
+    if model.mode == "read-compare":
+        return _read_compare_msrs(ids, intel, lo, lc)
+    if model.mode in ("percpu-cache", "percpu-cache-retry"):
+        return _cache_msrs(model.mode == "percpu-cache-retry", model.initial, ids, intel, lo, lc, at)
+    return _eager_msrs(trace, ids, lc, at, ev, ref, host_le)
+
+
+def _bypasses(trace: Trace, tables: PolicyTables, lc: _Launches, at: _Attempts, msr: _Msrs, failures: int) -> int:
+    """Policy bypasses: successful guest launches of signers the host may not launch."""
+    outside = np.array(tables.forbidden, dtype=bool)
+    if not (outside.any() and lc.guest_s is not None and lc.nguest):
+        return 0
+    outside_s = outside[lc.sig_s] & lc.guest_s
+    bypasses = int(np.count_nonzero(outside_s))
+    if msr.fail_s is not None and failures:
+        bypasses -= int(np.count_nonzero(outside_s & msr.fail_s))
+    elif msr.fail_rows is not None and failures:
+        bypasses -= int(np.count_nonzero(outside[trace.signer[msr.fail_rows]]))
+    if at.capped_s is not None:
+        bypasses -= int(np.count_nonzero(outside_s & at.capped_s))
+    return bypasses
+
+
+def _exits(traps: bool, lc: _Launches, at: _Attempts, ref: _Refusals) -> tuple[int, int]:
+    """``(encls_exits, msr_exits)``: trapped EINIT attempts and the lewr guests' intercepted WRMSRs."""
+    nguest = lc.nguest
+    msr_exits = 4 * lc.nlewr
+    if at.att_s is not None and lc.guest_s is not None:
+        assert lc.lewr_s is not None
+        if traps:
+            nguest = int(at.att_s[lc.guest_s].sum(dtype=_I64))  # one trapped EINIT per attempt
+        msr_exits = 4 * int(at.att_s[lc.lewr_s].sum(dtype=_I64))  # the guest rewrites before each attempt
+    encls_exits = nguest + ref.n_guest if traps else 0  # a refused trapped EINIT is an ENCLS exit too
+    msr_exits += 4 * ref.n_lewr  # the refused lewr guest wrote its MSRs first
+    return encls_exits, msr_exits
+
+
+def _service_times(costs: CostModel, model: Model, nl: int, lc: _Launches, at: _Attempts, msr: _Msrs) -> np.ndarray:
+    """Each launch's service time (CPU-sorted): its attempts, MSR accesses, traps and a forced retry."""
+    att_s, wr_s = at.att_s, msr.wr
+    per_attempt = costs.einit + (costs.lock if model.lock is not None else 0) + msr.rd * costs.rdmsr_lehash
+    if att_s is not None:
+        S = att_s * _I64(per_attempt)
+        S += np.asarray(wr_s, dtype=_I64) * _I64(costs.wrmsr_lehash)
+    elif isinstance(wr_s, np.ndarray):
+        S = wr_s.astype(_I64)
+        S *= _I64(costs.wrmsr_lehash)
+        S += _I64(per_attempt)
+    else:
+        S = np.full(nl, per_attempt + wr_s * costs.wrmsr_lehash, dtype=_I64)
+    if lc.guest_s is not None:
+        assert lc.lewr_s is not None
+        if model.traps and costs.encls_trap:
+            trap = lc.guest_s.astype(_I64) * _I64(costs.encls_trap)
+            S += trap if att_s is None else trap * att_s
+            del trap
+        if costs.vm_exit and lc.nlewr:
+            mx = lc.lewr_s.astype(_I64) * _I64(4 * costs.vm_exit)
+            S += mx if att_s is None else mx * att_s
+            del mx
+    if msr.retry_s is not None:
+        S += msr.retry_s.astype(_I64) * _I64(costs.einit)  # the second EINIT (its 4 WRMSRs are in wr)
+    return S
+
+
+def _in_trace_order(S: np.ndarray, lo: _Order) -> np.ndarray:
+    """A CPU-sorted launch column back in trace order (the global lock's queue order)."""
+    if lo.order is None:
+        return S
+    St = np.empty_like(S)
+    St[lo.order] = S
+    return St
+
+
+def _queue_waits(trace: Trace, lock: str | None, lo: _Order, S: np.ndarray) -> np.ndarray:
+    """Waiting times under the lock's FIFO queues, in the order of ``S`` (trace order for the global lock)."""
+    if lock == "global":  # one FIFO in trace order
+        return _wait(lo.take(trace.t), S, None)
+    # one FIFO per CPU: the CPU-sorted runs
+    li, order = lo.li, lo.order
+    if li is None:
+        A = trace.t if order is None else trace.t[order]
+    else:
+        A = trace.t[li] if order is None else trace.t[li[order]]
+    return _wait(A, S, np.flatnonzero(lo.first))
 
 
 def simulate(
@@ -428,326 +833,59 @@ def simulate(
     ``policy``: a :class:`~sgxlab.kvm.policy.HostPolicy` (or a built-in's
     name, built with the trace's approved signers), else the trace's own.
     """
-    mode, lock, traps, initial = model_of(design)
-    if costs is None:
-        costs = CostModel()
-    if not isinstance(costs, CostModel):
-        raise ConfigError("costs", costs, "expected a CostModel")
-    if not isinstance(trace, Trace):
-        raise ConfigError("trace", trace, "expected a sgxlab.sim.trace.Trace")
-    if validate:
-        trace.validate()
+    model = model_of(design)
+    costs = _checked_costs(trace, costs, validate)
     tables = run_tables(trace, design_class(design), policy)
     trace = trace.without_vms([v for v, r in enumerate(tables.vm_refused) if r])
     ids = signer_word_ids(trace.nsigners)
-    intel = [int(ids[k][-1]) for k in range(4)]
-    host_le = tables.host_le
 
-    kind = trace.kind
-    N = len(trace)
-    nvms = len(trace.vms)
-    is_launch = kind == LAUNCH
-    nl = int(np.count_nonzero(is_launch))
-
-    # Host policy refusals: taken out of the launches the designs see -----------------
-    nref = nref_guest = nref_lewr = 0
-    ref_rows: np.ndarray | None = None  # trace rows of the refused launches
-    ref_lat: np.ndarray | None = None  # their latencies (= service; they queue nowhere)
-    host_ref = np.array(tables.host_refused, dtype=bool)
-    guest_check = traps and nvms > 0 and any(map(any, tables.guest_refused))
-    if nl and (host_ref.any() or guest_check):
-        lrows = np.flatnonzero(is_launch)
-        sig_l = trace.signer[lrows]
-        vm_l = trace.vm[lrows]
-        ref = (vm_l < 0) & host_ref[sig_l]
-        gref: np.ndarray | None = None
-        if guest_check:
-            gtab = np.array(tables.guest_refused, dtype=bool)  # (VM, signer)
-            gref = (vm_l >= 0) & gtab[np.maximum(vm_l, 0), sig_l]
-            ref |= gref
-        nref = int(np.count_nonzero(ref))
-        if nref:
-            ref_rows = lrows[ref]
-            is_launch[ref_rows] = False
-            nl -= nref
-            ref_lat = np.zeros(nref - (int(np.count_nonzero(gref)) if gref is not None else 0), dtype=_I64)
-            if gref is not None and gref.any():
-                lewr_g = np.array([v.lewr for v in trace.vms], dtype=bool)[vm_l[gref]]
-                nref_guest = len(lewr_g)
-                nref_lewr = int(np.count_nonzero(lewr_g))
-                g_lat = lewr_g.astype(_I64) * _I64(4 * costs.vm_exit) + _I64(costs.encls_trap)
-                ref_lat = np.concatenate([ref_lat, g_lat])
-        del lrows, sig_l, vm_l, ref, gref
-    nsched = int(np.count_nonzero(kind == SCHED))
-    nexit = int(np.count_nonzero(kind == EXIT))
-    is_s3 = kind == S3
-    ns3 = int(np.count_nonzero(is_s3))
-    s3_row = np.cumsum(is_s3, dtype=np.int32) if ns3 else None
-    del is_s3
-    # S3 resume schedules every current vCPU in again: implicit SCHED rows.
-    nreload = 0
-    reloads: np.ndarray | None = None
-    if s3_row is not None and nsched and nvms:
-        nreload, reloads = _s3_reloads(trace, s3_row, expand=mode == "eager-load")
-    nsched += nreload
-
-    li: np.ndarray | None = None if nl == N else np.flatnonzero(is_launch)
+    is_launch = trace.kind == LAUNCH
+    ref = _host_refusals(trace, tables, is_launch, model.traps, costs)
+    ev = _events(trace, model.mode)
+    lo = _cpu_order(trace, is_launch)
     del is_launch
+    lc = _launch_columns(trace, lo, ev.s3_row, tables.host_le)
+    at = _einit_attempts(trace, lo)
+    msr = _msr_counts(model, trace, ids, lo, lc, at, ev, ref, tables.host_le)
+    nsched, nexit, ns3 = ev.nsched, ev.nexit, ev.ns3
+    del ev  # the S3 counts and reloads
 
-    def take(col: np.ndarray) -> np.ndarray:
-        return col if li is None else col[li]
-
-    cpu_l = take(trace.cpu)
-    order: np.ndarray | None = None
-    if nl and trace.ncpus > 1 and int(cpu_l.min()) != int(cpu_l.max()):
-        order = np.argsort(cpu_l, kind="stable")  # int16 keys: numpy's radix sort
-
-    def srt(col: np.ndarray) -> np.ndarray:
-        """A launch column in CPU-sorted order."""
-        return col if order is None else col[order]
-
-    cpu_s = srt(cpu_l)
-    del cpu_l
-    first = np.zeros(nl, dtype=bool)  # first launch on its CPU
-    if nl:
-        first[0] = True
-        np.not_equal(cpu_s[1:], cpu_s[:-1], out=first[1:])
-    del cpu_s
-    sig_s = srt(take(trace.signer))
-    guest_s: np.ndarray | None = None
-    lewr_s: np.ndarray | None = None
-    nguest = nlewr = 0
-    if nvms:
-        vm_s = srt(take(trace.vm))
-        guest_s = vm_s >= 0
-        lewr_tab = np.array([v.lewr for v in trace.vms] + [False], dtype=bool)  # [-1]: the host
-        lewr_s = lewr_tab[vm_s]
-        del vm_s
-        nguest = int(np.count_nonzero(guest_s))
-        nlewr = int(np.count_nonzero(lewr_s))
-    # The words each launch needs in the MSRs: its signer's, but the LE's for a
-    # host with one launch enclave (single-le), which launches with LE tokens.
-    want_s = sig_s
-    if host_le is not None:
-        want_s = (
-            np.full_like(sig_s, host_le) if guest_s is None else np.where(guest_s, sig_s, sig_s.dtype.type(host_le))
-        )
-    s3_s = srt(take(s3_row)) if s3_row is not None else None
-    s3_changed: np.ndarray | None = None  # an S3 since the previous launch on this CPU
-    if s3_s is not None:
-        s3_changed = np.zeros(nl, dtype=bool)
-        np.not_equal(s3_s[1:], s3_s[:-1], out=s3_changed[1:])
-        s3_changed &= ~first
-
-    # Interrupts during EINIT: attempts per launch (None: one each) --------------
-    att_s: np.ndarray | None = None  # EINIT attempts of each launch (CPU-sorted)
-    capped_s: np.ndarray | None = None  # every attempt interrupted: fails with SGX_UNMASKED_EVENT
-    ncapped = 0
-    if nl and trace.interrupted:
-        assert trace.unmasked is not None
-        u_s = srt(take(trace.unmasked)).astype(_I64)
-        att_s = np.minimum(u_s + 1, MAX_EINIT_ATTEMPTS)
-        capped_s = u_s >= MAX_EINIT_ATTEMPTS
-        del u_s
-        ncapped = int(np.count_nonzero(capped_s))
-        if not ncapped:
-            capped_s = None
-    attempts = int(att_s.sum(dtype=_I64)) if att_s is not None else nl
-
-    # Functional part: per-launch WRMSR counts and failures -----------------------
-    wr_s: np.ndarray | int
-    rd = 0  # RDMSRs per attempt
-    fail_s: np.ndarray | None = None  # final EINIT said SGX_INVALID_EINITTOKEN (CPU-sorted launches)
-    fail_rows: np.ndarray | None = None  # or: trace rows of such launches
-    retry_s: np.ndarray | None = None
-    extra_wrmsr = 0
-    if mode == "always-write":
-        wr_s = 4 if att_s is None else att_s * 4  # every attempt writes all four
-    elif mode == "read-compare":
-        rd = 4  # every attempt reads all four; only the first writes
-        reset = first if s3_changed is None else first | s3_changed
-        acc = np.zeros(nl, dtype=np.int8)
-        for k in range(4):
-            w = ids[k][want_s]
-            acc += _prev(w, reset, intel[k]) != w
-        wr_s = acc
-        del reset
-    elif mode in ("percpu-cache", "percpu-cache-retry"):
-        retry = mode == "percpu-cache-retry"
-        # What the cache holds before a CPU's first EINIT (H holds Intel's then).
-        boot = [int(ids[k][-2]) if initial == "zero" else intel[k] for k in range(4)]
-        boot_stale = any(boot[k] != intel[k] and bool(np.any(ids[k][:-2] == boot[k])) for k in range(4))
-        acc = np.zeros(nl, dtype=np.int8)
-        stale_any = np.zeros(nl, dtype=bool) if (s3_s is not None or boot_stale) else None
-        pos = gstart = None
-        if stale_any is not None and (not retry or capped_s is not None):
-            pos = np.arange(nl, dtype=np.int32 if nl < 2**31 - 1 else np.int64)
-            if boot_stale:  # a word may be stale before any write on its CPU: mind the CPU's start
-                gstart = np.where(first, pos, 0)
-                np.maximum.accumulate(gstart, out=gstart)
-            # else an unwritten word at a CPU's first launch is Intel's (never stale), so that
-            # launch may count as a set point and the running maximum never leaves the CPU
-        for k in range(4):
-            w = ids[k][want_s]
-            written = _prev(w, first, boot[k]) != w  # the cache differs from w
-            acc += written
-            if stale_any is None:
-                continue
-            # Unwritten (C = w) but H = Intel's: no "set point" of word k on this
-            # CPU since the last S3 (or boot). Set points: writes of word k, and
-            # for the retry design every launch not cut short by interrupts (it
-            # leaves H = w, by its forced rewrite if need be).
-            cand = ~written
-            cand &= w != intel[k]
-            if pos is not None:
-                sp = written | ~capped_s if retry else written  # type: ignore[operator]
-                if gstart is None:
-                    sp = sp | first  # (not in place: sp may be ``written`` itself)
-                last = np.where(sp, pos, -1)
-                np.maximum.accumulate(last, out=last)
-                del sp
-                if retry:  # set points strictly before the launch
-                    last = _prev(last, first, -1)
-                if gstart is not None:
-                    fresh = last >= gstart
-                    if s3_s is not None:
-                        fresh &= s3_s[np.maximum(last, 0)] == s3_s
-                else:  # last >= 0 except at a CPU's first launch (where cand is False)
-                    assert s3_s is not None
-                    fresh = s3_s[np.maximum(last, 0)] == s3_s
-                cand &= ~fresh
-                del last, fresh
-            stale_any |= cand
-            del w, written, cand
-        if retry:
-            if stale_any is not None:
-                if pos is None:  # every earlier launch left H = w: stale only at a CPU's first or after an S3
-                    stale_any &= first if s3_changed is None else first | s3_changed
-                if capped_s is not None:
-                    stale_any &= ~capped_s  # no attempt got as far as the token check
-                retry_s = stale_any
-                acc += stale_any.astype(np.int8) * np.int8(4)  # the forced rewrite
-        else:
-            fail_s = stale_any
-        wr_s = acc
-        del stale_any, pos, gstart
-    else:  # eager-load
-        if guest_s is None:
-            wr_s = 4 if att_s is None else att_s * 4
-        else:
-            assert lewr_s is not None
-            wr_s = (~guest_s | lewr_s).astype(np.int8) * np.int8(4)  # host path, lewr passthrough
-            if att_s is not None:
-                wr_s = wr_s * att_s  # per attempt
-        extra_wrmsr = 4 * nsched
-        fail_rows = _eager_failures(trace, ids, s3_row, reloads, skip=ref_rows, host_le=host_le)
-        del reloads
-
-    # Failures: SGX_UNMASKED_EVENT when every attempt was interrupted, else the MSRs' verdict.
-    if fail_s is not None and capped_s is not None:
-        fail_s &= ~capped_s
-    if fail_rows is not None and ncapped and len(fail_rows):
-        assert trace.unmasked is not None
-        fail_rows = fail_rows[trace.unmasked[fail_rows] < MAX_EINIT_ATTEMPTS]
-    failures = 0
-    if fail_s is not None:
-        failures = int(np.count_nonzero(fail_s))
-    elif fail_rows is not None:
-        failures = len(fail_rows)
-
-    # Policy bypasses: successful guest launches of signers the host may not launch.
-    bypasses = 0
-    outside = np.array(tables.forbidden, dtype=bool)
-    if outside.any() and guest_s is not None and nguest:
-        outside_s = outside[sig_s] & guest_s
-        bypasses = int(np.count_nonzero(outside_s))
-        if fail_s is not None and failures:
-            bypasses -= int(np.count_nonzero(outside_s & fail_s))
-        elif fail_rows is not None and failures:
-            bypasses -= int(np.count_nonzero(outside[trace.signer[fail_rows]]))
-        if capped_s is not None:
-            bypasses -= int(np.count_nonzero(outside_s & capped_s))
-        del outside_s
-    del sig_s, want_s, s3_s, s3_changed, s3_row, fail_s, fail_rows, capped_s
-
-    nretry = int(np.count_nonzero(retry_s)) if retry_s is not None else 0
-    retries = attempts - nl + nretry
+    nl = lo.nl
+    failures = msr.failures
+    bypasses = _bypasses(trace, tables, lc, at, msr, failures)
+    retries = at.attempts - nl + (int(np.count_nonzero(msr.retry_s)) if msr.retry_s is not None else 0)
     einits = nl + retries
-    wrmsr = (int(wr_s.sum(dtype=_I64)) if isinstance(wr_s, np.ndarray) else wr_s * nl) + extra_wrmsr
-    rdmsr = rd * attempts
-    encls_exits = 0
-    msr_exits = 4 * nlewr
-    if att_s is not None and guest_s is not None:
-        assert lewr_s is not None
-        if traps:
-            nguest = int(att_s[guest_s].sum(dtype=_I64))  # one trapped EINIT per attempt
-        msr_exits = 4 * int(att_s[lewr_s].sum(dtype=_I64))  # the guest rewrites before each attempt
-    if traps:
-        encls_exits = nguest + nref_guest  # a refused trapped EINIT is an ENCLS exit too
-    msr_exits += 4 * nref_lewr  # the refused lewr guest wrote its MSRs first
+    wr = msr.wr
+    wrmsr = (int(wr.sum(dtype=_I64)) if isinstance(wr, np.ndarray) else wr * nl) + msr.extra_wrmsr
+    encls_exits, msr_exits = _exits(model.traps, lc, at, ref)
 
-    # Service times ---------------------------------------------------------------
-    per_attempt = costs.einit + (costs.lock if lock is not None else 0) + rd * costs.rdmsr_lehash
-    if att_s is not None:
-        S = att_s * _I64(per_attempt)
-        S += np.asarray(wr_s, dtype=_I64) * _I64(costs.wrmsr_lehash)
-    elif isinstance(wr_s, np.ndarray):
-        S = wr_s.astype(_I64)
-        S *= _I64(costs.wrmsr_lehash)
-        S += _I64(per_attempt)
-    else:
-        S = np.full(nl, per_attempt + wr_s * costs.wrmsr_lehash, dtype=_I64)
-    del wr_s
-    if guest_s is not None:
-        assert lewr_s is not None
-        if traps and costs.encls_trap:
-            trap = guest_s.astype(_I64) * _I64(costs.encls_trap)
-            S += trap if att_s is None else trap * att_s
-            del trap
-        if costs.vm_exit and nlewr:
-            mx = lewr_s.astype(_I64) * _I64(4 * costs.vm_exit)
-            S += mx if att_s is None else mx * att_s
-            del mx
-    del guest_s, lewr_s, att_s
-    if retry_s is not None:
-        S += retry_s.astype(_I64) * _I64(costs.einit)  # the second EINIT (its 4 WRMSRs are in wr_s)
-    del retry_s
-
-    # Queues ----------------------------------------------------------------------
-    if lock == "global":  # one FIFO in trace order
-        if order is not None:
-            St = np.empty_like(S)
-            St[order] = S
-            S = St
-            del St
-        A = take(trace.t)
-        wait = _wait(A, S, None)
-    else:  # one FIFO per CPU: the CPU-sorted runs
-        if li is None:
-            A = trace.t if order is None else trace.t[order]
-        else:
-            A = trace.t[li] if order is None else trace.t[li[order]]
-        wait = _wait(A, S, np.flatnonzero(first))
-    del A, first
-    order = li = None  # free the index arrays (the closures above see them)
+    S = _service_times(costs, model, nl, lc, at, msr)
+    del lc, wr  # the launch columns; msr's arrays go with msr
+    rdmsr, extra_wrmsr, ncapped = msr.rd * at.attempts, msr.extra_wrmsr, at.ncapped
+    del msr, at
+    if model.lock == "global":
+        S = _in_trace_order(S, lo)
+    wait = _queue_waits(trace, model.lock, lo, S)
+    del lo  # the index arrays
     sum_s = exact_sum(S)  # Python ints: a saturated lock's total wait can pass 2**63
     sum_wait = exact_sum(wait)
     wait += S  # now the latency
     del S
-    if ref_lat is not None:  # the refused launches: their own service, no queue
-        sum_s += exact_sum(ref_lat)
-        wait = np.concatenate([wait, ref_lat])
+    if ref.lat is not None:  # the refused launches: their own service, no queue
+        sum_s += exact_sum(ref.lat)
+        wait = np.concatenate([wait, ref.lat])
     lat = latency_summary(wait)
-    del wait, ref_lat
+    del wait
 
-    overhead = sum_s - einits * costs.einit + (sum_wait if lock == "global" else 0) + extra_wrmsr * costs.wrmsr_lehash
+    global_wait = sum_wait if model.lock == "global" else 0
+    overhead = sum_s - einits * costs.einit + global_wait + extra_wrmsr * costs.wrmsr_lehash
     fails: dict[str, int] = {}
     if failures:
         fails["SGX_INVALID_EINITTOKEN"] = failures
     if ncapped:
         fails["SGX_UNMASKED_EVENT"] = ncapped
     return {
-        "launches": nl + nref,
+        "launches": nl + ref.n,
         "einit": einits,
         "failures": fails,
         "retries": retries,
@@ -763,6 +901,6 @@ def simulate(
         "sched_cycles": nsched * (costs.vcpu_load + costs.context_switch),
         "exit_cycles": nexit * costs.vm_exit,
         "bypasses": bypasses,
-        "refusals": nref,
+        "refusals": ref.n,
         "vms_refused": sum(tables.vm_refused),
     }

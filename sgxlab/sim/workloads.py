@@ -876,6 +876,147 @@ def _schedule(
     return out
 
 
+@dataclass(frozen=True)
+class _MixedLayout:
+    """The fixed shape of a mixed workload's generation: CPUs, vCPUs, intervals and VM signers."""
+
+    host_cpus: int
+    host_signers: int
+    host_interval: int
+    vm_cpus: int
+    vcpus: int  # per VM
+    total_vcpus: int
+    slice_: int
+    interval: int
+    exit_iv: int
+    stay: Any
+    sfirst: np.ndarray  # each VM's first signer
+    scount: np.ndarray  # and how many it has
+
+
+_Cols = tuple[np.ndarray, ...]  # (t, kind, cpu, vm, vcpu, signer)
+
+
+def _mixed_host_batch(rng: np.random.Generator, lay: _MixedLayout, t_lo: int, t_hi: int) -> _Cols:
+    """One batch's host launches in ``[t_lo, t_hi)``: Poisson arrivals on random host CPUs and signers."""
+    nh = int(rng.poisson(lay.host_cpus * (t_hi - t_lo) / lay.host_interval))
+    ht = np.sort(t_lo + rng.integers(0, t_hi - t_lo, nh)).astype(np.int64)
+    hc = rng.integers(0, lay.host_cpus, nh).astype(np.int16)
+    hs = rng.integers(0, lay.host_signers, nh).astype(np.int16)
+    m1 = np.full(nh, -1, np.int16)
+    return (ht, np.zeros(nh, np.int8), hc, m1, m1, hs)
+
+
+def _mixed_vm_batch(
+    rng: np.random.Generator,
+    lay: _MixedLayout,
+    slice0: int,
+    nsl: int,
+    state: list[int],
+    prev_row: np.ndarray,
+) -> tuple[list[_Cols], int, np.ndarray]:
+    """One batch of ``nsl`` slices on the VM CPUs: schedule-ins, then guest launches and exits.
+
+    ``state`` (the scheduler's) is updated in place; returns the column
+    groups, the number of launches and the batch's last schedule row.
+    """
+    slice_, vcpus, host_cpus = lay.slice_, lay.vcpus, lay.host_cpus
+    sched = _schedule(rng, nsl, lay.vm_cpus, lay.total_vcpus, lay.stay, state)
+    prev = np.vstack([prev_row[None, :], sched[:-1]])
+    ks, cs = np.nonzero((sched != prev) & (sched >= 0))
+    g = sched[ks, cs]
+    cols: list[_Cols] = [
+        (
+            ((slice0 + ks) * slice_).astype(np.int64),
+            np.full(len(ks), SCHED, np.int8),
+            (host_cpus + cs).astype(np.int16),
+            (g // vcpus).astype(np.int16),
+            (g % vcpus).astype(np.int16),
+            np.full(len(ks), -1, np.int16),
+        )
+    ]
+    launches = 0
+    run_k, run_c = np.nonzero(sched >= 0)
+    run_g = sched[run_k, run_c]
+    for ev_kind, iv in ((LAUNCH, lay.interval), (EXIT, lay.exit_iv)):
+        if iv <= 0:
+            continue
+        idx = np.repeat(np.arange(len(run_k)), rng.poisson(slice_ / iv, len(run_k)))
+        m = len(idx)
+        et = (slice0 + run_k[idx]) * slice_ + rng.integers(1, slice_, m)
+        eg = run_g[idx]
+        evm = eg // vcpus
+        if ev_kind == LAUNCH:
+            es = lay.sfirst[evm] + np.floor(rng.random(m) * lay.scount[evm]).astype(np.int64)
+            launches += m
+        else:
+            es = np.full(m, -1, np.int64)
+        cols.append(
+            (
+                et.astype(np.int64),
+                np.full(m, ev_kind, np.int8),
+                (host_cpus + run_c[idx]).astype(np.int16),
+                evm.astype(np.int16),
+                (eg % vcpus).astype(np.int16),
+                es.astype(np.int16),
+            )
+        )
+    return cols, launches, sched[-1].copy()
+
+
+def _mixed_batches(rng: np.random.Generator, lay: _MixedLayout, target: int, per_slice: float) -> list[_Cols]:
+    """Generate in slice batches until there are at least ``target`` launches (each batch's columns joined)."""
+    data: list[_Cols] = []
+    prev_row = np.full(lay.vm_cpus, -1, np.int64)
+    state = [-1] * lay.vm_cpus
+    got = 0
+    slice0 = 0
+    while got < target:
+        nsl = min(math.ceil((target - got) / per_slice * 1.1) + 2, 1_000_000)
+        t_lo, t_hi = slice0 * lay.slice_, (slice0 + nsl) * lay.slice_
+        cols: list[_Cols] = []
+        if lay.host_cpus:
+            cols.append(_mixed_host_batch(rng, lay, t_lo, t_hi))
+            got += len(cols[-1][0])
+        if lay.vm_cpus and lay.total_vcpus:
+            vm_cols, nlaunch, prev_row = _mixed_vm_batch(rng, lay, slice0, nsl, state, prev_row)
+            cols.extend(vm_cols)
+            got += nlaunch
+        data.append(tuple(np.concatenate([c[i] for c in cols]) for i in range(6)))
+        slice0 += nsl
+    return data
+
+
+def _sorted_and_cut(data: list[_Cols], target: int) -> _Cols:
+    """Join the batches, sort by time (a SCHED first at equal times) and cut after the ``target``-th launch."""
+    if data:
+        t, kind, cpu, vm, vcpu, signer = (np.concatenate([p[i] for p in data]) for i in range(6))
+    else:
+        t = np.zeros(0, np.int64)
+        kind = np.zeros(0, np.int8)
+        cpu = vm = vcpu = signer = np.zeros(0, np.int16)
+    # Sort by time; at equal times a SCHED goes first (it was emitted before its slice's events).
+    pri = np.where(kind == SCHED, 0, 1)
+    order = np.lexsort((pri, t))
+    lpos = np.flatnonzero(kind[order] == LAUNCH)
+    cut = int(lpos[target - 1]) + 1 if target else 0
+    order = order[:cut]
+    return t[order], kind[order], cpu[order], vm[order], vcpu[order], signer[order]
+
+
+def _with_s3(rng: np.random.Generator, cols: _Cols, count: int, s3_window: tuple[float, float]) -> _Cols:
+    """Insert ``count`` S3 rows at random times among the launches (see :func:`_s3_times`)."""
+    t, kind, cpu, vm, vcpu, signer = cols
+    s3 = _s3_times(rng, t[kind == LAUNCH], count, *s3_window)
+    if not len(s3):
+        return cols
+    at = np.searchsorted(t, s3, side="right")
+    t = np.insert(t, at, s3)
+    kind = np.insert(kind, at, S3)
+    cpu, vm, vcpu, signer = (np.insert(a, at, -1) for a in (cpu, vm, vcpu, signer))
+    return t, kind, cpu, vm, vcpu, signer
+
+
 def _generate_mixed(
     rng: np.random.Generator,
     v: dict[str, Any],
@@ -886,103 +1027,43 @@ def _generate_mixed(
     vm_cpus: int,
     s3_window: tuple[float, float],
 ) -> Trace:
+    """A trace of host launches and VMs' guest launches, exits and schedule-ins (plus S3 rows)."""
     target = v["launches"]
     specs, sfirst, scount = _vm_layout(v, host_signers)
-    nvm = len(specs)
-    vcpus = v["vcpus"]
-    total_vcpus = nvm * vcpus
-    slice_ = v["slice"]
-    interval = v["interval"]
-    exit_iv = v["exit_interval"]
-    ncpus = host_cpus + vm_cpus
-    busy = min(vm_cpus, total_vcpus)
-    rate = host_cpus / host_interval + busy / interval  # launches per cycle
-    # Generate in slice batches until there are enough launches, then cut.
-    data: list[tuple[np.ndarray, ...]] = []
-    prev_row = np.full(vm_cpus, -1, np.int64)
-    state = [-1] * vm_cpus
-    got = 0
-    slice0 = 0
-    per_slice = rate * slice_
-    while got < target:
-        nsl = min(math.ceil((target - got) / per_slice * 1.1) + 2, 1_000_000)
-        t_lo, t_hi = slice0 * slice_, (slice0 + nsl) * slice_
-        cols: list[tuple[np.ndarray, ...]] = []
-        if host_cpus:
-            nh = int(rng.poisson(host_cpus * (t_hi - t_lo) / host_interval))
-            ht = np.sort(t_lo + rng.integers(0, t_hi - t_lo, nh)).astype(np.int64)
-            hc = rng.integers(0, host_cpus, nh).astype(np.int16)
-            hs = rng.integers(0, host_signers, nh).astype(np.int16)
-            m1 = np.full(nh, -1, np.int16)
-            cols.append((ht, np.zeros(nh, np.int8), hc, m1, m1, hs))
-            got += nh
-        if vm_cpus and total_vcpus:
-            sched = _schedule(rng, nsl, vm_cpus, total_vcpus, v["stay"], state)
-            prev = np.vstack([prev_row[None, :], sched[:-1]])
-            prev_row = sched[-1].copy()
-            ks, cs = np.nonzero((sched != prev) & (sched >= 0))
-            g = sched[ks, cs]
-            cols.append(
-                (
-                    ((slice0 + ks) * slice_).astype(np.int64),
-                    np.full(len(ks), SCHED, np.int8),
-                    (host_cpus + cs).astype(np.int16),
-                    (g // vcpus).astype(np.int16),
-                    (g % vcpus).astype(np.int16),
-                    np.full(len(ks), -1, np.int16),
-                )
-            )
-            run_k, run_c = np.nonzero(sched >= 0)
-            run_g = sched[run_k, run_c]
-            for ev_kind, iv in ((LAUNCH, interval), (EXIT, exit_iv)):
-                if iv <= 0:
-                    continue
-                idx = np.repeat(np.arange(len(run_k)), rng.poisson(slice_ / iv, len(run_k)))
-                m = len(idx)
-                et = (slice0 + run_k[idx]) * slice_ + rng.integers(1, slice_, m)
-                eg = run_g[idx]
-                evm = eg // vcpus
-                if ev_kind == LAUNCH:
-                    es = sfirst[evm] + np.floor(rng.random(m) * scount[evm]).astype(np.int64)
-                    got += m
-                else:
-                    es = np.full(m, -1, np.int64)
-                cols.append(
-                    (
-                        et.astype(np.int64),
-                        np.full(m, ev_kind, np.int8),
-                        (host_cpus + run_c[idx]).astype(np.int16),
-                        evm.astype(np.int16),
-                        (eg % vcpus).astype(np.int16),
-                        es.astype(np.int16),
-                    )
-                )
-        data.append(tuple(np.concatenate([c[i] for c in cols]) for i in range(6)))
-        slice0 += nsl
-    if data:
-        t, kind, cpu, vm, vcpu, signer = (np.concatenate([p[i] for p in data]) for i in range(6))
-    else:
-        t = np.zeros(0, np.int64)
-        kind = np.zeros(0, np.int8)
-        cpu = vm = vcpu = signer = np.zeros(0, np.int16)
-    # Sort by time; at equal times a SCHED goes first (it was emitted before its slice's events).
-    pri = np.where(kind == SCHED, 0, 1)
-    order = np.lexsort((pri, t))
-    t, kind, cpu, vm, vcpu, signer = t[order], kind[order], cpu[order], vm[order], vcpu[order], signer[order]
-    lpos = np.flatnonzero(kind == LAUNCH)
-    cut = int(lpos[target - 1]) + 1 if target else 0
-    t, kind, cpu, vm, vcpu, signer = t[:cut], kind[:cut], cpu[:cut], vm[:cut], vcpu[:cut], signer[:cut]
-    s3 = _s3_times(rng, t[kind == LAUNCH], v.get("s3", 0), *s3_window)
-    if len(s3):
-        at = np.searchsorted(t, s3, side="right")
-        t = np.insert(t, at, s3)
-        kind = np.insert(kind, at, S3)
-        cpu, vm, vcpu, signer = (np.insert(a, at, -1) for a in (cpu, vm, vcpu, signer))
+    lay = _MixedLayout(
+        host_cpus=host_cpus,
+        host_signers=host_signers,
+        host_interval=host_interval,
+        vm_cpus=vm_cpus,
+        vcpus=v["vcpus"],
+        total_vcpus=len(specs) * v["vcpus"],
+        slice_=v["slice"],
+        interval=v["interval"],
+        exit_iv=v["exit_interval"],
+        stay=v["stay"],
+        sfirst=sfirst,
+        scount=scount,
+    )
+    busy = min(vm_cpus, lay.total_vcpus)
+    rate = host_cpus / host_interval + busy / lay.interval  # launches per cycle
+    data = _mixed_batches(rng, lay, target, rate * lay.slice_)
+    t, kind, cpu, vm, vcpu, signer = _with_s3(rng, _sorted_and_cut(data, target), v.get("s3", 0), s3_window)
+    del data
     nsigners = host_signers + _vm_signer_count(v)
     # The host-approved signers are the host's own (for single-le the first is its LE).
     approved = tuple(range(host_signers)) if host_signers else None
     return Trace(
-        ncpus, nsigners, specs, t, kind, cpu, vm, vcpu, signer, allowlist=approved, policy=v.get("policy", "allow-all")
+        host_cpus + vm_cpus,
+        nsigners,
+        specs,
+        t,
+        kind,
+        cpu,
+        vm,
+        vcpu,
+        signer,
+        allowlist=approved,
+        policy=v.get("policy", "allow-all"),
     )
 
 
@@ -1012,101 +1093,87 @@ def read_trace_csv(path: str | Path) -> Trace:
     return parse_trace_csv(text, source=str(path))
 
 
-def parse_trace_csv(text: str, source: str = "trace") -> Trace:
-    """Parse CSV text (see the module docstring); errors name ``source`` and the line number."""
+@dataclass(frozen=True)
+class _CsvSource:
+    """Where CSV text came from, for error messages that name it and the line."""
 
-    def bad(line: int, what: str, value: Any, reason: str) -> ConfigError:
-        return ConfigError(f"{source} line {line}{what}", value, reason)
+    name: str
 
-    directives: dict[str, Any] = {}
-    vm_decl: dict[int, tuple[int | None, bool, int]] = {}
-    header: list[str] | None = None
+    def bad(self, line: int, what: str, value: Any, reason: str) -> ConfigError:
+        """The error for ``value`` on ``line`` (``what``: e.g. ``", column t"``)."""
+        return ConfigError(f"{self.name} line {line}{what}", value, reason)
+
+
+def _csv_header(cells: list[str], lineno: int, src: _CsvSource) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Read the header line: each column's cell index, and the column names in row order."""
+    header = [c.lower() for c in cells]
     col_index: dict[str, int] = {}
-    rows: list[tuple[int, ...]] = []
-    lines: list[int] = []
-    names: tuple[str, ...] = _CSV_COLUMNS
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        if line.startswith("#@"):
-            _directive(line[2:], lineno, directives, vm_decl, bad)
-            continue
-        if line.startswith("#"):
-            continue
-        cells = next(csv.reader([line]))
-        cells = [c.strip() for c in cells]
-        if header is None:
-            header = [c.lower() for c in cells]
-            for c in header:
-                if c not in _CSV_COLUMNS and c not in _CSV_OPTIONAL:
-                    raise bad(
-                        lineno,
-                        "",
-                        c,
-                        f"unknown column; the columns are {','.join(_CSV_COLUMNS)} (and optionally "
-                        f"{','.join(_CSV_OPTIONAL)})",
-                    )
-                if c in col_index:
-                    raise bad(lineno, "", c, "column named twice")
-                col_index[c] = len(col_index)
-            missing = [c for c in _CSV_COLUMNS if c not in col_index]
-            if missing:
-                raise bad(lineno, "", ",".join(header), f"missing column(s) {', '.join(missing)}")
-            names = _CSV_COLUMNS + tuple(c for c in _CSV_OPTIONAL if c in col_index)
-            continue
-        if len(cells) != len(header):
-            raise bad(lineno, "", line, f"expected {len(header)} cells, got {len(cells)}")
-        vals = []
-        for name in names:
-            cell = cells[col_index[name]]
-            if name == "kind":
-                low = cell.lower()
-                if low in _KIND_BY_NAME:
-                    vals.append(_KIND_BY_NAME[low])
-                    continue
-                try:
-                    k = int(low)
-                except ValueError:
-                    k = -1
-                if k not in KIND_NAMES:
-                    raise bad(lineno, ", column kind", cell, "unknown kind; expected launch, sched, exit or s3")
-                vals.append(k)
-                continue
-            if cell == "":
-                if name == "t":
-                    raise bad(lineno, ", column t", cell, "the time is required")
-                vals.append(0 if name == "unmasked" else -1)
+    for c in header:
+        if c not in _CSV_COLUMNS and c not in _CSV_OPTIONAL:
+            raise src.bad(
+                lineno,
+                "",
+                c,
+                f"unknown column; the columns are {','.join(_CSV_COLUMNS)} (and optionally {','.join(_CSV_OPTIONAL)})",
+            )
+        if c in col_index:
+            raise src.bad(lineno, "", c, "column named twice")
+        col_index[c] = len(col_index)
+    missing = [c for c in _CSV_COLUMNS if c not in col_index]
+    if missing:
+        raise src.bad(lineno, "", ",".join(header), f"missing column(s) {', '.join(missing)}")
+    return col_index, _CSV_COLUMNS + tuple(c for c in _CSV_OPTIONAL if c in col_index)
+
+
+def _csv_row(
+    cells: list[str], line: str, lineno: int, col_index: dict[str, int], names: tuple[str, ...], src: _CsvSource
+) -> tuple[int, ...]:
+    """Read one data line's cells into integers, in the order of ``names``; check each one's range."""
+    if len(cells) != len(col_index):
+        raise src.bad(lineno, "", line, f"expected {len(col_index)} cells, got {len(cells)}")
+    vals = []
+    for name in names:
+        cell = cells[col_index[name]]
+        if name == "kind":
+            low = cell.lower()
+            if low in _KIND_BY_NAME:
+                vals.append(_KIND_BY_NAME[low])
                 continue
             try:
-                x = int(cell)
+                k = int(low)
             except ValueError:
-                raise bad(lineno, f", column {name}", cell, "not an integer") from None
-            lim = _CSV_LIMITS[name]
-            if not lim[0] <= x <= lim[1]:
-                raise bad(lineno, f", column {name}", x, f"must be in [{lim[0]}, {lim[1]}]{_CSV_WHY.get(name, '')}")
-            vals.append(x)
-        if vals[2] < 0 and vals[1] != S3:
-            raise bad(
-                lineno,
-                ", column cpu",
-                cells[col_index["cpu"]],
-                f"a {KIND_NAMES[vals[1]]} row needs its CPU, 0 or more (only s3 rows leave cpu empty)",
-            )
-        rows.append(tuple(vals))
-        lines.append(lineno)
-    if header is None:
-        raise ConfigError(source, "", f"no header line ({','.join(_CSV_COLUMNS)})")
-    arr = np.array(rows, dtype=np.int64).reshape(-1, len(names))
-    t, kind, cpu, vm, vcpu, signer = (arr[:, i] for i in range(6))
-    unmasked = arr[:, 6] if len(names) == 7 else None
-    ns = kind != S3
-    ncpus = directives.get("cpus", int(cpu[ns].max()) + 1 if ns.any() else 1)
-    launch = kind == LAUNCH
-    max_signer = int(signer[launch].max()) if launch.any() else -1
-    decl_hash = max((lh for _, _, lh in vm_decl.values()), default=-1)
-    approved_max = max(directives.get("allowlist", ()), default=-1)
-    nsigners = directives.get("signers", max(max_signer, decl_hash, approved_max) + 1)
+                k = -1
+            if k not in KIND_NAMES:
+                raise src.bad(lineno, ", column kind", cell, "unknown kind; expected launch, sched, exit or s3")
+            vals.append(k)
+            continue
+        if cell == "":
+            if name == "t":
+                raise src.bad(lineno, ", column t", cell, "the time is required")
+            vals.append(0 if name == "unmasked" else -1)
+            continue
+        try:
+            x = int(cell)
+        except ValueError:
+            raise src.bad(lineno, f", column {name}", cell, "not an integer") from None
+        lim = _CSV_LIMITS[name]
+        if not lim[0] <= x <= lim[1]:
+            raise src.bad(lineno, f", column {name}", x, f"must be in [{lim[0]}, {lim[1]}]{_CSV_WHY.get(name, '')}")
+        vals.append(x)
+    if vals[2] < 0 and vals[1] != S3:
+        raise src.bad(
+            lineno,
+            ", column cpu",
+            cells[col_index["cpu"]],
+            f"a {KIND_NAMES[vals[1]]} row needs its CPU, 0 or more (only s3 rows leave cpu empty)",
+        )
+    return tuple(vals)
+
+
+def _csv_vm_specs(
+    vm: np.ndarray, vcpu: np.ndarray, ns: np.ndarray, vm_decl: dict[int, tuple[int | None, bool, int]]
+) -> tuple[VmSpec, ...]:
+    """The VMs: those declared by ``#@ vm=`` lines, else as the rows use them (vCPUs seen, lewr)."""
     nvms = max([int(vm.max()) + 1 if len(vm) else 0, *(j + 1 for j in vm_decl)])
     specs = []
     for j in range(nvms):
@@ -1117,10 +1184,30 @@ def parse_trace_csv(text: str, source: str = "trace") -> Trace:
         else:
             nv, lewr, lh = (int(seen.max()) + 1 if len(seen) else 1), True, -1
         specs.append(VmSpec(max(nv, 1), lewr, lh))
-    tr = Trace(
+    return tuple(specs)
+
+
+def _csv_trace(
+    rows: list[tuple[int, ...]],
+    names: tuple[str, ...],
+    directives: dict[str, Any],
+    vm_decl: dict[int, tuple[int | None, bool, int]],
+) -> Trace:
+    """Build the (unvalidated) trace from the rows; CPUs, signers and VMs default to what the rows use."""
+    arr = np.array(rows, dtype=np.int64).reshape(-1, len(names))
+    t, kind, cpu, vm, vcpu, signer = (arr[:, i] for i in range(6))
+    unmasked = arr[:, 6] if len(names) == 7 else None
+    ns = kind != S3
+    ncpus = directives.get("cpus", int(cpu[ns].max()) + 1 if ns.any() else 1)
+    launch = kind == LAUNCH
+    max_signer = int(signer[launch].max()) if launch.any() else -1
+    decl_hash = max((lh for _, _, lh in vm_decl.values()), default=-1)
+    approved_max = max(directives.get("allowlist", ()), default=-1)
+    nsigners = directives.get("signers", max(max_signer, decl_hash, approved_max) + 1)
+    return Trace(
         int(ncpus),
         int(nsigners),
-        tuple(specs),
+        _csv_vm_specs(vm, vcpu, ns, vm_decl),
         t,
         kind,
         cpu,
@@ -1131,6 +1218,10 @@ def parse_trace_csv(text: str, source: str = "trace") -> Trace:
         unmasked=unmasked,
         policy=directives.get("policy"),
     )
+
+
+def _validated_csv_trace(tr: Trace, lines: list[int], source: str) -> Trace:
+    """Validate the trace, naming the CSV line of a bad row (or the directives) in the error."""
     try:
         tr.validate()
     except ConfigError as e:
@@ -1141,6 +1232,35 @@ def parse_trace_csv(text: str, source: str = "trace") -> Trace:
             f"{source} line {lines[row]}{e.option[len(f'trace row {row}') :]}", e.value, e.reason
         ) from None
     return tr
+
+
+def parse_trace_csv(text: str, source: str = "trace") -> Trace:
+    """Parse CSV text (see the module docstring); errors name ``source`` and the line number."""
+    src = _CsvSource(source)
+    directives: dict[str, Any] = {}
+    vm_decl: dict[int, tuple[int | None, bool, int]] = {}
+    col_index: dict[str, int] | None = None  # None: before the header line
+    rows: list[tuple[int, ...]] = []
+    lines: list[int] = []
+    names: tuple[str, ...] = _CSV_COLUMNS
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#@"):
+            _directive(line[2:], lineno, directives, vm_decl, src.bad)
+            continue
+        if line.startswith("#"):
+            continue
+        cells = [c.strip() for c in next(csv.reader([line]))]
+        if col_index is None:
+            col_index, names = _csv_header(cells, lineno, src)
+            continue
+        rows.append(_csv_row(cells, line, lineno, col_index, names, src))
+        lines.append(lineno)
+    if col_index is None:
+        raise ConfigError(source, "", f"no header line ({','.join(_CSV_COLUMNS)})")
+    return _validated_csv_trace(_csv_trace(rows, names, directives, vm_decl), lines, source)
 
 
 def _directive(
