@@ -323,6 +323,18 @@ class ExactSimulation:
         self.nlaunches = rows.launches
         self.keep_records = self.nlaunches <= RECORDS_DEFAULT_MAX if records is None else bool(records)
 
+        host_signers = self._setup_signers(trace, rows)
+        self._setup_guests(trace)
+        self._setup_host_path(host_signers)
+        self._setup_s3(trace, rows)
+        self._setup_counters(trace, rows)
+
+    # ------------------------------------------------------------------ setup steps
+
+    def _setup_signers(self, trace: Trace, rows: Trace) -> list[int]:
+        """Build and sign each signer's enclave image once; remember what EINIT needs of
+        it (the memoized signature check, a fork, the MRSIGNER words, the code a policy
+        refusal shows). Returns the host's signers."""
         launch = rows.kind == LAUNCH
         host_signers = set(np.unique(rows.signer[launch & (rows.vm < 0)]).tolist())
         used = set(np.unique(rows.signer[launch]).tolist())
@@ -340,10 +352,15 @@ class ExactSimulation:
             self._words[s] = info.mrsigner_words
             if img.enclave.secs.attributes.flags & CONTROLLED_ATTRIBUTES:  # what Kvm.policy_refusal_code gives
                 self._refusal_code[s] = int(POLICY_REFUSAL_CODE_LE)
+        return sorted(host_signers)
 
-        # The guests: KVM's own per-vCPU model. The simulator's host has writable
-        # launch control, so every guest has CPUID SGX_LC (rfc2017) and its firmware
-        # locks FEATURE_CONTROL with SGX_ENABLE, plus bit 17 iff lewr.
+    def _setup_guests(self, trace: Trace) -> None:
+        """The guests: KVM's own per-vCPU model (:class:`~sgxlab.kvm.guest.GuestLc`).
+
+        The simulator's host has writable launch control, so every guest has
+        CPUID SGX_LC (rfc2017) and its firmware locks FEATURE_CONTROL with
+        SGX_ENABLE, plus bit 17 iff lewr.
+        """
         lc = self.platform.lc_writable
         intel = INTEL_LEPUBKEYHASH.words
         self.guests: list[list[GuestLc]] = [
@@ -361,24 +378,30 @@ class ExactSimulation:
         self._through = passes_through(lc, self.design_cls)
         self._vload: Callable[..., None] | None = schedule_in_hook(lc, self.design)
 
-        # What host launches load and present: their own words and no token, or
-        # (single-le) the LE's words and the LE's token.
+    def _setup_host_path(self, host_signers: Sequence[int]) -> None:
+        """What host launches load and present: their own words and no token, or
+        (single-le) the LE's words and the LE's token."""
         tables = self.tables
+        n = len(self._words)
         self._hwords: list[Words | None] = list(self._words)
         self._htoken: list[Einittoken | None] = [None] * n
         self._hreason: list[str | None] = list(tables.host_reasons[:n])
         self.host_le: LaunchEnclave | None = None
         if tables.host_le is not None:
-            self._setup_host_le(tables.host_le, sorted(host_signers))
+            self._setup_host_le(tables.host_le, host_signers)
         self._forbidden = tables.forbidden
-        # For S3 resumes: the S3 rows, the SCHED rows (only if some S3 can find a
-        # vCPU), and the vCPU current on each CPU as of SCHED row _sched_pos.
+
+    def _setup_s3(self, trace: Trace, rows: Trace) -> None:
+        """For S3 resumes: the S3 rows, the SCHED rows (only if some S3 can find a
+        vCPU), and the vCPU current on each CPU as of SCHED row ``_sched_pos``."""
         self._s3_rows: list[int] = np.flatnonzero(rows.kind == S3).tolist()
         self._sched_rows = np.flatnonzero(rows.kind == SCHED) if self._s3_rows and trace.vms else np.zeros(0, np.int64)
         self._sched_pos = 0
         self._current: dict[int, tuple[int, int]] = {}
         self._on: dict[tuple[int, int], int] = {}
 
+    def _setup_counters(self, trace: Trace, rows: Trace) -> None:
+        """Zero the platform's counters and the run's, and pick the loop's inputs."""
         self.platform.reset_counters()
         self.pos = 0
         self.launches = 0
