@@ -574,7 +574,7 @@ class ExactSimulation:
 
         check_bypass = any(forbidden)
         s3_base = self.s3_events
-        current_at = self._current_at
+        resume = self._resume
         retries = msr_cycles = wait_sum = sched_over = 0
         sched_ins = encls = msr_exits = s3 = bypasses = 0
 
@@ -654,12 +654,9 @@ class ExactSimulation:
                     vload(cpu, guests[v][vc].words)
                     sched_over += (cpu.hash_rd - r0) * c_rd + (cpu.hash_wr - w0) * c_wr
             elif k == S3:
-                # Resume thaws the vCPU threads: each current vCPU is scheduled in again.
-                n3, rd3, wr3 = s3_resume(
-                    platform, design, [(c3, guests[v3][vc3].words) for c3, (v3, vc3) in current_at(s3_base + s3)]
-                )
+                n3, o3 = resume(s3_base + s3, c_rd, c_wr)
                 sched_ins += n3
-                sched_over += rd3 * c_rd + wr3 * c_wr
+                sched_over += o3
                 s3 += 1
 
         launches = K.count(LAUNCH)
@@ -763,7 +760,7 @@ class ExactSimulation:
 
         check_bypass = any(forbidden)
         s3_base = self.s3_events
-        current_at = self._current_at
+        resume = self._resume
         retries = msr_cycles = wait_sum = sched_over = attempts_n = refused = 0
         sched_ins = encls = msr_exits = s3 = bypasses = 0
 
@@ -867,11 +864,9 @@ class ExactSimulation:
                     vload(cpu, guests[v][vc].words)
                     sched_over += (cpu.hash_rd - r0) * c_rd + (cpu.hash_wr - w0) * c_wr
             elif k == S3:
-                n3, rd3, wr3 = s3_resume(
-                    platform, design, [(c3, guests[v3][vc3].words) for c3, (v3, vc3) in current_at(s3_base + s3)]
-                )
+                n3, o3 = resume(s3_base + s3, c_rd, c_wr)
                 sched_ins += n3
-                sched_over += rd3 * c_rd + wr3 * c_wr
+                sched_over += o3
                 s3 += 1
 
         launches = K.count(LAUNCH)
@@ -916,6 +911,14 @@ class ExactSimulation:
         self.schedule_ins += sched_ins
         self.encls_exits += encls
         self.msr_exits += msr_exits
+
+    def _resume(self, n: int, c_rd: int, c_wr: int) -> tuple[int, int]:
+        """The ``n``-th S3 row: the platform resumes (the MSRs go back to Intel's value)
+        and the frozen vCPU threads run again, each current vCPU scheduled in again in
+        CPU order. Returns the schedule-ins and the cycles of their MSR writes."""
+        current = [(c, self.guests[v][vc].words) for c, (v, vc) in self._current_at(n)]
+        n3, rd3, wr3 = s3_resume(self.platform, self.design, current)
+        return n3, rd3 * c_rd + wr3 * c_wr
 
     def _current_at(self, n: int) -> list[tuple[int, tuple[int, int]]]:
         """``(cpu, (vm, vcpu))`` of every vCPU current at the ``n``-th S3 row, by CPU.
