@@ -109,13 +109,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import sgxlab.kvm.guest as guest
 from sgxlab.errors import ConfigError, GeneralProtection, PolicyRefusal, SgxlabError
 from sgxlab.host.designs import Design, LaunchOutcome, design_class
 from sgxlab.hw.arch import CONTROLLED_ATTRIBUTES, LeHash, SgxError, msr_name
 from sgxlab.hw.einit import SigInfo, einit
 from sgxlab.hw.platform import Cpu, Platform
 from sgxlab.hw.structs import Einittoken, Sigstruct
-from sgxlab.kvm import guest
 from sgxlab.kvm.config import SgxGuestConfig
 from sgxlab.kvm.consistency import GuestView, hardware_consistent, reference_einit
 from sgxlab.kvm.guest import GuestLc, Words

@@ -42,11 +42,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import sgxlab.kvm.guest as guest
 from sgxlab.errors import ConfigError
 from sgxlab.host.designs import Design
 from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, LeHash
 from sgxlab.hw.crypto import NUM_TEST_KEYS, load_test_key
-from sgxlab.kvm import guest
 from sgxlab.kvm.config import SgxGuestConfig
 from sgxlab.kvm.policy import POLICIES, POLICY_NAMES, HostPolicy, policy_by_name
 from sgxlab.sim.trace import Trace
