@@ -22,30 +22,12 @@ from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
 from sgxlab.sim import fast
 from sgxlab.sim.costs import CostModel
 from sgxlab.sim.fast import _wait, model_of, simulate
+from sgxlab.sim.result import SUMMARY_KEYS
 from sgxlab.sim.stats import latency_summary
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
 
 DESIGN_IDS = [label for label, _ in BUILTIN_DESIGNS]
-KEYS = [
-    "launches",
-    "einit",
-    "failures",
-    "retries",
-    "wrmsr",
-    "rdmsr",
-    "schedule_ins",
-    "encls_exits",
-    "msr_exits",
-    "exits",
-    "s3_events",
-    "latency_cycles",
-    "overhead_cycles",
-    "sched_cycles",
-    "exit_cycles",
-    "bypasses",
-    "refusals",
-    "vms_refused",
-]
+KEYS = list(SUMMARY_KEYS[4:])  # the engine's own keys: everything but design/workload/seed/engine
 
 
 def run_all(trace: Trace, costs: CostModel | None = None) -> dict[str, dict]:

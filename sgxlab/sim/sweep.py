@@ -243,8 +243,7 @@ def plan_sweep(
 def param_column(name: str, kind: str) -> str:
     """The column of a varied parameter: its name, or ``<name>_param`` / ``<name>_cost``
     where a summary column has that name (``launches``, ``einit``)."""
-    flat = {"launches", "einit", "retries", "wrmsr", "rdmsr", "bypasses", "refusals", "vms_refused"}
-    return f"{name}_{kind}" if name in flat or name in SUMMARY_KEYS else name
+    return f"{name}_{kind}" if name in SUMMARY_KEYS else name
 
 
 def _run_task(task: _Task) -> list[dict[str, Any]]:
