@@ -97,7 +97,18 @@ def read_user_bytes(path: PathArg, option: str, *, max_bytes: int = MAX_READ, wh
         raise ConfigError(option, str(p), f"is {st.st_size:,} bytes; at most {max_bytes:,} are read for {what}")
     try:
         with open(p, "rb") as f:
-            data = f.read(max_bytes + 1)
+            # Ask for what stat promised, not for the cap: read(n) reserves n bytes up front.
+            want = min(st.st_size, max_bytes) + 1
+            data = f.read(want)
+            if len(data) == want and want <= max_bytes:  # it grew while we looked: read on, up to the cap
+                parts, total = [data], len(data)
+                while total <= max_bytes:
+                    chunk = f.read(min(1 << 20, max_bytes + 1 - total))
+                    if not chunk:
+                        break
+                    parts.append(chunk)
+                    total += len(chunk)
+                data = b"".join(parts)
     except OSError as e:
         raise ConfigError(option, str(p), f"cannot be read: {_why(e)}") from None
     if len(data) > max_bytes:  # it grew while we looked
