@@ -24,7 +24,7 @@ def test_policy_matrix_json_keys_are_exactly_the_columns(capsys):
     rc, out, err = run(capsys, "policy-matrix", "--json")
     assert rc == 0 and err == ""
     rows = json.loads(out)
-    assert isinstance(rows, list) and len(rows) == 60
+    assert isinstance(rows, list) and len(rows) == 108  # 6 policies x 18 guests
     for r in rows:
         assert list(r) == list(MATRIX_COLUMNS)
         assert set(r) == {
@@ -32,14 +32,18 @@ def test_policy_matrix_json_keys_are_exactly_the_columns(capsys):
             "lewr",
             "lehash",
             "signer",
+            "provisionkey",
+            "provision",
+            "host",
             "vm_created",
             "launched",
             "code",
+            "step",
             "bypass",
             "hw_consistent",
             "reason",
         }
-        assert (r["code"] is None) == (not r["vm_created"])
+        assert (r["code"] is None) == (not r["vm_created"] or r["step"] == "ecreate-gp")
         assert isinstance(r["lewr"], bool) and isinstance(r["bypass"], bool) and isinstance(r["reason"], str)
     assert any(r["bypass"] for r in rows)
 
@@ -49,8 +53,8 @@ def test_policy_matrix_text_table_fits_72_columns(capsys):
     assert rc == 0
     lines = out.splitlines()
     assert max(len(line) for line in lines) <= 72
-    assert lines[0].split() == ["#", "policy", "lewr", "lehash", "signer", "vm", "run", "code", "bypass", "hw-ok"]
-    assert sum(1 for line in lines if line.split()[:1] and line.split()[0].isdigit()) >= 60
+    assert lines[0].split() == ["#", "policy", "lewr", "lehash", "signer", "pk", "host", "vm", "run", "code", "byp", "hw"]
+    assert sum(1 for line in lines if line.split()[:1] and line.split()[0].isdigit()) >= 108
     assert "POLICY BYPASS" in out
 
 

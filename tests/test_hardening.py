@@ -562,6 +562,7 @@ ADVERSARIAL: dict[str, list[tuple[tuple[str, ...], int]]] = {
         (("guest", "--sgx=-object memory-backend-epc,id=a,size=1M -M sgx-epc.0.memdev=a,sgx-epc.0.memdev=a"), 2),
         (("guest", '--sgx=-cpu "unbalanced'), 2),
     ],
+    "policies": [(("policies",), 0), (("policies", "--json"), 0), (("policies", "extra"), 2)],
     "policy-matrix": [
         (("policy-matrix", "--design", "nope"), 2),
         (("policy-matrix", "--design", "this:x"), 2),
@@ -700,6 +701,9 @@ MATRIX_DIGEST_BEFORE = {
 }
 
 
+OLD_COLUMNS = ("policy", "lewr", "lehash", "signer", "vm_created", "launched", "code", "bypass", "hw_consistent", "reason")
+
+
 def _digest(rows) -> str:
     return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
 
@@ -708,17 +712,22 @@ def test_policy_matrix_rows_unchanged_by_the_isolation_fix():
     from sgxlab.experiments.matrix import policy_matrix_records
     from sgxlab.host.designs import DESIGNS
 
+    def old_rows(design: str | None = None) -> list[dict]:
+        """The 60 rows and 10 columns the matrix had before the PROVISIONKEY gate (issue 12) widened it."""
+        rows = policy_matrix_records(design) if design else policy_matrix_records()
+        return [{k: r[k] for k in OLD_COLUMNS} for r in rows if r["policy"] != "mainline" and not r["provisionkey"]]
+
     for name in DESIGNS:
-        rows = policy_matrix_records(name)
+        rows = old_rows(name)
         assert len(rows) == 60
         want = MATRIX_DIGEST_BEFORE["always-write" if name == "percpu-cache" else name]
         assert _digest(rows) == want, name
-    assert _digest(policy_matrix_records()) == MATRIX_DIGEST_BEFORE["always-write"]
+    assert _digest(old_rows()) == MATRIX_DIGEST_BEFORE["always-write"]
 
 
 def test_policy_matrix_gives_each_policy_a_fresh_platform(monkeypatch):
     import sgxlab.experiments.matrix as kvm
-    from sgxlab.kvm.policy import POLICY_NAMES
+    from sgxlab.kvm.policy import HOST_POLICY_NAMES
 
     made = []
 
@@ -729,7 +738,7 @@ def test_policy_matrix_gives_each_policy_a_fresh_platform(monkeypatch):
 
     monkeypatch.setattr(kvm, "Platform", Counting)
     kvm.policy_matrix_records("percpu-cache")
-    assert len(made) == len(POLICY_NAMES) == len({id(p) for p in made})
+    assert len(made) == len(HOST_POLICY_NAMES) == len({id(p) for p in made})
 
 
 @pytest.mark.parametrize("design", ["percpu-cache", "always-write", "eager-load"])
@@ -738,9 +747,9 @@ def test_policy_matrix_rows_do_not_depend_on_policy_order(monkeypatch, design):
     import sgxlab.kvm.policy
 
     forward = kvm.policy_matrix_records(design)
-    monkeypatch.setattr(sgxlab.kvm.policy, "POLICY_NAMES", tuple(reversed(sgxlab.kvm.policy.POLICY_NAMES)))
+    monkeypatch.setattr(kvm, "HOST_POLICY_NAMES", tuple(reversed(kvm.HOST_POLICY_NAMES)))
     backward = kvm.policy_matrix_records(design)
-    key = lambda r: (r["policy"], r["lewr"], r["lehash"], r["signer"])
+    key = lambda r: (r["policy"], r["lewr"], r["lehash"], r["signer"], r["provisionkey"], r["provision"])
     assert sorted(forward, key=key) == sorted(backward, key=key)
 
 

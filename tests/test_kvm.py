@@ -36,7 +36,15 @@ from sgxlab.kvm import (
     launch_le_in_guest,
     parse_size,
 )
-from sgxlab.kvm.policy import ENFORCING_POLICIES, POLICY_NAMES, Allowlist, HostAllowlist, SingleLE, policy_by_name
+from sgxlab.kvm.policy import (
+    ENFORCING_POLICIES,
+    HOST_POLICY_NAMES,
+    POLICY_NAMES,
+    Allowlist,
+    HostAllowlist,
+    SingleLE,
+    policy_by_name,
+)
 
 FC = MSR_IA32_FEATURE_CONTROL
 HASH = MSR_IA32_SGXLEPUBKEYHASH
@@ -206,7 +214,7 @@ def test_merged_mode_is_qemu_62():
         "-object memory-backend-epc,id=mem2,size=28M "
         "-M q35,sgx-epc.0.memdev=mem1,sgx-epc.1.memdev=mem2"
     )
-    assert c == SgxGuestConfig(epc=92 << 20, mode="merged", sgxlc=True)
+    assert c == SgxGuestConfig(epc=92 << 20, mode="merged", sgxlc=True, provisionkey=True)
     assert c.lehash is None and not c.lewr and c.lc_enabled and c.lc_option == "sgxlc"
     assert SgxGuestConfig.merged("64M") == SgxGuestConfig(epc=64 << 20, mode="merged", sgxlc=True)
     off = SgxGuestConfig.parse("-cpu host,sgxlc=off -object memory-backend-epc,id=m,size=4M -M sgx-epc.0.memdev=m")
@@ -833,7 +841,10 @@ def test_no_enforcing_policy_bypassed_under_any_design(design):
 def test_matrix_rows_tell_the_story(records):
     def row(policy, lewr, lehash, signer):
         (r,) = [
-            x for x in records if (x["policy"], x["lewr"], x["lehash"], x["signer"]) == (policy, lewr, lehash, signer)
+            x
+            for x in records
+            if (x["policy"], x["lewr"], x["lehash"], x["signer"], x["provisionkey"])
+            == (policy, lewr, lehash, signer, False)
         ]
         return r
 
@@ -859,32 +870,35 @@ def test_matrix_rows_tell_the_story(records):
 
 
 def test_matrix_every_combination_once(records):
-    keys = [(r["policy"], r["lewr"], r["lehash"], r["signer"]) for r in records]
-    assert len(keys) == len(set(keys)) == 60
-    assert {k[0] for k in keys} == set(POLICY_NAMES)
+    keys = [(r["policy"], r["lewr"], r["lehash"], r["signer"], r["provisionkey"], r["provision"]) for r in records]
+    assert len(keys) == len(set(keys)) == 108
+    assert {k[0] for k in keys} == set(HOST_POLICY_NAMES) == set(POLICY_NAMES) | {"mainline"}
     assert {k[2] for k in keys} == {"intel", "approved", "other"}
     assert {k[3] for k in keys} == {"approved", "forbidden"}
+    assert sum(1 for k in keys if not k[4]) == 72
     for r in records:
         assert tuple(r) == MATRIX_COLUMNS
-        assert (r["code"] is None) == (not r["vm_created"])
+        assert (r["code"] is None) == (not r["vm_created"] or r["step"] == "ecreate-gp")
         if r["launched"]:
             assert r["code"] == 0
 
 
 def test_policy_matrix_dataframe_shape_and_types():
+    import pandas  # noqa: F401  (imported first: the timing is the matrix's, not pandas' import)
+
     import sgxlab
 
     t0 = time.perf_counter()
     df = sgxlab.policy_matrix()
     elapsed = time.perf_counter() - t0
-    assert df.shape == (60, 10)
+    assert df.shape == (108, 14)
     assert list(df.columns) == list(MATRIX_COLUMNS)
-    for col in ("lewr", "vm_created", "launched", "bypass", "hw_consistent"):
+    for col in ("lewr", "provisionkey", "provision", "vm_created", "launched", "bypass", "hw_consistent"):
         assert df[col].dtype == bool, col
     assert str(df["code"].dtype) == "Int64"
-    assert df["code"].isna().tolist() == (~df["vm_created"]).tolist()
+    assert df["code"].isna().tolist() == ((~df["vm_created"]) | (df["step"] == "ecreate-gp")).tolist()
     assert set(df["code"].dropna().unique()) <= {0, 16}
-    for col in ("policy", "lehash", "signer", "reason"):
+    for col in ("policy", "lehash", "signer", "reason", "host", "step"):
         assert all(isinstance(x, str) and x for x in df[col]), col
     assert elapsed < 5, f"policy_matrix took {elapsed:.2f}s"
 
@@ -921,3 +935,26 @@ def test_guest_einit_faults_until_guest_firmware_enables_sgx():
     for i, w in enumerate(e.mrsigner.words):
         vcpu.wrmsr(0x8C + i, w)
     assert vcpu.einit(e.sigstruct, e.fresh()).code == 0
+
+
+def test_set_policy_and_set_design_keep_live_vms_legal():
+    from sgxlab.host.provision import Tenant
+    from sgxlab.kvm.policy import Mainline
+
+    signer = load_test_key(1).mrsigner
+    kvm = Kvm(Platform(2, "flexible"), "allow-all")
+    vm = kvm.create_vm(SgxGuestConfig(epc=64 << 20, lewr=True, provisionkey=True), tenant=Tenant("q"))
+    assert vm.sgx_provisioning_allowed  # allow-all gates nothing
+    with pytest.raises(PolicyRefusal) as e:
+        kvm.set_policy(policy_by_name("approved-set", [signer]))  # refuses lewr VMs
+    assert e.value.policy == "approved-set" and kvm.policy.name == "allow-all"
+    kvm.set_policy(Mainline())
+    assert kvm.policy.name == "mainline" and not vm.sgx_provisioning_allowed
+    kvm.set_policy(Allowlist([signer]))
+    with pytest.raises(PolicyRefusal) as e:
+        kvm.set_design("eager-load")  # untrapped: the allowlist could not see the lewr guest
+    assert e.value.policy == "allowlist" and kvm.design.name == "always-write"
+    kvm.set_design("read-compare")
+    assert kvm.design.name == "read-compare" and kvm.traps_einit
+    with pytest.raises(ConfigError):
+        kvm.set_policy(42)  # type: ignore[arg-type]

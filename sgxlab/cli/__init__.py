@@ -31,6 +31,7 @@ COMMANDS = (
     "measure",
     "einit",
     "guest",
+    "policies",
     "policy-matrix",
     "run",
     "compare",

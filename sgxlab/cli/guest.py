@@ -14,6 +14,14 @@ exits with status 2 and one line on stderr.
 The host is a flexible platform unless ``--firmware`` says otherwise. The
 host-approved hashes default to those of ``sgxlab policy-matrix`` (test keys
 00 and 01); ``--approve HEX`` (repeatable) replaces them.
+
+PROVISIONKEY: ``+sgx-provisionkey`` (QEMU 6.2) or ``provisionkey`` (in
+Kai's form, an sgxlab extension) asks QEMU to pass ``/dev/sgx_provision`` to
+KVM with KVM_CAP_SGX_ATTRIBUTE; ``--provision`` says the tenant QEMU runs as
+may open it. The output says whether the VM gets ``sgx_provisioning_allowed``
+and whether KVM intercepts its ECREATE (``sgx_intercept_encls_ecreate``);
+under ``--policy mainline`` such a VM's ECREATE of a PROVISIONKEY SECS gets
+#GP. Policies: :data:`sgxlab.kvm.policy.POLICY_CATALOG`.
 """
 
 from __future__ import annotations
@@ -26,11 +34,18 @@ from sgxlab.cli import print_json, print_table
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from sgxlab.hw.platform import FIRMWARE_NAMES
-    from sgxlab.kvm.policy import POLICY_NAMES
+    from sgxlab.kvm.policy import HOST_POLICY_NAMES
 
     p = sub.add_parser("guest", help="parse an SGX guest configuration and ask the host policy whether to create it")
     p.add_argument("--sgx", required=True, metavar="OPTIONS", help="e.g. 'epc=64M,lehash=<64 hex>,lewr'")
-    p.add_argument("--policy", default="allow-all", help=f"host policy: {', '.join(POLICY_NAMES)} (default allow-all)")
+    p.add_argument(
+        "--policy", default="allow-all", help=f"host policy: {', '.join(HOST_POLICY_NAMES)} (default allow-all)"
+    )
+    p.add_argument(
+        "--provision",
+        action="store_true",
+        help="the tenant QEMU runs as may open /dev/sgx_provision (for +sgx-provisionkey)",
+    )
     p.add_argument(
         "--approve", action="append", metavar="HEX", help="a host-approved hash (repeatable; default: test keys 00, 01)"
     )
@@ -48,7 +63,9 @@ def _fc_text(fc: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sgxlab.kvm.guest as kvm_guest
     from sgxlab.experiments.matrix import default_approved
+    from sgxlab.host.provision import Tenant
     from sgxlab.hw.arch import LeHash
     from sgxlab.hw.platform import Platform
     from sgxlab.kvm import Kvm, SgxGuestConfig
@@ -59,18 +76,28 @@ def run(args: argparse.Namespace) -> int:
     policy = policy_by_name(args.policy, approved=approved)
     platform = Platform(1, args.firmware, lehash=args.firmware_lehash)
     kvm = Kvm(platform, policy, args.design)
-    created, party, reason = kvm.would_create(config)
+    tenant = Tenant("qemu", sgx_provision=args.provision)
+    created, party, reason = kvm.would_create(config, tenant)
+    gates = policy.gates_provisionkey
     warnings = list(kvm.qemu_warnings(config))
+    pk_warning = kvm_guest.qemu_provisionkey_warning(config, gates, tenant)
+    if pk_warning is not None:
+        warnings.append(pk_warning)
+    allowed = kvm_guest.sgx_provisioning_allowed(gates, config, tenant)
     guest: dict[str, Any] = {
         "cpuid_sgx_lc": kvm.guest_cpuid_sgx_lc(config),
         "feature_control": kvm.guest_feature_control(config),
         "initial_lehash": kvm.initial_lehash(config).hex(),
         "einit_trapped": kvm.traps_einit,
+        "sgx_provisioning_allowed": allowed,
+        "ecreate_trapped": kvm_guest.sgx_intercept_encls_ecreate(allowed),
     }
     host = {
         "firmware": platform.firmware.name,
         "lc_writable": kvm.lc_writable,
         "policy": policy.name,
+        "gates_provisionkey": gates,
+        "tenant_sgx_provision": args.provision,
         "approved": [h.hex() for h in approved],
         "design": kvm.design.name,
     }
@@ -89,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         rows.append(("lehash", config.lehash.hex() if config.lehash else "(KVM's default)"))
         rows.append(("lewr", "yes" if config.lewr else "no"))
+    rows.append(("provisionkey", "yes" if config.provisionkey else "no"))
     rows += [
         ("option", config.to_option()),
         (
@@ -101,6 +129,11 @@ def run(args: argparse.Namespace) -> int:
         ("guest FEAT_CTL", _fc_text(guest["feature_control"])),
         ("initial hash", guest["initial_lehash"]),
         ("guest EINIT", "trapped" if kvm.traps_einit else "native (not trapped)"),
+        (
+            "PROVISIONKEY",
+            ("allowed (KVM_CAP_SGX_ATTRIBUTE)" if allowed else "not allowed: its ECREATE is trapped, #GP")
+            + ("" if gates else ", not gated by this policy"),
+        ),
         ("created", "yes" if created else "no"),
     ]
     if not created:

@@ -3,7 +3,8 @@
 Andy Lutomirski's "little VM" argument made observable: each row really runs
 on the emulator, and ``bypass`` marks a guest that launched an enclave its
 host forbids; ``hw_consistent`` marks where a guest saw what no real machine
-could show (Kai Huang's objection).
+could show (Kai Huang's objection). Rows with ``provisionkey`` show
+mainline's PROVISIONKEY gate on the host and in guests.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sgxlab.errors import PolicyRefusal
+from sgxlab.errors import GeneralProtection, PolicyRefusal
 from sgxlab.host.designs import Design
+from sgxlab.host.provision import GATE_EACCES, GATE_ECREATE_GP, Tenant
 from sgxlab.hw.arch import (
     INTEL_LEPUBKEYHASH,
     MSR_IA32_SGXLEPUBKEYHASH,
+    Attr,
     LeHash,
 )
 from sgxlab.hw.platform import Platform
-from sgxlab.hw.structs import PT_TCS, SECINFO_R, SECINFO_X, Einittoken, Secinfo, Sigstruct
+from sgxlab.hw.structs import PT_TCS, SECINFO_R, SECINFO_X, Attributes, Einittoken, Secinfo, Sigstruct
 from sgxlab.kvm.config import SgxGuestConfig
-from sgxlab.kvm.policy import policy_by_name
+from sgxlab.kvm.policy import HOST_POLICY_NAMES, policy_by_name
 from sgxlab.kvm.vcpu import GuestEinit, Kvm, launch_le_in_guest
 from sgxlab.sim.schema import POLICY_MATRIX
 
@@ -42,6 +45,13 @@ MATRIX_COLUMNS: tuple[str, ...] = POLICY_MATRIX.names
 
 MATRIX_LEHASH: tuple[str, ...] = ("intel", "approved", "other")
 MATRIX_SIGNER: tuple[str, ...] = ("approved", "forbidden")
+
+MATRIX_GATE_GUESTS: tuple[tuple[bool, str], ...] = ((True, "intel"), (False, "approved"), (False, "other"))
+"""The guests of the PROVISIONKEY rows, as ``(lewr, lehash)``: each launches the
+approved signer's PROVISIONKEY enclave, without and with ``provision``."""
+
+HOST_EINIT = "einit"
+"""``host`` column: host root's launch of the row's enclave would reach ENCLS[EINIT]."""
 
 # Test keys (data/keys) and their roles in the matrix.
 _KEY_APPROVED_LE = 0
@@ -69,6 +79,8 @@ class _MatrixSetup:
     image: Enclave
     les: dict[str, LaunchEnclave]
     le_sig: dict[str, bytes] = field(default_factory=dict)
+    pk_sig: bytes = b""
+    pk_image: Enclave | None = None
 
     @classmethod
     def build(cls) -> _MatrixSetup:
@@ -91,11 +103,23 @@ class _MatrixSetup:
             "approved": sign_sigstruct(k_ok, unsigned).to_bytes(),
             "forbidden": sign_sigstruct(k_bad, unsigned).to_bytes(),
         }
+        # The same pages in an enclave whose SECS asks for PROVISIONKEY (a provisioning enclave).
+        pk_image = build_enclave(
+            [
+                Page(0x0, Secinfo.of(SECINFO_R | SECINFO_X), b"sgxlab policy-matrix enclave"),
+                Page(0x1000, Secinfo.of(0, PT_TCS)),
+            ],
+            attributes=Attributes(int(Attr.MODE64BIT | Attr.PROVISIONKEY), 0x3),
+        )
+        pk_unsigned = Sigstruct.new(enclavehash=pk_image.mrenclave(), attributes=pk_image.secs.attributes)
         les = {
-            # The host-approved LE: its token policy is the host's approved set.
+            # The host-approved LE: its token policy is the host's approved set, with no
+            # provisioning list (like Intel's LE for an unlisted signer: no PROVISIONKEY token).
             "approved": LaunchEnclave.create(k_le, allowlist=approved),
-            # The guest owner's own LE: it grants whatever the guest wants.
-            "other": LaunchEnclave.create(k_other, allowlist=(k_ok.mrsigner, k_bad.mrsigner)),
+            # The guest owner's own LE: it grants whatever the guest wants, PROVISIONKEY included.
+            "other": LaunchEnclave.create(
+                k_other, allowlist=(k_ok.mrsigner, k_bad.mrsigner), provision_allowlist=(k_ok.mrsigner,)
+            ),
         }
         return cls(
             approved=approved,
@@ -105,24 +129,57 @@ class _MatrixSetup:
             image=image,
             les=les,
             le_sig={k: le.sigstruct.to_bytes() for k, le in les.items()},
+            pk_sig=sign_sigstruct(k_ok, pk_unsigned).to_bytes(),
+            pk_image=pk_image,
         )
 
 
-def _matrix_row(kvm: Kvm, setup: _MatrixSetup, lewr: bool, lehash: str, signer: str) -> dict[str, object]:
+def _host_column(kvm: Kvm, signer: LeHash, attributes: int, tenant: Tenant) -> str:
+    """What host root (as ``tenant``) gets for the row's enclave: ``policy`` (the
+    signer policy, or a single LE giving no token), ``eacces`` (the gate) or
+    ``einit`` (it reaches ENCLS[EINIT]); the same checks as :meth:`Kvm.host_einit`."""
+    pol = kvm.policy
+    if pol.check_host_einit(signer) is not None or (pol.host_lehash is not None and not pol.permits(signer)):
+        return "policy"
+    if kvm.host_gate_refusal(attributes, tenant) is not None:
+        return GATE_EACCES
+    return HOST_EINIT
+
+
+def _matrix_row(
+    kvm: Kvm,
+    setup: _MatrixSetup,
+    lewr: bool,
+    lehash: str,
+    signer: str,
+    provisionkey: bool = False,
+    provision: bool = False,
+) -> dict[str, object]:
+    tenant = Tenant("tenant", sgx_provision=provision)
+    image = setup.pk_image if provisionkey else setup.image
+    assert image is not None
+    enclave_sig = setup.pk_sig if provisionkey else setup.sig[signer]
     row: dict[str, object] = {
         "policy": kvm.policy.name,
         "lewr": lewr,
         "lehash": lehash,
         "signer": signer,
+        "provisionkey": provisionkey,
+        "provision": provision,
+        "host": _host_column(kvm, setup.signer[signer], image.secs.attributes.flags, tenant),
     }
-    config = SgxGuestConfig(epc=64 << 20, lehash=setup.lehash[lehash], lewr=lewr)
+    config = SgxGuestConfig(epc=64 << 20, lehash=setup.lehash[lehash], lewr=lewr, provisionkey=provisionkey)
+    name = f"{kvm.policy.name}/{'lewr' if lewr else 'nolewr'}/{lehash}/{signer}"
+    if provisionkey:
+        name += f"/pk/{'cap' if provision else 'nocap'}"
     try:
-        vm = kvm.create_vm(config, name=f"{kvm.policy.name}/{'lewr' if lewr else 'nolewr'}/{lehash}/{signer}")
+        vm = kvm.create_vm(config, name=name, tenant=tenant)
     except PolicyRefusal as e:
         row.update(
             vm_created=False,
             launched=False,
             code=None,
+            step="vm",
             bypass=False,
             hw_consistent=True,
             reason=f"VM refused by {e.policy}: {e.reason}",
@@ -133,6 +190,31 @@ def _matrix_row(kvm: Kvm, setup: _MatrixSetup, lewr: bool, lehash: str, signer: 
         vcpu.load(0)
         steps: list[GuestEinit] = []
         notes: list[str] = []
+        if provisionkey:
+            cap = "holds" if vm.sgx_provisioning_allowed else "lacks"
+            notes.append(f"the VM {cap} KVM_CAP_SGX_ATTRIBUTE (QEMU +sgx-provisionkey as {tenant.name})")
+        enclave = image.fork()
+        try:
+            # ECREATE comes first: before the guest kernel's SGX_IOC_ENCLAVE_INIT writes its
+            # hash MSRs, and before a launch enclave is asked for a token.
+            vcpu.ecreate(enclave)
+        except GeneralProtection as e:
+            if e.instruction != "ECREATE":
+                raise
+            # The gate: #GP at the trapped ECREATE, so no EINIT code exists. Hardware with the
+            # guest's CPUID (PROVISIONKEY filtered out of CPUID.(12H,1)) would fault as well.
+            row.update(
+                vm_created=True,
+                launched=False,
+                code=None,
+                step=GATE_ECREATE_GP,
+                bypass=False,
+                hw_consistent=True,
+                reason="; ".join(notes + [f"ECREATE: {e}"])
+                + "; the host gave this VM no capability, as host root without /dev/sgx_provision gets "
+                "-EACCES: the little-VM argument does not apply to the gate",
+            )
+            return row
         token: Einittoken | None = None
         if lewr:
             for msr, w in zip(_HASH, setup.signer[signer].words):
@@ -150,14 +232,14 @@ def _matrix_row(kvm: Kvm, setup: _MatrixSetup, lewr: bool, lehash: str, signer: 
             if not r.launched:
                 notes.append(f"the guest's LE {le.mrsigner.short()} did not launch ({r.name}: {r.reason})")
             else:
-                sig = Sigstruct.from_bytes(setup.sig[signer])
-                t = le.get_token(sig, setup.image.secs.attributes)
+                sig = Sigstruct.from_bytes(enclave_sig)
+                t = le.get_token(sig, image.secs.attributes)
                 token = t.token
                 if t.granted:
                     notes.append(f"the guest's LE {le.mrsigner.short()} issued a token")
                 else:
                     notes.append(f"the guest's LE {le.mrsigner.short()} refused a token ({t.reason})")
-        final = vcpu.einit(setup.sig[signer], setup.image.fork(), token)
+        final = vcpu.einit(enclave_sig, enclave, token)
         steps.append(final)
         inconsistent = [s for s in steps if not s.hw_consistent]
         reason = "; ".join(notes + [f"EINIT: {final.name} ({final.code}) at {final.step}: {final.reason}"])
@@ -169,6 +251,7 @@ def _matrix_row(kvm: Kvm, setup: _MatrixSetup, lewr: bool, lehash: str, signer: 
             vm_created=True,
             launched=final.launched,
             code=final.code,
+            step=final.step,
             bypass=any(s.bypass for s in steps),
             hw_consistent=not inconsistent,
             reason=reason,
@@ -179,12 +262,11 @@ def _matrix_row(kvm: Kvm, setup: _MatrixSetup, lewr: bool, lehash: str, signer: 
 
 
 def policy_matrix_records(design: str | type[Design] = "always-write") -> list[dict[str, object]]:
-    """The rows of :func:`policy_matrix` as plain dicts (``code`` is ``None`` for a refused VM)."""
-    from sgxlab.kvm.policy import POLICY_NAMES
-
+    """The rows of :func:`policy_matrix` as plain dicts (``code`` is ``None`` for a
+    refused VM or a #GP at ECREATE)."""
     setup = _MatrixSetup.build()
     rows: list[dict[str, object]] = []
-    for pname in POLICY_NAMES:
+    for pname in HOST_POLICY_NAMES:
         # A fresh host per policy: no MSR, cache or design state leaks from one policy's rows to the next.
         platform = Platform(2, "flexible")
         kvm = Kvm(platform, policy_by_name(pname, approved=setup.approved), design)
@@ -192,18 +274,41 @@ def policy_matrix_records(design: str | type[Design] = "always-write") -> list[d
             for lehash in MATRIX_LEHASH:
                 for signer in MATRIX_SIGNER:
                     rows.append(_matrix_row(kvm, setup, lewr, lehash, signer))
+        for lewr, lehash in MATRIX_GATE_GUESTS:
+            for provision in (False, True):
+                rows.append(_matrix_row(kvm, setup, lewr, lehash, "approved", True, provision))
     return rows
 
 
 def policy_matrix(design: str | type[Design] = "always-write") -> pandas.DataFrame:
     """Every host policy against every guest configuration, run on the emulator.
 
-    One row per combination of policy (``allow-all``, ``allowlist``,
-    ``single-le``, ``approved-set``, ``host-only``), ``lewr`` (False/True),
-    ``lehash`` (``"intel"``, ``"approved"``, ``"other"``) and enclave
-    ``signer`` (``"approved"``, ``"forbidden"``): 60 rows, columns
+    For each policy (``allow-all``, ``allowlist``, ``single-le``,
+    ``approved-set``, ``host-only``, ``mainline``:
+    :data:`sgxlab.kvm.policy.HOST_POLICY_NAMES`), one row per combination of
+    ``lewr`` (False/True), ``lehash`` (``"intel"``, ``"approved"``,
+    ``"other"``) and enclave ``signer`` (``"approved"``, ``"forbidden"``),
+    then six PROVISIONKEY rows (``provisionkey`` true): the approved signer's
+    provisioning enclave in the guests of :data:`MATRIX_GATE_GUESTS`, each
+    without and with ``provision``. 18 rows per policy, 108 in all, columns
     :data:`MATRIX_COLUMNS`. ``code`` is a nullable integer (``<NA>`` when the
-    VM was refused).
+    VM was refused or ECREATE faulted); ``step`` says where the row was
+    decided: ``vm`` (VM refused), ``ecreate-gp`` (the gate's #GP at the
+    trapped ECREATE: no EINIT code), ``policy`` (a trapped EINIT the policy
+    refused) or EINIT's check (``commit`` on success).
+
+    ``provision``: the tenant that runs the guest's QEMU (and, for the
+    ``host`` column, launches on the host) may open ``/dev/sgx_provision``;
+    its QEMU asks for ``+sgx-provisionkey`` in every PROVISIONKEY row, so the
+    VM holds KVM_CAP_SGX_ATTRIBUTE exactly when ``provision`` is true.
+    ``host``: what that tenant gets launching the same enclave on the host:
+    ``einit`` (it reaches ENCLS[EINIT]), ``eacces`` (``sgx_encl_init()``'s
+    gate) or ``policy``. Under ``mainline`` the two sides agree row by row:
+    ``eacces`` on the host goes with ``ecreate-gp`` in the guest, so the
+    "little VM" argument does not apply to the gate (the host decides which
+    VMs get the capability). The other five policies do not gate; there a
+    PROVISIONKEY enclave meets only the launch enclave's own, older token
+    policy (the host-approved LE has no provisioning list and refuses it).
 
     Each row really runs: a flexible 2-CPU host with the policy and
     ``design`` (a fresh host for each policy's 12 rows, so no MSR or design

@@ -6,7 +6,8 @@
   and used by both :mod:`sgxlab.kvm.vcpu` and the exact simulation engine;
 * :mod:`sgxlab.kvm.vcpu` -- :class:`Kvm`, :class:`Vm`, :class:`Vcpu`: vCPUs,
   guest MSR accesses and trapped EINIT;
-* :mod:`sgxlab.kvm.policy` -- host launch policies;
+* :mod:`sgxlab.kvm.policy` -- host launch policies (all six listed in
+  :data:`~sgxlab.kvm.policy.POLICY_CATALOG`);
 * :mod:`sgxlab.kvm.consistency` -- could real hardware have shown a guest
   what it saw?
 
@@ -18,13 +19,17 @@ from sgxlab.kvm.consistency import GuestView, hardware_consistent, reference_ein
 from sgxlab.kvm.guest import GuestLc
 from sgxlab.kvm.policy import (
     ENFORCING_POLICIES,
+    HOST_POLICY_NAMES,
     POLICIES,
+    POLICY_CATALOG,
     POLICY_NAMES,
     AllowAll,
     Allowlist,
     ApprovedSet,
     HostAllowlist,
     HostPolicy,
+    Mainline,
+    PolicyInfo,
     SingleLE,
     policy_by_name,
 )
@@ -49,13 +54,17 @@ __all__ = [
     "reference_einit",
     "GuestLc",
     "ENFORCING_POLICIES",
+    "HOST_POLICY_NAMES",
     "POLICIES",
+    "POLICY_CATALOG",
     "POLICY_NAMES",
     "AllowAll",
     "Allowlist",
     "ApprovedSet",
     "HostAllowlist",
     "HostPolicy",
+    "Mainline",
+    "PolicyInfo",
     "SingleLE",
     "policy_by_name",
     "POLICY_REFUSAL_CODE",

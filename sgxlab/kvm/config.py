@@ -54,7 +54,7 @@ MAX_EPC = 1 << 40
 two-socket host, so nothing real exceeds it; larger sizes are typos."""
 
 _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
-_KAI_KEYS = ("epc", "lehash", "lewr")
+_KAI_KEYS = ("epc", "lehash", "lewr", "provisionkey")
 
 
 def parse_size(text: Any, option: str = "epc") -> int:
@@ -157,11 +157,13 @@ def _qemu_options(argv: list[str], text: str) -> list[tuple[str, str]]:
 
 @dataclass(slots=True)
 class _CpuFlags:
-    """What ``-cpu`` said about launch control: the ``sgxlc`` flag and the
-    ``enforce`` property (a later ``-cpu`` overrides an earlier one, flag by flag)."""
+    """What ``-cpu`` said about launch control: the ``sgxlc`` and
+    ``sgx-provisionkey`` flags and the ``enforce`` property (a later ``-cpu``
+    overrides an earlier one, flag by flag)."""
 
     sgxlc: bool = False
     enforce: bool = False
+    provisionkey: bool = False
 
 
 def _cpu_flags(arg: str, flags: _CpuFlags) -> None:
@@ -177,11 +179,13 @@ def _cpu_flags(arg: str, flags: _CpuFlags) -> None:
             raise GuestOptionError(
                 "qemu-syntax", f"-cpu {bare}", arg, "QEMU 6.2 has no lehash/lewr: Kai's 2017 options never landed"
             )
-        if bare not in ("sgxlc", "enforce", "sgx"):
+        if bare not in ("sgxlc", "enforce", "sgx", "sgx-provisionkey"):
             continue  # other properties may take non-boolean values (phys-bits=39, model-id=...)
         on = _flag_value(bare, val) if eq else sign != "-"
         if bare == "sgxlc":
             flags.sgxlc = on
+        elif bare == "sgx-provisionkey":
+            flags.provisionkey = on
         elif bare == "enforce":
             flags.enforce = on
         elif not on:
@@ -283,6 +287,15 @@ class SgxGuestConfig:
     what a host does with ``sgxlc`` is :mod:`sgxlab.kvm.guest`'s
     :func:`~sgxlab.kvm.guest.qemu_filtered_features`).
 
+    ``provisionkey`` is QEMU 6.2's ``+sgx-provisionkey`` CPU flag (merged
+    form) or, in Kai's form, sgxlab's ``provisionkey`` flag (an extension:
+    his RFC had none): QEMU opens ``/dev/sgx_provision`` and passes the fd to
+    KVM with KVM_CAP_SGX_ATTRIBUTE (``target/i386/kvm/kvm.c``,
+    ``__kvm_enable_sgx_provisioning``; QEMU patch "i386: kvm: Add support
+    for exposing PROVISIONKEY to guest", Yang Zhong, 19 Jul 2021). Whether
+    the open succeeds is the host's decision about the QEMU process
+    (:class:`sgxlab.host.provision.Tenant`), not part of the configuration.
+
     Build from text with :meth:`parse` (either form), or with :meth:`merged`.
     :meth:`to_option` gives text that :meth:`parse` turns back into an equal
     object.
@@ -294,6 +307,7 @@ class SgxGuestConfig:
     mode: str = "rfc2017"
     sgxlc: bool = False
     enforce: bool = False
+    provisionkey: bool = False
 
     MODES: ClassVar[tuple[str, ...]] = ("rfc2017", "merged")
 
@@ -305,7 +319,7 @@ class SgxGuestConfig:
             object.__setattr__(self, "lehash", _parse_lehash(self.lehash))
         if self.lehash is not None and not isinstance(self.lehash, LeHash):
             raise ConfigError("lehash", self.lehash, "expected a LeHash, 64 hex digits or None")
-        for name in ("lewr", "sgxlc", "enforce"):
+        for name in ("lewr", "sgxlc", "enforce", "provisionkey"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, getattr(self, name), "expected a bool")
         if self.mode == "merged" and (self.lehash is not None or self.lewr):
@@ -345,6 +359,7 @@ class SgxGuestConfig:
         seen: dict[str, str] = {}
         lehash: LeHash | None = None
         lewr = False
+        provisionkey = False
         epc = 0
         for pos, item in enumerate(t.split(",")):
             if not item:
@@ -357,12 +372,15 @@ class SgxGuestConfig:
             if key in seen:
                 raise GuestOptionError("duplicate-key", f"-sgx {key}", text, f"key {key!r} given twice")
             seen[key] = value
-            if key == "lewr":
+            if key in ("lewr", "provisionkey"):
                 if sep:
                     raise GuestOptionError(
-                        "flag-value", "-sgx lewr", item, "lewr is a flag and takes no value (write just lewr)"
+                        "flag-value", f"-sgx {key}", item, f"{key} is a flag and takes no value (write just {key})"
                     )
-                lewr = True
+                if key == "lewr":
+                    lewr = True
+                else:
+                    provisionkey = True
                 continue
             if not sep or value == "":
                 raise GuestOptionError("missing-value", f"-sgx {key}", item, f"{key} needs a value ({key}=...)")
@@ -372,19 +390,22 @@ class SgxGuestConfig:
                 lehash = _parse_lehash(value, "-sgx lehash")
         if "epc" not in seen:
             raise GuestOptionError("missing-epc", "-sgx", text, "epc=<size> is required")
-        return cls(epc=epc, lehash=lehash, lewr=lewr)
+        return cls(epc=epc, lehash=lehash, lewr=lewr, provisionkey=provisionkey)
 
     @classmethod
-    def merged(cls, epc: int | str = "64M", sgxlc: bool = True, *, enforce: bool = False) -> SgxGuestConfig:
-        """The interface QEMU 6.2 merged: an EPC size, the ``sgxlc`` CPU flag
-        and QEMU's ``enforce`` CPU property."""
-        return cls(epc=parse_size(epc), mode="merged", sgxlc=sgxlc, enforce=enforce)
+    def merged(
+        cls, epc: int | str = "64M", sgxlc: bool = True, *, enforce: bool = False, provisionkey: bool = False
+    ) -> SgxGuestConfig:
+        """The interface QEMU 6.2 merged: an EPC size, the ``sgxlc`` and
+        ``sgx-provisionkey`` CPU flags and QEMU's ``enforce`` CPU property."""
+        return cls(epc=parse_size(epc), mode="merged", sgxlc=sgxlc, enforce=enforce, provisionkey=provisionkey)
 
     @classmethod
     def parse_qemu(cls, text: str) -> SgxGuestConfig:
         """Parse the SGX part of a QEMU 6.2 command line.
 
-        Understood: ``-cpu MODEL,+sgxlc`` (also ``-sgxlc``, ``sgxlc=on|off``)
+        Understood: ``-cpu MODEL,+sgxlc`` (also ``-sgxlc``, ``sgxlc=on|off``;
+        ``sgx-provisionkey`` likewise)
         with QEMU's ``enforce`` CPU property (``enforce``, ``+enforce``,
         ``enforce=on|off``; off by default), ``-object
         memory-backend-epc,id=ID,size=SIZE[,...]`` and ``-M|-machine
@@ -415,7 +436,7 @@ class SgxGuestConfig:
             else:
                 memdevs += _epc_sections(arg)
         total = _epc_total(memdevs, backends, text)
-        return cls(epc=total, mode="merged", sgxlc=flags.sgxlc, enforce=flags.enforce)
+        return cls(epc=total, mode="merged", sgxlc=flags.sgxlc, enforce=flags.enforce, provisionkey=flags.provisionkey)
 
     # -- views ------------------------------------------------------------------
 
@@ -436,6 +457,8 @@ class SgxGuestConfig:
         size = format_size(self.epc)
         if self.mode == "merged":
             flag = "+sgxlc" if self.sgxlc else "-sgxlc"
+            if self.provisionkey:
+                flag += ",+sgx-provisionkey"
             if self.enforce:
                 flag += ",enforce=on"
             return (
@@ -446,6 +469,8 @@ class SgxGuestConfig:
             parts.append(f"lehash={self.lehash.hex()}")
         if self.lewr:
             parts.append("lewr")
+        if self.provisionkey:
+            parts.append("provisionkey")
         return ",".join(parts)
 
     def as_json(self) -> dict[str, Any]:
@@ -457,6 +482,7 @@ class SgxGuestConfig:
             "lewr": self.lewr,
             "sgxlc": self.sgxlc,
             "enforce": self.enforce,
+            "provisionkey": self.provisionkey,
             "option": self.to_option(),
         }
 

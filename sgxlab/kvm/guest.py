@@ -63,7 +63,9 @@ at schedule-in). Per vCPU: ``GuestLc(vcpu_initial_words(default, configured),
 True, firmware_feature_control(lewr))``. Per lewr launch:
 ``g.lewr(words, cpu if through else None)`` (``None`` back means accepted:
 four MSR exits; otherwise the #GP reason), then EINIT with ``g.words``
-(``g.sgx_enabled`` says ENCLS would not fault). Per SCHED row:
+(``g.sgx_enabled`` says ENCLS would not fault). A guest launch the
+PROVISIONKEY gate refuses (:func:`handle_encls_ecreate_refusal`) ends at its
+trapped ECREATE, before the lewr writes and EINIT. Per SCHED row:
 ``vload(cpu, g.words)`` if ``vload`` is not ``None``. Per S3 row:
 ``s3_resume(platform, design, [(cpu, g.words) for each current vCPU])``,
 which returns ``(schedule_ins, hash RDMSRs, hash WRMSRs)``.
@@ -77,6 +79,7 @@ from typing import TYPE_CHECKING
 
 from sgxlab.errors import GeneralProtection
 from sgxlab.host.designs import Design
+from sgxlab.host.provision import SGX_ATTR_PROVISIONKEY, Tenant, sgx_set_attribute
 from sgxlab.hw.arch import (
     FEAT_CTL_LOCKED,
     FEAT_CTL_SGX_ENABLED,
@@ -102,12 +105,16 @@ __all__ = [
     "firmware_feature_control",
     "guest_cpuid_sgx_lc",
     "guest_feature_control",
+    "handle_encls_ecreate_refusal",
     "initial_lehash",
     "passes_through",
     "qemu_enforce_refusal",
     "qemu_filter_warning",
     "qemu_filtered_features",
+    "qemu_provisionkey_warning",
     "s3_resume",
+    "sgx_intercept_encls_ecreate",
+    "sgx_provisioning_allowed",
     "schedule_in_hook",
     "setup_default_sgx_lepubkeyhash",
     "traps_einit",
@@ -482,3 +489,60 @@ def guest_feature_control(config: SgxGuestConfig, cpuid_sgx_lc: bool) -> int:
     if config.mode == "merged":
         return firmware_feature_control(cpuid_sgx_lc)
     return firmware_feature_control(config.lewr)
+
+
+# --------------------------------------------------------------------------- the PROVISIONKEY gate in guests
+
+
+def sgx_provisioning_allowed(gates: bool, config: SgxGuestConfig, tenant: Tenant) -> bool:
+    """``kvm->arch.sgx_provisioning_allowed`` for a VM that ``tenant``'s QEMU creates.
+
+    With ``provisionkey`` (``+sgx-provisionkey``) QEMU opens
+    ``/dev/sgx_provision`` as ``tenant`` and passes the fd with
+    ``kvm_vm_enable_cap(KVM_CAP_SGX_ATTRIBUTE, fd)``; KVM's
+    ``kvm_vm_ioctl_enable_cap`` checks it with ``sgx_set_attribute`` and sets
+    the flag (commit fe7e948837f3; reference §5). A host that does not gate
+    (``gates`` false: the 2017 policies, where PROVISIONKEY was the launch
+    enclave's business) lets every VM have it.
+    """
+    if not gates:
+        return True
+    if not config.provisionkey:
+        return False
+    fd = tenant.open_sgx_provision()
+    allowed, ret = sgx_set_attribute(0, fd)
+    return ret == 0 and allowed == SGX_ATTR_PROVISIONKEY
+
+
+def qemu_provisionkey_warning(config: SgxGuestConfig, gates: bool, tenant: Tenant) -> str | None:
+    """QEMU's warning when ``+sgx-provisionkey`` was asked for but ``/dev/sgx_provision``
+    could not be opened: ``__kvm_enable_sgx_provisioning`` then leaves the
+    capability off, KVM's supported CPUID.(12H,1) lacks PROVISIONKEY and
+    ``x86_cpu_filter_features`` drops the flag. ``None`` otherwise."""
+    if gates and config.provisionkey and tenant.open_sgx_provision() is None:
+        return (
+            f"could not open /dev/sgx_provision as {tenant.name}: KVM_CAP_SGX_ATTRIBUTE not enabled, "
+            "host doesn't support requested feature: CPUID.12H_1:EAX.sgx-provisionkey [bit 4]"
+        )
+    return None
+
+
+def sgx_intercept_encls_ecreate(provisioning_allowed: bool) -> bool:
+    """KVM's ``sgx_intercept_encls_ecreate`` (``arch/x86/kvm/vmx/sgx.c``): ECREATE
+    exits when the VM may not use PROVISIONKEY (or its CPUID.0x12 differs from
+    the host's, which sgxlab's guests never do). ``vmx_write_encls_bitmap``
+    re-traps ECREATE then, whether or not EINIT is trapped."""
+    return not provisioning_allowed
+
+
+def handle_encls_ecreate_refusal(attributes: int, provisioning_allowed: bool) -> str | None:
+    """``__handle_encls_ecreate``'s PROVISIONKEY test on a trapped ECREATE: the
+    reason for the #GP it injects, or ``None`` (KVM then runs ECREATE for the
+    guest). KVM copies the SECS into the kernel first (no TOCTOU)."""
+    if attributes & SGX_ATTR_PROVISIONKEY and not provisioning_allowed:
+        return (
+            f"__handle_encls_ecreate injected #GP: SECS.ATTRIBUTES {attributes:#x} asks for PROVISIONKEY "
+            "and the VM has no KVM_CAP_SGX_ATTRIBUTE (sgx_provisioning_allowed is false); "
+            "ECREATE failed, so no EINIT and no hash-MSR write"
+        )
+    return None

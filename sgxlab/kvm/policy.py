@@ -29,8 +29,8 @@ when a guest launched an enclave the host's intent forbids; that is Andy's
 "little VM" argument made observable.
 
 ========================  ============================================================
-``allow-all``             Linux mainline (no signer policy at all; only
-                          PROVISIONKEY is gated) and Andy's option 1.
+``allow-all``             Andy's option 1: every signer, nothing gated (Linux
+                          mainline without its PROVISIONKEY gate).
 ``allowlist``             Andy's option 2: a signer allowlist applied to host EINIT
                           *and to every trapped guest EINIT*.
 ``single-le``             Kai's proposal for a host with one LE: refuse ``lewr``, the
@@ -39,7 +39,26 @@ when a guest launched an enclave the host's intent forbids; that is Andy's
                           the host-approved hashes.
 ``host-only``             The naive host: an allowlist for host EINIT only; guests are
                           not checked. It exists to show the bypass.
+``mainline``              What Linux merged: every signer, and PROVISIONKEY gated on
+                          the host (``-EACCES``) and in guests (#GP at ECREATE).
 ========================  ============================================================
+
+:data:`POLICY_CATALOG` lists all six with a one-line summary each (the one
+place a table or widget should read them from); :data:`HOST_POLICY_NAMES`
+is their names. :data:`POLICY_NAMES` is the five of the 2017 thread, the
+names a simulator trace may carry today.
+
+**The PROVISIONKEY gate** (:attr:`HostPolicy.gates_provisionkey`, only
+``mainline``) is not a signer policy: it asks who launches, not who signed.
+On the host, ``sgx_encl_init()`` refuses an enclave whose SECS.ATTRIBUTES has
+PROVISIONKEY outside ``encl->attributes_mask`` with ``-EACCES``, before it
+touches the hash MSRs (:mod:`sgxlab.host.provision`); the process adds the
+bit with ``SGX_IOC_ENCLAVE_PROVISION`` and an fd of ``/dev/sgx_provision``.
+In a guest, KVM intercepts ECREATE unless the VM holds KVM_CAP_SGX_ATTRIBUTE
+(``sgx_intercept_encls_ecreate``) and ``__handle_encls_ecreate`` injects #GP
+for such a SECS. The launch enclave's token policy for PROVISIONKEY (Intel's
+LE grants it only to whitelisted signers) is a separate, older mechanism of
+the token flow (:mod:`sgxlab.host.le`); the gate does not consult it.
 
 Write your own by subclassing :class:`HostPolicy`; keep ``name`` and
 ``source`` (where the idea comes from) filled in.
@@ -54,10 +73,12 @@ place a host sees a guest EINIT, and only when EINIT exiting is on).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import ClassVar, Protocol
 
 from sgxlab.errors import ConfigError
+from sgxlab.host.provision import SGX_ATTR_PROVISIONKEY
 from sgxlab.hw.arch import LeHash
 from sgxlab.kvm.config import SgxGuestConfig
 
@@ -70,8 +91,12 @@ __all__ = [
     "SingleLE",
     "ApprovedSet",
     "HostAllowlist",
+    "Mainline",
+    "PolicyInfo",
     "POLICIES",
+    "POLICY_CATALOG",
     "POLICY_NAMES",
+    "HOST_POLICY_NAMES",
     "ENFORCING_POLICIES",
     "policy_by_name",
 ]
@@ -139,11 +164,19 @@ class HostPolicy:
     ``host_lehash`` is the hash the host keeps in its MSRs for its own
     launches: ``None`` means Linux's token-less flow (write each enclave's
     own MRSIGNER before its EINIT).
+
+    ``gates_provisionkey``: the host gates SECS.ATTRIBUTES.PROVISIONKEY the
+    way mainline does (host: ``-EACCES`` from ``sgx_encl_init`` unless the
+    launching process used SGX_IOC_ENCLAVE_PROVISION; guest: #GP at the
+    trapped ECREATE unless the VM holds KVM_CAP_SGX_ATTRIBUTE). The 2017
+    policies do not: then PROVISIONKEY was the launch enclave's business.
     """
 
     name: ClassVar[str] = "policy"
     source: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
     enforcing: ClassVar[bool] = False
+    gates_provisionkey: ClassVar[bool] = False
     host_lehash: LeHash | None = None
 
     def check_vm(self, config: SgxGuestConfig, host: HostFacts) -> str | None:
@@ -162,6 +195,11 @@ class HostPolicy:
         """The host's intent: may host root run an enclave signed by ``mrsigner``?"""
         return True
 
+    def gated_attributes(self, attributes: int) -> int:
+        """The SECS.ATTRIBUTES flag bits of ``attributes`` this host gates by
+        permission (PROVISIONKEY under ``mainline``, nothing otherwise)."""
+        return attributes & SGX_ATTR_PROVISIONKEY if self.gates_provisionkey else 0
+
     def describe(self) -> str:
         """One line for tables and the command line."""
         return self.name
@@ -171,19 +209,56 @@ class HostPolicy:
 
 
 class AllowAll(HostPolicy):
-    """Allow every signer, on the host and in guests.
+    """Allow every signer, on the host and in guests, and gate nothing.
 
-    This is what Linux merged: ``sgx_encl_init()`` writes each enclave's own
-    MRSIGNER into the MSRs and launches it (commit 9d0c151b41fe). Mainline's
-    one restriction, PROVISIONKEY behind ``/dev/sgx_provision`` (commit
-    c82c61865024, reused by KVM through KVM_CAP_SGX_ATTRIBUTE), is about
-    attributes rather than signers and is not modelled here. It is also Andy
-    Lutomirski's option 1 in the LKML thread of 12 May 2017, which he found
-    quite sensible.
+    Andy Lutomirski's option 1 in the LKML thread of 12 May 2017, which he
+    found quite sensible. Its signer rule is what Linux merged:
+    ``sgx_encl_init()`` writes each enclave's own MRSIGNER into the MSRs and
+    launches it (commit 9d0c151b41fe). Mainline's one restriction,
+    PROVISIONKEY behind ``/dev/sgx_provision``, is about who launches rather
+    than who signed; :class:`Mainline` adds it.
     """
 
     name = "allow-all"
-    source = "Linux mainline (commits 9d0c151b41fe, c82c61865024); Andy Lutomirski's option 1, LKML 12 May 2017"
+    summary = "every signer, nothing gated (Andy Lutomirski's option 1)"
+    source = "Andy Lutomirski's option 1, LKML 12 May 2017; Linux mainline's signer rule without its gate (commit 9d0c151b41fe)"
+
+
+class Mainline(AllowAll):
+    """What Linux merged: every signer, and PROVISIONKEY gated by permission.
+
+    Sources: ``../shared/reference/linux-kvm-qemu.md`` §7 and §5. Host:
+    commit c82c61865024 "x86/sgx: Add SGX_IOC_ENCLAVE_PROVISION" (Suggested-by
+    Andy Lutomirski), ``arch/x86/kernel/cpu/sgx/ioctl.c``: ECREATE succeeds
+    and ``encl->attributes_mask`` lacks PROVISIONKEY; ``sgx_ioc_enclave_provision``
+    with an fd of ``/dev/sgx_provision`` adds it (``sgx_set_attribute``);
+    ``sgx_encl_init()`` returns ``-EACCES`` for ``encl->attributes &
+    ~encl->attributes_mask`` before it writes the hash MSRs or runs EINIT
+    (:mod:`sgxlab.host.provision`). Guests: commit fe7e948837f3 "KVM: x86:
+    Add capability to grant VM access to privileged SGX attribute"
+    (``arch/x86/kvm/x86.c``, ``arch/x86/kvm/vmx/sgx.c``): QEMU's
+    ``+sgx-provisionkey`` passes the fd with KVM_CAP_SGX_ATTRIBUTE and KVM
+    sets ``sgx_provisioning_allowed``; without it ``sgx_intercept_encls_ecreate``
+    traps ECREATE and ``__handle_encls_ecreate`` injects #GP for a SECS with
+    PROVISIONKEY (:mod:`sgxlab.kvm.guest`).
+
+    The permission belongs to the launching process (a
+    :class:`~sgxlab.host.provision.Tenant`), not to a signer, so
+    :meth:`permits` is true for every signer and no guest launch is a
+    bypass: a VM holds the capability only if the process that created it
+    held the permission, so the "little VM" argument does not apply.
+    Intel's launch enclave refusing PROVISIONKEY tokens to unlisted signers
+    is a different, older mechanism (the token flow) that this policy does
+    not use.
+    """
+
+    name = "mainline"
+    summary = "every signer; PROVISIONKEY needs /dev/sgx_provision (what Linux merged)"
+    gates_provisionkey = True
+    source = (
+        "Linux mainline: commits 9d0c151b41fe (sgx_encl_init), c82c61865024 (SGX_IOC_ENCLAVE_PROVISION), "
+        "fe7e948837f3 (KVM_CAP_SGX_ATTRIBUTE); QEMU +sgx-provisionkey"
+    )
 
 
 class _SignerSet(HostPolicy):
@@ -219,6 +294,7 @@ class Allowlist(_SignerSet):
     """
 
     name = "allowlist"
+    summary = "a signer allowlist on host EINIT and every trapped guest EINIT (Andy's option 2)"
     enforcing = True
     source = "Andy Lutomirski's option 2, LKML 12 May 2017 (VMs at least as restrictive as host root)"
 
@@ -256,6 +332,7 @@ class HostAllowlist(_SignerSet):
     """
 
     name = "host-only"
+    summary = "an allowlist for host EINIT only; guests unchecked (shows the bypass)"
     source = "a host-side allowlist plus mainline KVM, which applies no signer policy to guests"
 
     def check_host_einit(self, mrsigner: LeHash) -> str | None:
@@ -280,6 +357,7 @@ class SingleLE(HostPolicy):
     """
 
     name = "single-le"
+    summary = "one host LE: no lewr, the guest's hash must be that LE's (Kai Huang)"
     enforcing = True
     source = "Kai Huang, LKML reply to Andy Lutomirski, 12 May 2017 (host allows one single LE)"
 
@@ -319,6 +397,7 @@ class ApprovedSet(_SignerSet):
     """
 
     name = "approved-set"
+    summary = "no lewr, the guest's hash must be host-approved (Kai Huang's compromise)"
     enforcing = True
     source = "Kai Huang, LKML reply to Andy Lutomirski, 12 May 2017 (the compromise: no lewr, approved lehash)"
 
@@ -340,12 +419,41 @@ class ApprovedSet(_SignerSet):
         return None if mrsigner in self.signers else self._not_listed(mrsigner, "approved set")
 
 
-POLICIES: Mapping[str, type[HostPolicy]] = MappingProxyType(
-    {p.name: p for p in (AllowAll, Allowlist, SingleLE, ApprovedSet, HostAllowlist)}
-)
-"""The built-in policies by name, in the order the tables list them."""
+@dataclass(frozen=True, slots=True)
+class PolicyInfo:
+    """One built-in host policy for a table or widget: its ``name``, ``cls``,
+    a one-line ``summary``, its ``source`` and whether it is ``enforcing``
+    or ``gates_provisionkey``."""
 
-POLICY_NAMES: tuple[str, ...] = tuple(POLICIES)
+    name: str
+    cls: type[HostPolicy]
+    summary: str
+    source: str
+    enforcing: bool
+    gates_provisionkey: bool
+
+    @classmethod
+    def of(cls, policy: type[HostPolicy]) -> PolicyInfo:
+        return cls(policy.name, policy, policy.summary, policy.source, policy.enforcing, policy.gates_provisionkey)
+
+
+POLICY_CATALOG: tuple[PolicyInfo, ...] = tuple(
+    PolicyInfo.of(p) for p in (AllowAll, Allowlist, SingleLE, ApprovedSet, HostAllowlist, Mainline)
+)
+"""Every built-in host policy, in the order tables list them: the one place to
+discover them (names, one-line summaries, sources)."""
+
+POLICIES: Mapping[str, type[HostPolicy]] = MappingProxyType({p.name: p.cls for p in POLICY_CATALOG})
+"""The built-in policies by name, in the order the tables list them (all six)."""
+
+HOST_POLICY_NAMES: tuple[str, ...] = tuple(POLICIES)
+"""The names of all six built-in policies (:data:`POLICY_CATALOG`)."""
+
+POLICY_NAMES: tuple[str, ...] = tuple(n for n in HOST_POLICY_NAMES if n != "mainline")
+"""The five policies of the 2017 thread: the names a simulator trace may carry
+(``sgxlab.sim.trace.POLICY_NAMES``, kept equal by a test). ``mainline`` joins
+them when the trace format accepts it; until then give the engines a
+:class:`Mainline` object."""
 
 ENFORCING_POLICIES: tuple[str, ...] = tuple(n for n, p in POLICIES.items() if p.enforcing)
 """Policies that claim guests cannot run what the host forbids."""
@@ -357,17 +465,19 @@ def policy_by_name(name: str, approved: Iterable[SignerLike] | None = ()) -> Hos
     ``approved`` is the signer allowlist for ``allowlist`` and ``host-only``,
     the approved LE hashes for ``approved-set``, and for ``single-le`` the
     first entry is the single LE's hash while all entries are its token
-    policy. ``allow-all`` ignores it. Names are case-insensitive and ``_`` may
+    policy. ``allow-all`` and ``mainline`` ignore it. Names are case-insensitive and ``_`` may
     stand for ``-``.
     """
     if not isinstance(name, str):
-        raise ConfigError("policy", name, f"expected one of {', '.join(POLICY_NAMES)}")
+        raise ConfigError("policy", name, f"expected one of {', '.join(HOST_POLICY_NAMES)}")
     key = name.strip().lower().replace("_", "-")
     if key not in POLICIES:
-        raise ConfigError("policy", name, f"unknown policy; valid names: {', '.join(POLICY_NAMES)}")
+        raise ConfigError("policy", name, f"unknown policy; valid names: {', '.join(HOST_POLICY_NAMES)}")
     signers = list(approved or ())
     if key == "allow-all":
         return AllowAll()
+    if key == "mainline":
+        return Mainline()
     if key == "single-le":
         if not signers:
             raise ConfigError("approved", signers, "policy 'single-le' needs the single LE's hash")

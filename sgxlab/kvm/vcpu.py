@@ -66,6 +66,19 @@ engine; this module adds the objects, counters, faults and EINIT around it.
   order (``kvm_sched_in`` -> ``kvm_arch_vcpu_load``).
 * **Host EINIT** (:meth:`Kvm.host_einit`): the policy, then Linux's
   token-less flow (the design writes the enclave's own MRSIGNER).
+* **The PROVISIONKEY gate** (policy ``mainline``, reference §5 and §7). On
+  the host, ``sgx_encl_init()`` returns ``-EACCES`` for an enclave whose
+  SECS asks for PROVISIONKEY unless the launching
+  :class:`~sgxlab.host.provision.Tenant` used SGX_IOC_ENCLAVE_PROVISION
+  (:class:`~sgxlab.host.provision.ProvisionRefusal`, raised before any MSR
+  access or EINIT). In a guest, a VM whose QEMU passed ``/dev/sgx_provision``
+  with KVM_CAP_SGX_ATTRIBUTE has ``sgx_provisioning_allowed``
+  (:attr:`Vm.sgx_provisioning_allowed`); otherwise KVM traps the guest's
+  ECREATE (``sgx_intercept_encls_ecreate``, counted in
+  ``Vcpu.ecreate_exits``) and ``__handle_encls_ecreate`` injects #GP for a
+  SECS with PROVISIONKEY (:meth:`Vcpu.ecreate`; :meth:`Vcpu.einit` does the
+  ECREATE first, so a refused enclave never reaches EINIT). The launch
+  enclave's token policy for PROVISIONKEY is a separate, older mechanism.
 
 Decisions where the sources leave a choice
 ------------------------------------------
@@ -112,6 +125,7 @@ from typing import TYPE_CHECKING, Any
 import sgxlab.kvm.guest as guest
 from sgxlab.errors import ConfigError, GeneralProtection, PolicyRefusal, SgxlabError
 from sgxlab.host.designs import Design, LaunchOutcome, design_class
+from sgxlab.host.provision import ProvisionRefusal, SgxEncl, Tenant, eacces_reason
 from sgxlab.hw.arch import CONTROLLED_ATTRIBUTES, LeHash, SgxError, msr_name
 from sgxlab.hw.einit import SigInfo, einit
 from sgxlab.hw.platform import Cpu, Platform
@@ -119,7 +133,7 @@ from sgxlab.hw.structs import Einittoken, Sigstruct
 from sgxlab.kvm.config import SgxGuestConfig
 from sgxlab.kvm.consistency import GuestView, hardware_consistent, reference_einit
 from sgxlab.kvm.guest import GuestLc, Words
-from sgxlab.kvm.policy import AllowAll, HostPolicy, policy_by_name
+from sgxlab.kvm.policy import AllowAll, HostFacts, HostPolicy, policy_by_name
 
 if TYPE_CHECKING:
     from sgxlab.host.le import LaunchEnclave
@@ -279,6 +293,56 @@ class Kvm:
         self.host_einits = 0
         self.sgx_pubkey_hash: LeHash = self.setup_default_sgx_lepubkeyhash()
 
+    # -- changing the host ---------------------------------------------------------
+
+    def _live_refusal(self, policy: HostPolicy, facts: HostFacts) -> str | None:
+        for vm in self.vms:
+            why = policy.check_vm(self.effective_config(vm.config), facts)
+            if why is not None:
+                return f"{vm.name} could not be created under it: {why}"
+        return None
+
+    def set_policy(self, policy: HostPolicy | str) -> None:
+        """Switch the host launch policy (an administrator's change at run time).
+
+        Every live VM must still be one the new policy would create;
+        otherwise :class:`~sgxlab.errors.PolicyRefusal` (named after the new
+        policy) and nothing changes. Each VM's ``sgx_provisioning_allowed``
+        follows the new policy's gate.
+        """
+        if isinstance(policy, str):
+            policy = policy_by_name(policy)
+        if not isinstance(policy, HostPolicy):
+            raise ConfigError("policy", policy, "expected a HostPolicy or a policy name")
+        why = self._live_refusal(policy, self)
+        if why is not None:
+            raise PolicyRefusal(policy.name, why)
+        self.policy = policy
+        for vm in self.vms:
+            vm.sgx_provisioning_allowed = guest.sgx_provisioning_allowed(
+                policy.gates_provisionkey, vm.config, vm.tenant
+            )
+
+    def set_design(self, design: str | type[Design] | Design) -> None:
+        """Switch the MSR-update design (a new kernel), on this platform.
+
+        Whether guest EINIT is trapped may change with it, so every live VM
+        must still be one the policy would create on the new host; otherwise
+        :class:`~sgxlab.errors.PolicyRefusal` (named after the policy) and
+        nothing changes. The new design starts with its boot state.
+        """
+        if isinstance(design, Design):
+            if design.platform is not self.platform:
+                raise ConfigError("design", design, "the design instance belongs to another platform")
+            new = design
+        else:
+            new = design_class(design)(self.platform)
+        facts = _HostWith(self, new)
+        why = self._live_refusal(self.policy, facts)
+        if why is not None:
+            raise PolicyRefusal(self.policy.name, why)
+        self.design = new
+
     # -- host facts ----------------------------------------------------------------
 
     def setup_default_sgx_lepubkeyhash(self) -> LeHash:
@@ -390,19 +454,35 @@ class Kvm:
             )
         return None
 
-    def would_create(self, config: SgxGuestConfig | str) -> tuple[bool, str | None, str | None]:
+    def would_create(
+        self, config: SgxGuestConfig | str, tenant: Tenant | None = None
+    ) -> tuple[bool, str | None, str | None]:
         """``(created, refusing_party, reason)`` for ``config``, with no side effects.
 
         The refusing party is ``"kvm"`` (hardware, or QEMU with
         ``enforce=on``) or the policy's name. The policy sees
         :meth:`effective_config`. A VM created with warnings is still created
-        (:meth:`qemu_warnings`).
+        (:meth:`qemu_warnings`). ``tenant``: the process QEMU runs as; with
+        ``enforce=on``, a ``+sgx-provisionkey`` it cannot back (no
+        ``/dev/sgx_provision`` on a gating host) makes QEMU refuse to start.
         """
         if isinstance(config, str):
             config = SgxGuestConfig.parse(config)
         why = self.hardware_refusal(config)
         if why is not None:
             return False, "kvm", why
+        if config.enforce and guest.qemu_provisionkey_warning(
+            config, self.policy.gates_provisionkey, Tenant() if tenant is None else tenant
+        ):
+            return (
+                False,
+                "kvm",
+                (
+                    "QEMU refuses to start the VM: Host doesn't support requested features (enforce=on, and "
+                    "sgx-provisionkey was filtered out: its process could not open /dev/sgx_provision, so KVM "
+                    "has no KVM_CAP_SGX_ATTRIBUTE for it)"
+                ),
+            )
         why = self.policy.check_vm(self.effective_config(config), self)
         if why is not None:
             return False, self.policy.name, why
@@ -417,6 +497,7 @@ class Kvm:
         name: str | None = None,
         *,
         guest_firmware: bool = True,
+        tenant: Tenant | None = None,
     ) -> Vm:
         """Create a VM, or raise :class:`~sgxlab.errors.PolicyRefusal`.
 
@@ -424,7 +505,15 @@ class Kvm:
         give the configuration, else the host policy's name. With
         ``guest_firmware=False`` the vCPUs start with FEATURE_CONTROL 0
         (unlocked), as before guest firmware ran; the caller plays firmware.
+        ``tenant`` is the process QEMU runs as (default: one without
+        ``/dev/sgx_provision``); with ``config.provisionkey`` it decides
+        whether the VM gets KVM_CAP_SGX_ATTRIBUTE
+        (:func:`sgxlab.kvm.guest.sgx_provisioning_allowed`).
         """
+        if tenant is None:
+            tenant = Tenant()
+        if not isinstance(tenant, Tenant):
+            raise ConfigError("tenant", tenant, "expected a sgxlab.host.provision.Tenant")
         if isinstance(config, str):
             config = SgxGuestConfig.parse(config)
         if not isinstance(config, SgxGuestConfig):
@@ -437,12 +526,12 @@ class Kvm:
             raise ConfigError("name", name, "a VM name is a non-empty string")
         if any(vm.name == name for vm in self.vms):
             raise ConfigError("name", name, "a VM with that name exists on this host")
-        ok, party, why = self.would_create(config)
+        ok, party, why = self.would_create(config, tenant)
         if not ok:
             assert party is not None and why is not None
             raise PolicyRefusal(party, why)
         self._next_vm += 1
-        vm = Vm(self, name, config, nvcpus, guest_firmware=guest_firmware)
+        vm = Vm(self, name, config, nvcpus, guest_firmware=guest_firmware, tenant=tenant)
         self.vms.append(vm)
         return vm
 
@@ -470,17 +559,37 @@ class Kvm:
 
     # -- host EINIT ----------------------------------------------------------------
 
+    def host_gate_refusal(self, attributes: int, tenant: Tenant | None = None) -> str | None:
+        """``sgx_encl_init()``'s first test for ``tenant``'s enclave with SECS
+        ``attributes`` (flags): the -EACCES sentence, or ``None``. Only a policy
+        that :attr:`~sgxlab.kvm.policy.HostPolicy.gates_provisionkey` gates."""
+        if tenant is None:
+            tenant = Tenant()
+        if not isinstance(tenant, Tenant):
+            raise ConfigError("tenant", tenant, "expected a sgxlab.host.provision.Tenant")
+        if not self.policy.gated_attributes(attributes):
+            return None
+        encl = SgxEncl.for_tenant(attributes, tenant)
+        if encl.sgx_encl_init_check() == 0:
+            return None
+        return eacces_reason(attributes, tenant.name)
+
     def host_einit(
         self,
         cpu_index: int,
         sigstruct: SigArg,
         enclave: Enclave,
         token: Einittoken | None = None,
+        *,
+        tenant: Tenant | None = None,
     ) -> LaunchOutcome:
-        """The host kernel's own EINIT on CPU ``cpu_index``.
+        """The host kernel's own EINIT on CPU ``cpu_index``, for ``tenant``.
 
         The policy first (:class:`~sgxlab.errors.PolicyRefusal` if it says no;
-        the ioctl fails before any EINIT). Then, on a host with writable LC,
+        the ioctl fails before any EINIT). Then ``sgx_encl_init()``'s
+        PROVISIONKEY test (:meth:`host_gate_refusal`): ``-EACCES`` raises
+        :class:`~sgxlab.host.provision.ProvisionRefusal` (``errno`` -13)
+        before any MSR access or EINIT. Then, on a host with writable LC,
         the design loads the enclave's own MRSIGNER (Linux's token-less
         ``sgx_encl_init``) or the policy's ``host_lehash`` (a host with one
         LE) and runs EINIT. On a host without writable LC, EINIT runs against
@@ -492,6 +601,9 @@ class Kvm:
         why = self.policy.check_host_einit(info.mrsigner)
         if why is not None:
             raise PolicyRefusal(self.policy.name, why)
+        why = self.host_gate_refusal(enclave.secs.attributes.flags, tenant)
+        if why is not None:
+            raise ProvisionRefusal(why)
         cpu = self.platform.cpu(cpu_index)
         other = self._loaded.get(cpu.index)
         if other is not None:
@@ -534,10 +646,12 @@ class Kvm:
     # -- counters ------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        """Totals over live VMs: MSR exits, ENCLS exits, schedule-ins; host EINITs."""
+        """Totals over live VMs: MSR exits, ENCLS[EINIT] exits, trapped ECREATEs,
+        schedule-ins; host EINITs."""
         return {
             "msr_exits": sum(vm.msr_exits for vm in self.vms),
             "encls_exits": sum(vm.encls_exits for vm in self.vms),
+            "ecreate_exits": sum(vm.ecreate_exits for vm in self.vms),
             "schedule_ins": sum(v.schedule_ins for vm in self.vms for v in vm.vcpus),
             "host_einits": self.host_einits,
         }
@@ -550,26 +664,62 @@ class Kvm:
         )
 
 
+class _HostWith:
+    """``kvm``'s host facts with another design (what :meth:`Kvm.set_design` asks the policy)."""
+
+    def __init__(self, kvm: Kvm, design: Design) -> None:
+        self._kvm = kvm
+        self._design = design
+
+    @property
+    def traps_einit(self) -> bool:
+        return guest.traps_einit(self._kvm.lc_writable, self._design)
+
+    def why_untrapped(self) -> str:
+        if not self._kvm.lc_writable:
+            return self._kvm.why_untrapped()
+        if not self._design.traps_einit:
+            return f"design {self._design.name} does not trap EINIT"
+        return "EINIT is trapped"
+
+    def initial_lehash(self, config: SgxGuestConfig) -> LeHash:
+        return self._kvm.initial_lehash(config)
+
+
 class Vm:
     """A guest: its configuration and vCPUs. Made by :meth:`Kvm.create_vm`.
 
     ``config`` is what QEMU was asked for; ``warnings`` what QEMU printed
     while creating the VM (a ``+sgxlc`` it dropped, :meth:`Kvm.qemu_warnings`);
     ``cpuid_sgx_lc``, ``feature_control`` (as guest firmware locks it) and
-    ``initial_lehash`` are what each vCPU is given. ``guest_firmware=False``:
+    ``initial_lehash`` are what each vCPU is given. ``tenant`` is the process
+    QEMU runs as and ``sgx_provisioning_allowed`` whether it gave the VM
+    KVM_CAP_SGX_ATTRIBUTE. ``guest_firmware=False``:
     the vCPUs start, and come back from :meth:`reset`, with FEATURE_CONTROL 0,
     and the caller plays guest firmware.
     """
 
     def __init__(
-        self, kvm: Kvm, name: str, config: SgxGuestConfig, nvcpus: int, *, guest_firmware: bool = True
+        self,
+        kvm: Kvm,
+        name: str,
+        config: SgxGuestConfig,
+        nvcpus: int,
+        *,
+        guest_firmware: bool = True,
+        tenant: Tenant | None = None,
     ) -> None:
         self.kvm = kvm
         self.name = name
         self.config = config
         self.destroyed = False
         self.guest_firmware = guest_firmware
-        self.warnings: tuple[str, ...] = kvm.qemu_warnings(config)
+        self.tenant = Tenant() if tenant is None else tenant
+        gates = kvm.policy.gates_provisionkey
+        self.sgx_provisioning_allowed: bool = guest.sgx_provisioning_allowed(gates, config, self.tenant)
+        """KVM's ``kvm->arch.sgx_provisioning_allowed``: set by KVM_CAP_SGX_ATTRIBUTE."""
+        pk_warning = guest.qemu_provisionkey_warning(config, gates, self.tenant)
+        self.warnings: tuple[str, ...] = kvm.qemu_warnings(config) + (() if pk_warning is None else (pk_warning,))
         self.cpuid_sgx_lc = kvm.guest_cpuid_sgx_lc(config)
         self.feature_control = kvm.guest_feature_control(config)
         self.initial_lehash = kvm.initial_lehash(config)
@@ -592,6 +742,15 @@ class Vm:
     @property
     def encls_exits(self) -> int:
         return sum(v.encls_exits for v in self.vcpus)
+
+    @property
+    def ecreate_exits(self) -> int:
+        return sum(v.ecreate_exits for v in self.vcpus)
+
+    @property
+    def intercepts_ecreate(self) -> bool:
+        """KVM's ``sgx_intercept_encls_ecreate`` for this VM."""
+        return guest.sgx_intercept_encls_ecreate(self.sgx_provisioning_allowed)
 
     def __repr__(self) -> str:
         return f"<Vm {self.name} {self.config.to_option()!r}, {len(self.vcpus)} vCPUs>"
@@ -618,6 +777,7 @@ class Vcpu:
             self.lc.feature_control = _check_u64("feature_control", feature_control)
         self.msr_exits = 0
         self.encls_exits = 0
+        self.ecreate_exits = 0
         self.schedule_ins = 0
         self.gp_count = 0
         self.pcpu: Cpu | None = None
@@ -759,6 +919,32 @@ class Vcpu:
             del loaded[self.pcpu.index]
         self.pcpu = None
 
+    # -- ECREATE ---------------------------------------------------------------------
+
+    def ecreate(self, enclave: Enclave) -> None:
+        """The guest executes ENCLS[ECREATE] for ``enclave``'s SECS.
+
+        If the VM lacks ``sgx_provisioning_allowed``, KVM intercepts it
+        (``sgx_intercept_encls_ecreate``; counted in ``ecreate_exits``) and
+        ``__handle_encls_ecreate`` injects #GP
+        (:class:`~sgxlab.errors.GeneralProtection`, ``instruction="ECREATE"``)
+        for a SECS with PROVISIONKEY; otherwise ECREATE succeeds. It touches
+        no hash MSR. (The enclave's pages are the emulator's own; this is the
+        permission check, not a second build.)
+        """
+        self._alive()
+        why = self.lc.encls_refusal()
+        if why is not None:
+            self.gp_count += 1
+            raise GeneralProtection(why, instruction="ECREATE", cpu=self.label)
+        if not self.vm.intercepts_ecreate:
+            return
+        self.ecreate_exits += 1
+        why = guest.handle_encls_ecreate_refusal(enclave.secs.attributes.flags, self.vm.sgx_provisioning_allowed)
+        if why is not None:
+            self.gp_count += 1
+            raise GeneralProtection(why, instruction="ECREATE", cpu=self.label)
+
     # -- EINIT -----------------------------------------------------------------------
 
     def einit(self, sigstruct: SigArg, enclave: Enclave, token: Einittoken | None = None) -> GuestEinit:
@@ -770,6 +956,11 @@ class Vcpu:
         runs EINIT with the guest's virtual words on the vCPU's physical CPU.
         Not trapped: EINIT runs natively there. An already initialized SECS
         faults (#GP), as on hardware.
+
+        An enclave whose ECREATE this VM's KVM refuses (the PROVISIONKEY
+        gate, :meth:`ecreate`) cannot exist in the guest, so it never gets
+        here: the ECREATE's #GP is raised instead (the trapped ECREATE is
+        counted), with no MSR access and no EINIT.
         """
         kvm = self._alive()
         why = self.lc.encls_refusal()
@@ -778,6 +969,8 @@ class Vcpu:
             # (sgx_enabled_in_guest_bios: FEATURE_CONTROL locked with SGX_ENABLE).
             self.gp_count += 1
             raise GeneralProtection(why, instruction="EINIT", cpu=self.label)
+        if guest.handle_encls_ecreate_refusal(enclave.secs.attributes.flags, self.vm.sgx_provisioning_allowed):
+            self.ecreate(enclave)  # raises the #GP of the trapped ECREATE
         if enclave.initialized:
             self.gp_count += 1
             raise GeneralProtection(

@@ -20,7 +20,11 @@ from sgxlab.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Column", "Schema", "LAUNCH_RECORDS", "MSR_COUNTS", "POLICY_MATRIX"]
+__all__ = ["Column", "Schema", "LAUNCH_RECORDS", "MSR_COUNTS", "POLICY_MATRIX", "GATE_NAMES"]
+
+GATE_NAMES = {"eacces": "EACCES", "ecreate-gp": "GP"}
+"""The ``name`` a launch record gives a gate refusal, by its ``step`` (the gate's
+reason codes, :data:`sgxlab.host.provision.GATE_EACCES` and ``GATE_ECREATE_GP``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,16 +114,31 @@ LAUNCH_RECORDS = _schema(
         ("lock_wait", "int64", "time waiting for a global lock"),
         ("queue_wait", "int64", "time waiting for this CPU"),
         ("latency", "int64", "completion minus arrival (cycles)"),
-        ("outcome", "string", "launched, failed (EINIT's final code was not 0) or refused (by the host policy)"),
+        (
+            "outcome",
+            "string",
+            "launched, failed (EINIT's final code was not 0) or refused (by the host policy or the "
+            "PROVISIONKEY gate; step says which)",
+        ),
         (
             "code",
             "int64",
             "the final code the launcher saw (0: success; a refused trapped guest EINIT: the code KVM "
-            "reflects; -1: a refused host launch, which ran no EINIT)",
+            "reflects; -1: a launch that ran no EINIT: a refused host launch, or a gate refusal)",
         ),
-        ("name", "string", "that code's SDM name (NONE for -1)"),
-        ("step", "string", "the EINIT check that decided (sgxlab.hw.einit.CHECKS, or commit), or policy"),
-        ("reason", "string", "why: EINIT's sentence, or the host policy's"),
+        (
+            "name",
+            "string",
+            "that code's SDM name (NONE for a policy-refused host launch; EACCES for the gate's "
+            "-EACCES; GP for the gate's #GP at ECREATE)",
+        ),
+        (
+            "step",
+            "string",
+            "the EINIT check that decided (sgxlab.hw.einit.CHECKS, or commit), policy, or the gate: "
+            "eacces (host sgx_encl_init) or ecreate-gp (guest ECREATE)",
+        ),
+        ("reason", "string", "why: EINIT's sentence, the host policy's, or the gate's"),
     ],
 )
 """Per-launch records of the exact engine (``Result.records()``)."""
@@ -143,9 +162,28 @@ POLICY_MATRIX = _schema(
         ("lewr", "bool", "the guest may write its hash"),
         ("lehash", "string", "the guest's initial hash: intel, approved or other"),
         ("signer", "string", "the enclave's signer: approved or forbidden"),
+        ("provisionkey", "bool", "the guest's enclave asks for PROVISIONKEY (SECS.ATTRIBUTES bit 4)"),
+        (
+            "provision",
+            "bool",
+            "the tenant may open /dev/sgx_provision: its VM holds KVM_CAP_SGX_ATTRIBUTE (QEMU "
+            "+sgx-provisionkey), its host enclaves get SGX_IOC_ENCLAVE_PROVISION",
+        ),
+        (
+            "host",
+            "string",
+            "the same tenant launching the same enclave on the host: einit (reaches ENCLS[EINIT]), "
+            "eacces (the PROVISIONKEY gate) or policy",
+        ),
         ("vm_created", "bool", "KVM and the policy created the VM"),
         ("launched", "bool", "the guest's enclave initialized"),
-        ("code", "Int64", "the guest-visible EINIT code (<NA>: no VM)"),
+        ("code", "Int64", "the guest-visible EINIT code (<NA>: no VM, or #GP at ECREATE)"),
+        (
+            "step",
+            "string",
+            "where it was decided: vm (VM refused), ecreate-gp (the gate's #GP at the trapped ECREATE), "
+            "policy (a refused trapped EINIT), or EINIT's check (commit on success)",
+        ),
         ("bypass", "bool", "the guest ran a signer the host forbids"),
         ("hw_consistent", "bool", "real hardware could have shown the guest this"),
         ("reason", "string", "what happened, step by step"),
