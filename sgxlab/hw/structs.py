@@ -270,7 +270,7 @@ class _Struct:
         allowed = allowed or (cls.SIZE,)
         if len(data) not in allowed:
             exp = " or ".join(f"{n} bytes" for n in allowed)
-            raise StructError(cls.NAME, "<length>", None, exp, f"{len(data)} bytes")
+            raise StructError(cls.NAME, "<length>", None, exp, len(data))
 
 
 _SIGSTRUCT_LAYOUT: _Layout = (

@@ -245,6 +245,8 @@ class CostModel:
                 if not isinstance(item, str) or "=" not in item:
                     raise ConfigError("--cost", item, "expected NAME=VALUE, e.g. wrmsr_lehash=1200")
                 k, _, v = item.partition("=")
+                if k.strip() in pairs:  # as a repeated --param is
+                    raise ConfigError("--cost", item, f"{k.strip()} given twice")
                 pairs[k.strip()] = v.strip()
             values = pairs
         changes: dict[str, Any] = {}
