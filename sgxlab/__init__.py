@@ -34,7 +34,9 @@ _LAZY = {
     "RunConfig": "sgxlab.sim.result",
     "make_trace": "sgxlab.sim.workloads",
     "policy_matrix": "sgxlab.experiments.matrix",
-    "sweep": "sgxlab.sim.sweep",
+    "sweep": "sgxlab.present.result",
+    "SweepTable": "sgxlab.present.result",
+    "Cancelled": "sgxlab.errors",
 }
 """Lazily imported attributes and the module that defines each."""
 

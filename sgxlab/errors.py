@@ -22,6 +22,7 @@ __all__ = [
     "GeneralProtection",
     "PolicyRefusal",
     "EngineUnsupported",
+    "Cancelled",
 ]
 
 
@@ -148,3 +149,11 @@ class PolicyRefusal(SgxlabError):
 
 class EngineUnsupported(SgxlabError):
     """The fast engine cannot model this workload/design exactly and refuses."""
+
+
+class Cancelled(SgxlabError):
+    """A run was stopped on request: a progress callback raised it, or a widget's Cancel
+    button was pressed. Nothing half-done is kept or exported."""
+
+    def __init__(self, message: str = "cancelled") -> None:
+        super().__init__(message)

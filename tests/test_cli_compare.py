@@ -80,3 +80,26 @@ def test_bad_options_exit_2_before_running(extra, word, capsys):
 def test_plot_refuses_a_bad_design_for_the_matrix(tmp_path, capsys):
     rc = main(["plot", "policy-matrix", "--design", "nope", "--out", str(tmp_path / "m.png")])
     assert rc == 2 and "unknown design" in capsys.readouterr().err
+
+
+def test_plot_timeline_is_byte_identical_and_bad_input_is_one_line(tmp_path, capsys):
+    argv = ["plot", "timeline", "--design", "percpu-cache", "--workload", "suspend-resume", "--param", "launches=200"]
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    assert main([*argv, "--out", str(a)]) == 0
+    assert main([*argv, "--out", str(b)]) == 0
+    assert a.read_bytes() == b.read_bytes() and a.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    for bad, word in (
+        (["plot", "nope"], "nope"),
+        (["plot", "timeline", "--design", "nope"], "nope"),
+        (["plot", "timeline", "--design", "always-write", "--cpus", "x"], "--cpus"),
+        (["plot", "timeline", "--design", "always-write", "--window", "1"], "--window"),
+        (["plot", "timeline", "--design", "always-write", "--cpus", "9"], "cpus"),
+        (["plot", "latency", "--designs", "nope"], "nope"),
+    ):
+        try:
+            rc = main([*bad, "--param", "launches=200", "--out", str(tmp_path / "x.png")])
+        except SystemExit as e:  # argparse's own usage errors
+            rc = e.code
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1 and word in err, (bad, err)

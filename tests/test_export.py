@@ -51,9 +51,15 @@ c = compare(["read-compare", "always-write"], "workshop", {"launches": 200}, eng
 n = np.arange(300)
 lat = {"read-compare": 60000 + (n * 7919) % 90000, "always-write": 61000 + (n * 104729) % 70000}
 parts = {"einit": [6e4, 6e4], "msr": [9e2, 16e2], "lock": [3e3, 2e3], "trap": [5e2, 5e2]}
+from sgxlab.present.result import run, sweep
+sw = sweep(["read-compare", "always-write"], "workshop", {"wrmsr_lehash": [100, 400, 1600], "rdmsr_lehash": [50, 400]},
+           params={"launches": 200}, seeds=2, progress=False)
 FIGS = {
     "msr": c.plot_msr_traffic(),
     "latency": plots.plot_latency(lat, pd.DataFrame(parts, index=list(lat)), caption=c.caption()),
+    "timeline": run("percpu-cache", "suspend-resume", {"launches": 300}).plot_timeline(),
+    "crossover": sw.plot_crossover("wrmsr_lehash", at={"rdmsr_lehash": 50}),
+    "winner": sw.plot_winner("wrmsr_lehash", "rdmsr_lehash"),
 }
 """
 DIGESTS = """
@@ -61,7 +67,13 @@ def digests(figs):
     import hashlib
     from sgxlab.present import export
 
-    formats = {"msr": ("png", "svg", "pdf"), "latency": ("svg",)}
+    formats = {
+        "msr": ("png", "svg", "pdf"),
+        "latency": ("svg",),
+        "timeline": ("png", "svg"),
+        "crossover": ("svg", "pdf"),
+        "winner": ("png",),
+    }
     return {
         f"{name}.{fmt}": hashlib.sha256(export.figure_bytes(figs[name], fmt, export.provenance_of(figs[name]))).hexdigest()
         for name, fmts in formats.items()
@@ -146,7 +158,15 @@ def test_figures_are_byte_identical_here_and_in_a_fresh_process(fresh_process, f
     assert fresh_process.returncode == 0, err[-3000:]
     assert json.loads(out) == here
     # Saved again, through save_figure: the same bytes.
-    for name, fmt in (("msr", "png"), ("msr", "svg"), ("msr", "pdf"), ("latency", "svg")):
+    for name, fmt in (
+        ("msr", "png"),
+        ("msr", "svg"),
+        ("msr", "pdf"),
+        ("latency", "svg"),
+        ("timeline", "png"),
+        ("crossover", "pdf"),
+        ("winner", "png"),
+    ):
         data = save_figure(figs[name], tmp_path / f"{name}.{fmt}").read_bytes()
         assert hashlib.sha256(data).hexdigest() == here[f"{name}.{fmt}"], f"{name}.{fmt}"
 

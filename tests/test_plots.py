@@ -226,3 +226,20 @@ def test_caption_text():
     c = Caption("suspend-resume", {"s3": 2}, (1, 2, 3), "skylake-2021", "exact")
     assert c.text() == "suspend-resume (s3=2) · seeds 1-3 (3 runs) · costs skylake-2021 · exact engine"
     assert Caption("w", {}, (4, 9)).seeds_text() == "seeds 4,9 (2 runs)"
+
+
+def test_issue9_figures_keep_the_house_style():
+    """The timeline and the sweep figures: text at 9 pt or more, legends off the data."""
+    from sgxlab.present.result import sweep
+
+    r = sgxlab.run("percpu-cache", "suspend-resume", {"launches": 200}, records=True)
+    _check_house_style(r.plot_timeline())
+    sw = sweep(
+        ["read-compare", "always-write"],
+        "workshop",
+        {"wrmsr_lehash": [100, 1600], "rdmsr_lehash": [50, 400]},
+        params=SMALL,
+        progress=False,
+    )
+    _check_house_style(sw.plot_crossover("wrmsr_lehash", at={"rdmsr_lehash": 50}))
+    _check_house_style(sw.plot_winner("wrmsr_lehash", "rdmsr_lehash"))

@@ -32,10 +32,31 @@ if TYPE_CHECKING:
 
     from sgxlab.present.result import Comparison
 
-FIGURES = ("msr-traffic", "latency", "overhead")
+FIGURES = ("msr-traffic", "latency", "overhead", "timeline")
 
 
-def add_compare_options(p: argparse.ArgumentParser) -> None:
+def add_progress_option(p: argparse.ArgumentParser) -> None:
+    """``--progress/--no-progress``: a progress bar on stderr (default: for long runs, on a terminal)."""
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on stderr (default: for long runs when stderr is a terminal)",
+    )
+
+
+def progress_of(args: argparse.Namespace) -> bool | None:
+    """The ``progress`` argument for ``--progress/--no-progress``: True, False, or ``None``
+    (a bar for long runs only) when stderr is a terminal, else False."""
+    import sys
+
+    chosen = getattr(args, "progress", None)
+    if chosen is not None:
+        return bool(chosen)
+    return None if sys.stderr.isatty() else False
+
+
+def add_compare_options(p: argparse.ArgumentParser, *, engine_default: str | None = "exact") -> None:
     """The options that say which comparison to run (shared with ``sgxlab plot``)."""
     p.add_argument("--designs", default=None, help="comma-separated designs (default: all five)")
     p.add_argument("--workload", default="workshop", help="workload name (default workshop)")
@@ -44,7 +65,14 @@ def add_compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--costs", metavar="PRESET", help="cost preset from data/costs")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--seeds", default=None, metavar="N|a,b,c", help="a number of seeds, or a list (default 1)")
-    p.add_argument("--engine", choices=("exact", "fast"), default="exact", help="simulation engine (default exact)")
+    p.add_argument(
+        "--engine",
+        choices=("exact", "fast"),
+        default=engine_default,
+        help="simulation engine (default exact)"
+        if engine_default == "exact"
+        else "simulation engine (default exact; fast for crossover and winner)",
+    )
     p.add_argument("--baseline", default=None, help="design the %%change column compares against")
     p.add_argument("--allow-import", action="store_true", help="let a module:Class design import its module")
 
@@ -57,6 +85,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--text", metavar="FILE", help="save the mailing-list report")
     p.add_argument("--csv", metavar="FILE", help="save the rows as CSV")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of the report")
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
@@ -81,12 +110,18 @@ def comparison(args: argparse.Namespace) -> Comparison:
         args.engine,
         args.baseline,
         args.allow_import,
+        progress=progress_of(args),
     )
 
 
 def figure(c: Comparison, kind: str) -> Figure:
     """The figure ``kind`` of comparison ``c``."""
-    plots = {"msr-traffic": c.plot_msr_traffic, "latency": c.plot_latency, "overhead": c.plot_overhead}
+    plots = {
+        "msr-traffic": c.plot_msr_traffic,
+        "latency": c.plot_latency,
+        "overhead": c.plot_overhead,
+        "timeline": c.plot_timeline,
+    }
     return plots[kind]()
 
 

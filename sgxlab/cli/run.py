@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--save-config", metavar="FILE", help="write this run's configuration (.json or .toml)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on stderr (default: for long runs when stderr is a terminal)",
+    )
+    p.add_argument(
         "--allow-import",
         action="store_true",
         help="let --design module:Class (or --config naming one) import that module, running its code",
@@ -58,6 +64,13 @@ def _seed(text: str) -> int:
     if v < 0:
         raise argparse.ArgumentTypeError(f"invalid seed {text!r}: expected a non-negative integer")
     return v
+
+
+def _progress(args: argparse.Namespace) -> bool | None:
+    """``--progress/--no-progress``, or ``None`` (long runs only) on a terminal, else False."""
+    if args.progress is not None:
+        return bool(args.progress)
+    return None if sys.stderr.isatty() else False
 
 
 def parse_pairs(items: list[str], option: str) -> dict[str, str]:
@@ -114,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         engine=engine,
         records=False,
         allow_import=args.allow_import,
+        progress=_progress(args),
     )
     # Print first: if saving then fails (disk full ...), the summary is not lost.
     if args.json:

@@ -22,6 +22,7 @@ printed at the end (at most 72 columns) shows each run's key counts;
 from __future__ import annotations
 
 import argparse
+import sys
 
 from sgxlab.cli import print_json
 from sgxlab.cli.run import parse_pairs
@@ -43,7 +44,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--out", metavar="DIR", help="folder for incremental, resumable results")
     p.add_argument("--csv", metavar="FILE", help="write every column of the result as CSV")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on stderr (default: when stderr is a terminal)",
+    )
     p.set_defaults(func=run)
 
 
@@ -89,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         executor=args.executor,
         workers=args.workers,
         out=args.out,
-        progress=not args.no_progress,
+        progress=sys.stderr.isatty() if args.progress is None else bool(args.progress),
     )
     if args.json:
         print_json(df.to_dict(orient="records"))

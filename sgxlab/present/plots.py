@@ -1,4 +1,4 @@
-"""Figures of runs and comparisons: MSR traffic, EINIT latency, overhead and the policy matrix.
+"""Figures of runs, comparisons and sweeps: MSR traffic, EINIT latency, overhead, policy matrix, timeline, crossover, winner.
 
 Each ``plot_*`` function takes plain data (a comparison table, latencies, the
 policy matrix) and returns a :class:`matplotlib.figure.Figure` made with the
@@ -24,12 +24,21 @@ Decisions
 * **Honest axes.** Every axis names its unit (cycles or counts); a log axis
   says so in its label; box plots use the summary's nearest-rank
   percentiles, so the p50 and p99 drawn are the ones in the table.
+* **Timeline colours are signers, not designs.** One colour per signer
+  (:func:`sgxlab.present.style.signer_style`), Intel's reset value light
+  grey, zero and mixed words hatched, so a stale cache is a CPU whose
+  ``cache`` row and ``MSRs`` row differ in colour.
+* **Crossovers are interpolated.** Between two grid points where two
+  designs' mean curves change order, the crossing is placed by linear
+  interpolation (:func:`crossovers`) and labelled with its value; the
+  winner heatmap (:func:`winners`) takes the mean over seeds per cell.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,12 +51,14 @@ from sgxlab.errors import ConfigError
 from sgxlab.host.designs import Design, design_class
 from sgxlab.present.style import (
     COMPONENTS,
+    OKABE_ITO,
     Caption,
     design_style,
     finish_axes,
     house_style,
     new_figure,
     settle,
+    signer_style,
     tint,
     title_figure,
 )
@@ -58,6 +69,12 @@ __all__ = [
     "plot_latency",
     "plot_overhead",
     "plot_policy_matrix",
+    "plot_timeline",
+    "TimelineData",
+    "plot_crossover",
+    "plot_winner",
+    "crossovers",
+    "winners",
     "cost_breakdown",
     "latency_components",
     "overhead_components",
@@ -593,13 +610,17 @@ def plot_policy_matrix(
     if not len(df):
         raise ConfigError("matrix", 0, "no rows to plot")
     policies = list(dict.fromkeys(str(p) for p in df["policy"]))
-    guests = list(dict.fromkeys((bool(a), str(b), str(c)) for a, b, c in zip(df["lewr"], df["lehash"], df["signer"])))
-    index = {
-        (str(p), bool(a), str(b), str(c)): i
-        for i, (p, a, b, c) in enumerate(zip(df["policy"], df["lewr"], df["lehash"], df["signer"]))
-    }
+    # A guest configuration is every column that is neither the policy nor an outcome
+    # (lewr, lehash, signer, and whatever else the matrix varies, e.g. provisionkey).
+    extra = [c for c in df.columns if c not in _MATRIX_OUTCOMES and c not in ("lewr", "lehash", "signer")]
+    keys = [
+        (bool(r["lewr"]), str(r["lehash"]), str(r["signer"]), *(_guest_part(c, r[c]) for c in extra))
+        for r in df.to_dict("records")
+    ]
+    guests = list(dict.fromkeys(keys))
+    index = {(str(p), *k): i for i, (p, k) in enumerate(zip(df["policy"], keys, strict=True))}
     with house_style():
-        fig = new_figure((10.0, 6.2))
+        fig = new_figure((10.0, min(7.0, max(6.2, 1.6 + 0.2 * len(guests)))))
         axes = fig.subplots(1, len(_MATRIX_PANELS), sharey=True)
         for ax, (col, title, alarm) in zip(axes, _MATRIX_PANELS, strict=True):
             values = df[col].to_numpy()
@@ -627,7 +648,7 @@ def plot_policy_matrix(
                 s.set_visible(False)
         axes[0].set_yticks(
             range(len(guests)),
-            [f"{'lewr' if a else 'no lewr'} · {b} · {c}" for a, b, c in guests],
+            [" · ".join(["lewr" if g[0] else "no lewr", *(str(p) for p in g[1:] if p)]) for g in guests],
         )
         axes[0].set_ylabel("guest: lewr · initial hash · enclave signer")
         fig.supxlabel("host launch policy", fontsize=10)
@@ -643,7 +664,478 @@ def plot_policy_matrix(
     return fig
 
 
+_MATRIX_OUTCOMES = frozenset(
+    ("policy", "host", "vm_created", "launched", "code", "step", "bypass", "hw_consistent", "reason")
+)
+"""Columns of the policy matrix that are the policy or what happened, not the guest."""
+
+
+def _guest_part(column: str, value: Any) -> str:
+    """A guest option in a row label: a true flag by its name, a false one left out, else the value."""
+    if isinstance(value, (bool, np.bool_)):
+        return column if bool(value) else ""
+    return str(value)
+
+
 def _cell(x: int, y: int, face: str) -> Any:
     from matplotlib.patches import Rectangle
 
     return Rectangle((x - 0.5, y - 0.5), 1.0, 1.0, facecolor=face, edgecolor="white", linewidth=1.5)
+
+
+# --------------------------------------------------------------------------- timeline
+
+
+@dataclass(frozen=True)
+class TimelineData:
+    """What :func:`plot_timeline` draws, in plain arrays (cycles; see
+    :class:`sgxlab.sim.exact.MsrHistory` for the value codes):
+
+    * ``history``: ``t``, ``cpu``, ``hw``, ``cached`` (the state after each event);
+    * ``launches``: ``time``, ``cpu``, ``signer``, ``outcome`` (``launched``,
+      ``failed``, ``refused``), ``vm`` (-1: host);
+    * ``s3``: the S3 times; ``migrations``: ``(time, cpu, vm, vcpu, from_cpu)``;
+    * ``cpus``: the CPUs to draw; ``t0``, ``t1``: the window; ``has_cache``:
+      whether the design keeps a per-CPU cache (a second row per CPU).
+    """
+
+    history: Mapping[str, np.ndarray]
+    launches: Mapping[str, np.ndarray]
+    s3: tuple[int, ...]
+    migrations: tuple[tuple[int, int, int, int, int], ...]
+    cpus: tuple[int, ...]
+    t0: int
+    t1: int
+    has_cache: bool
+
+
+def _segments(t: np.ndarray, v: np.ndarray, t1: int) -> list[tuple[int, int, int]]:
+    """``(start, width, value)`` runs of equal values: value ``v[i]`` holds from ``t[i]`` to
+    the next entry (the last one to ``t1``)."""
+    out: list[tuple[int, int, int]] = []
+    n = len(t)
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and v[j] == v[i]:
+            j += 1
+        end = int(t[j]) if j < n else max(int(t1), int(t[i]))
+        if end > int(t[i]) or j >= n:
+            out.append((int(t[i]), end - int(t[i]), int(v[i])))
+        i = j
+    # merge neighbours made equal by dropping zero-width runs
+    merged: list[tuple[int, int, int]] = []
+    for seg in out:
+        if merged and merged[-1][2] == seg[2] and merged[-1][0] + merged[-1][1] == seg[0]:
+            a = merged.pop()
+            merged.append((a[0], a[1] + seg[1], a[2]))
+        else:
+            merged.append(seg)
+    return merged
+
+
+def plot_timeline(data: TimelineData, *, caption: Caption | None = None, design: str = "") -> Figure:
+    """Per CPU, what its IA32_SGXLEPUBKEYHASH MSRs held (``MSRs`` row) and what the
+    design's per-CPU cache believed they held (``cache`` row, cache designs only),
+    as coloured bands, one colour per signer (Intel's reset value, zero and mixed
+    words each distinct). Launches are ticks on the MSR row, failed EINITs a large
+    vermillion ✕, policy refusals a hollow circle; S3 is a dashed line across every
+    row and a vCPU migration a triangle on the CPU it arrived at. A stale cache is
+    where the two rows of a CPU differ in colour."""
+    if not data.cpus:
+        raise ConfigError("timeline cpus", [], "no CPU to draw")
+    h = data.history
+    la = data.launches
+    rows_per = 2 if data.has_cache else 1
+    n = len(data.cpus)
+    height = min(1.6 + 0.55 * n * rows_per + 0.9, 7.0)
+    t0, t1 = int(data.t0), max(int(data.t1), int(data.t0) + 1)
+    with house_style():
+        fig = new_figure((10.0, height))
+        ax = fig.add_subplot()
+        ticks: list[float] = []
+        labels: list[str] = []
+        seen: dict[int, None] = {}
+        y_of: dict[int, float] = {}
+        for k, c in enumerate(data.cpus):
+            base = float(k * (rows_per + 0.6))
+            y_of[c] = base
+            on = h["cpu"] == c
+            for r, (col, name) in enumerate((("hw", "MSRs"), ("cached", "cache"))[:rows_per]):
+                y = base + r
+                segs = _segments(h["t"][on], h[col][on], t1)
+                by_value: dict[int, list[tuple[int, int]]] = {}
+                for start, width, value in segs:
+                    lo = max(start, t0)
+                    hi = min(start + width, t1)
+                    if hi <= lo and not (width == 0 and t0 <= start <= t1):
+                        continue
+                    by_value.setdefault(value, []).append((lo, max(hi - lo, 0)))
+                for value, spans in sorted(by_value.items()):
+                    _, color, hatch = signer_style(value)
+                    coll = ax.broken_barh(
+                        spans,
+                        (y - 0.4, 0.8),
+                        facecolors=color,
+                        edgecolors="#333333",
+                        linewidth=0.4,
+                        hatch=hatch or None,
+                    )
+                    coll.set_gid(f"band-{col}")
+                    seen[value] = None
+                ticks.append(y)
+                labels.append(f"CPU {c} {name}")
+        # launches
+        lt = np.asarray(la["time"], dtype=np.int64)
+        lc = np.asarray(la["cpu"], dtype=np.int64)
+        out = np.asarray(la["outcome"]).astype(str)
+        inwin = (lt >= t0) & (lt <= t1) & np.isin(lc, list(data.cpus))
+        ys = np.array([y_of.get(int(c), 0.0) for c in lc], dtype=float)
+        ok = inwin & (out == "launched")
+        if ok.any():
+            ax.plot(lt[ok], ys[ok] - 0.62, linestyle="none", marker="|", markersize=7, color="#222222", gid="launches")
+        bad = inwin & (out == "failed")
+        nfail = int(bad.sum())
+        if nfail:
+            ax.plot(
+                lt[bad],
+                ys[bad] - 0.62,
+                linestyle="none",
+                marker="X",
+                markersize=10,
+                markerfacecolor=OKABE_ITO["vermillion"],
+                markeredgecolor="#222222",
+                markeredgewidth=0.8,
+                gid="failures",
+            )
+            for x in lt[bad]:
+                ax.axvline(int(x), color=OKABE_ITO["vermillion"], linewidth=0.6, alpha=0.5, zorder=0)
+        ref = inwin & (out == "refused")
+        if ref.any():
+            ax.plot(
+                lt[ref],
+                ys[ref] - 0.62,
+                linestyle="none",
+                marker="o",
+                markersize=6,
+                markerfacecolor="none",
+                markeredgecolor="#555555",
+                gid="refusals",
+            )
+        top = -1.2
+        bottom = float((n - 1) * (rows_per + 0.6) + rows_per - 0.4 + 0.2)
+        s3_in = [x for x in data.s3 if t0 <= x <= t1]
+        for x in s3_in:
+            ax.axvline(x, color="#000000", linestyle=(0, (4, 2)), linewidth=1.2, gid="s3")
+            ax.annotate("S3", (x, top), xytext=(2, 0), textcoords="offset points", fontsize=9, va="top")
+        mig = [m for m in data.migrations if t0 <= m[0] <= t1 and m[1] in y_of]
+        if mig:
+            ax.plot(
+                [m[0] for m in mig],
+                [y_of[m[1]] - 0.45 for m in mig],
+                linestyle="none",
+                marker="v",
+                markersize=6,
+                markerfacecolor=OKABE_ITO["bluish green"],
+                markeredgecolor="#222222",
+                markeredgewidth=0.6,
+                gid="migrations",
+            )
+        ax.set_yticks(ticks, labels)
+        ax.set_ylim(bottom, top)
+        ax.set_xlim(t0, t1)
+        ax.xaxis.set_major_formatter(_cycles_formatter())
+        ax.set_xlabel("time (cycles)")
+        finish_axes(ax, grid=None)
+        ax.tick_params(axis="y", length=0)
+        handles: list[Any] = []
+        for value in sorted(seen, key=lambda v: (v < 0, v if v >= 0 else -v)):
+            label, color, hatch = signer_style(value)
+            handles.append(Patch(facecolor=color, edgecolor="#333333", hatch=hatch or None, label=label))
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], linestyle="none", marker="|", color="#222222", label="EINIT"))
+        if nfail:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    linestyle="none",
+                    marker="X",
+                    markerfacecolor=OKABE_ITO["vermillion"],
+                    markeredgecolor="#222222",
+                    markersize=9,
+                    label=f"failed EINIT ({nfail})",
+                )
+            )
+        if ref.any():
+            handles.append(
+                Line2D([], [], linestyle="none", marker="o", markerfacecolor="none", color="#555555", label="refused")
+            )
+        if s3_in:
+            handles.append(Line2D([], [], color="#000000", linestyle=(0, (4, 2)), label="S3 (MSRs := Intel's)"))
+        if mig:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    linestyle="none",
+                    marker="v",
+                    markerfacecolor=OKABE_ITO["bluish green"],
+                    markeredgecolor="#222222",
+                    label="vCPU migrated here",
+                )
+            )
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), frameon=False)
+        what = f"{design}: " if design else ""
+        what += "hash MSRs" + (" and the per-CPU cache" if data.has_cache else "") + " per CPU over time"
+        if nfail and data.has_cache:
+            what += " (stale cache → failed EINIT)"
+        title_figure(fig, what, caption)
+        settle(fig)
+    return fig
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def _numeric(values: Any, name: str) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError("x", name, "the crossover needs a numeric parameter") from None
+
+
+def _sweep_means(table: pd.DataFrame, keys: Sequence[str], metric: str) -> pd.DataFrame:
+    """Mean and sample stddev of ``metric`` over seeds, by design and ``keys``."""
+    _need(table, ("design", *keys, metric), "sweep")
+    g = table.groupby(["design", *keys], sort=False)[metric]
+    out = g.mean().to_frame("mean")
+    out["std"] = g.std(ddof=1).fillna(0.0)
+    out["n"] = g.size()
+    return out.reset_index()
+
+
+def crossovers(curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> list[tuple[str, str, float, float]]:
+    """Where two designs' curves cross: ``(a, b, x, y)`` for each pair (in order) and each
+    sign change of ``a - b`` between two grid points (linear interpolation), or grid
+    point where they are equal (once per run of equal points)."""
+    labels = list(curves)
+    out: list[tuple[str, str, float, float]] = []
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            xa, ya = curves[a]
+            xb, yb = curves[b]
+            common = np.intersect1d(xa, xb)
+            if len(common) < 1:
+                continue
+            va = np.array([ya[np.flatnonzero(xa == x)[0]] for x in common])
+            vb = np.array([yb[np.flatnonzero(xb == x)[0]] for x in common])
+            d = va - vb
+            k = 0
+            while k < len(common):
+                if d[k] == 0:
+                    out.append((a, b, float(common[k]), float(va[k])))
+                    while k + 1 < len(common) and d[k + 1] == 0:
+                        k += 1
+                elif k + 1 < len(common) and d[k] * d[k + 1] < 0:
+                    f = d[k] / (d[k] - d[k + 1])
+                    x = common[k] + (common[k + 1] - common[k]) * f
+                    y = va[k] + (va[k + 1] - va[k]) * f
+                    out.append((a, b, float(x), float(y)))
+                k += 1
+    return out
+
+
+def _fmt_x(x: float) -> str:
+    if float(x).is_integer() or abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
+
+
+def plot_crossover(
+    table: pd.DataFrame,
+    x: str,
+    metric: str = "overhead_cycles",
+    *,
+    caption: Caption | None = None,
+    note: str = "",
+) -> Figure:
+    """Each design's ``metric`` (mean over seeds, stddev as a band) against parameter ``x``,
+    with every crossover point (where two designs' curves cross, interpolated linearly
+    between grid points) marked and labelled with its ``x`` value. ``table``: sweep rows
+    (one per design, seed and value of ``x``; other parameters fixed)."""
+    m = _sweep_means(table, [x], metric)
+    labels = list(dict.fromkeys(str(d) for d in m["design"]))
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for label in labels:
+        sub = m[m["design"] == label]
+        xs = _numeric(sub[x], x)
+        order = np.argsort(xs, kind="stable")
+        curves[label] = (xs[order], sub["mean"].to_numpy(dtype=float)[order])
+    found = crossovers(curves)
+    with house_style():
+        fig = new_figure((8.0, 4.8))
+        ax = fig.add_subplot()
+        for label in labels:
+            st = design_style(label)
+            xs, ys = curves[label]
+            sub = m[m["design"] == label]
+            sd = sub["std"].to_numpy(dtype=float)[np.argsort(_numeric(sub[x], x), kind="stable")]
+            ax.plot(
+                xs, ys, color=st.color, linestyle=st.linestyle, marker="o", markersize=4, linewidth=1.8, label=label
+            )
+            if np.any(sd > 0):
+                ax.fill_between(xs, ys - sd, ys + sd, color=st.color, alpha=0.15, linewidth=0)
+        allx = np.unique(np.concatenate([c[0] for c in curves.values()]))
+        if len(allx) and allx.min() > 0 and allx.max() / allx.min() >= 20:
+            ax.set_xscale("log")
+        if 0 < len(allx) <= 12:  # the grid's own values, written out (not 10^3)
+            ax.set_xticks(allx, [_fmt_x(float(v)) for v in allx])
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        for k, (a, b, cx, cy) in enumerate(found):
+            ax.plot(
+                [cx], [cy], marker="o", markersize=9, markerfacecolor="none", markeredgecolor="#000000", gid="crossover"
+            )
+            ax.annotate(
+                f"{a} = {b}\nat {x} ≈ {_fmt_x(cx)}",
+                (cx, cy),
+                xytext=(8, 14 + 22 * (k % 3)),
+                textcoords="offset points",
+                fontsize=9,
+                arrowprops={"arrowstyle": "-", "color": "#555555", "linewidth": 0.8},
+                gid="crossover-label",
+            )
+        if not found:
+            ax.text(
+                0.02,
+                0.96,
+                "no crossover in this range",
+                transform=ax.transAxes,
+                fontsize=9,
+                va="top",
+                gid="no-crossover",
+            )
+        ax.set_xlabel(x)
+        ax.set_ylabel(metric.replace("_", " ") + (" (cycles)" if "cycles" in metric or "latency" in metric else ""))
+        ax.yaxis.set_major_formatter(_cycles_formatter())
+        finish_axes(ax, grid="both")
+        fig.legend(loc="outside lower center", ncol=min(len(labels), 3), frameon=False)
+        what = f"{metric} against {x}" + (f" ({note})" if note else "")
+        title_figure(fig, what, caption)
+        settle(fig)
+    return fig
+
+
+def winners(table: pd.DataFrame, x: str, y: str, metric: str, *, lower_is_better: bool = True) -> pd.DataFrame:
+    """The best design at each ``(x, y)``: columns ``x``, ``y``, ``design`` (the first in
+    order among the best; ``tie`` says whether others equal it), ``value``, ``runner_up``."""
+    m = _sweep_means(table, [x, y], metric)
+    order = {d: i for i, d in enumerate(dict.fromkeys(str(d) for d in m["design"]))}
+    rows: list[dict[str, Any]] = []
+    for (xv, yv), sub in m.groupby([x, y], sort=False):
+        vals = sorted(
+            ((float(v) if lower_is_better else -float(v)), order[str(d)], str(d))
+            for d, v in zip(sub["design"], sub["mean"], strict=True)
+        )
+        best = vals[0]
+        tie = len(vals) > 1 and vals[1][0] == best[0]
+        rows.append(
+            {
+                x: xv,
+                y: yv,
+                "design": best[2],
+                "value": best[0] if lower_is_better else -best[0],
+                "tie": tie,
+                "runner_up": vals[1][2] if len(vals) > 1 else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot_winner(
+    table: pd.DataFrame,
+    x: str,
+    y: str,
+    metric: str = "overhead_cycles",
+    *,
+    lower_is_better: bool = True,
+    caption: Caption | None = None,
+    note: str = "",
+) -> Figure:
+    """The design with the best ``metric`` (mean over seeds; lowest unless
+    ``lower_is_better=False``) at each point of parameters ``x`` and ``y``, as a heatmap
+    in the designs' colours (a tie is hatched and says so), with a legend."""
+    w = winners(table, x, y, metric, lower_is_better=lower_is_better)
+    designs = list(dict.fromkeys(str(d) for d in table["design"]))
+    xs = sorted(dict.fromkeys(w[x].tolist()), key=_sort_key)
+    ys = sorted(dict.fromkeys(w[y].tolist()), key=_sort_key)
+    with house_style():
+        fig = new_figure((min(max(6.5, 1.0 + 0.9 * len(xs)), 10.0), min(max(3.6, 2.2 + 0.45 * len(ys)), 7.0)))
+        ax = fig.add_subplot()
+        from matplotlib.patches import Rectangle
+
+        for rec in w.to_dict("records"):
+            i, j = xs.index(rec[x]), ys.index(rec[y])
+            st = design_style(str(rec["design"]))
+            ax.add_patch(
+                Rectangle(
+                    (i - 0.5, j - 0.5),
+                    1.0,
+                    1.0,
+                    facecolor=st.color,
+                    edgecolor="white",
+                    linewidth=1.5,
+                    hatch="//" if rec["tie"] else (st.hatch or None),
+                    gid="winner-cell",
+                )
+            )
+            text = _eng(float(rec["value"])) + (" (tie)" if rec["tie"] else "")
+            ax.text(i, j, text, ha="center", va="center", fontsize=9, color="white" if _dark(st.color) else "#222222")
+        ax.set_xlim(-0.5, len(xs) - 0.5)
+        ax.set_ylim(-0.5, len(ys) - 0.5)
+        ax.set_xticks(range(len(xs)), [_fmt_value(v) for v in xs])
+        ax.set_yticks(range(len(ys)), [_fmt_value(v) for v in ys])
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        ax.tick_params(labelsize=9, length=0)
+        for s in ax.spines.values():
+            s.set_visible(False)
+        won = set(w["design"])
+        handles = [
+            Patch(
+                facecolor=design_style(d).color,
+                edgecolor="white",
+                hatch=design_style(d).hatch or None,
+                label=d if d in won else f"{d} (never best)",
+            )
+            for d in designs
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3), frameon=False)
+        best = "lowest" if lower_is_better else "highest"
+        what = f"Design with the {best} {metric} (cell: its mean over seeds)" + (f" ({note})" if note else "")
+        title_figure(fig, what, caption)
+        settle(fig)
+    return fig
+
+
+def _sort_key(v: Any) -> tuple[int, float, str]:
+    try:
+        return (0, float(v), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(v))
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        return _fmt_x(float(v))
+    return str(v)
+
+
+def _dark(color: str) -> bool:
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(color)
+    return 0.299 * r + 0.587 * g + 0.114 * b < 0.5

@@ -17,18 +17,32 @@ Decisions
   (:class:`~sgxlab.present.export.CompareSpec`) for titles and the
   reproduce command. A selection of its rows or columns keeps them.
 * **Figures that need every launch.** The latency CDF and the timeline need
-  the exact engine's per-launch data. A fast-engine comparison or result
-  re-runs the same configuration on the exact engine for them (the title
-  says so), up to :data:`EXACT_RERUN_MAX` launches per run; a larger one is
-  a :class:`~sgxlab.errors.ConfigError` naming the engine.
+  the exact engine's per-launch data. An exact-engine comparison keeps its
+  runs (:func:`sgxlab.sim.run.compare_runs`), so the latency figure runs
+  nothing again (:attr:`Comparison.exact_reruns` counts what figures did
+  run). A fast-engine comparison or result re-runs the same configuration on
+  the exact engine for them (the title says so), up to
+  :data:`EXACT_RERUN_MAX` launches per run; a larger one is a
+  :class:`~sgxlab.errors.ConfigError` naming the engine.
+* **The timeline observes the emulator.** :func:`timeline_data` picks a
+  window from the run's records (around the first failed EINIT, else the
+  first S3), then replays the run once more, reading every CPU's hash MSRs
+  and the design's cache after each row of the window
+  (:meth:`sgxlab.sim.exact.ExactSimulation.observe`): the bands are the
+  emulator's state, not a reconstruction.
+* **A sweep is still a DataFrame.** :func:`sweep` returns a
+  :class:`SweepTable` (the tidy table of :func:`sgxlab.sim.sweep.sweep`) that
+  knows its grid, so ``plot_crossover`` and ``plot_winner`` are one call, and
+  :meth:`SweepTable.load` reads a finished sweep's ``out`` folder.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -45,6 +59,7 @@ from sgxlab.present.export import (
     export_csv,
     export_json,
     mailing_list_text,
+    nondefault_params,
     run_command,
     timeline_text,
 )
@@ -53,17 +68,34 @@ from sgxlab.present.text import WIDTH, summary_html, summary_text
 from sgxlab.sim import run as sim
 from sgxlab.sim.costs import CostModel
 from sgxlab.sim.exact import RECORDS_DEFAULT_MAX
+from sgxlab.sim.progress import ProgressArg
 from sgxlab.sim.result import Result as RunData
 from sgxlab.sim.result import RunConfig, flatten_summary
 from sgxlab.sim.trace import Trace
 from sgxlab.sim.workloads import make_workload
 
-__all__ = ["Result", "Comparison", "run", "run_trace", "replay", "compare", "compare_seeds", "EXACT_RERUN_MAX"]
+__all__ = [
+    "Result",
+    "Comparison",
+    "SweepTable",
+    "run",
+    "run_trace",
+    "replay",
+    "compare",
+    "compare_seeds",
+    "sweep",
+    "timeline_data",
+    "EXACT_RERUN_MAX",
+    "TIMELINE_LAUNCHES",
+]
 
 CostsArg = CostModel | str | Mapping[str, object] | Sequence[str] | None
 
 EXACT_RERUN_MAX = RECORDS_DEFAULT_MAX
 """The most launches a fast-engine run may have for a figure to re-run it on the exact engine."""
+
+TIMELINE_LAUNCHES = 240
+"""Launches the timeline shows by default (the whole run if it has no more)."""
 
 
 def _resolve(ref: str, allow_import: bool) -> type[Design]:
@@ -171,6 +203,43 @@ class Result(RunData):
         """The policy matrix under this run's design (:func:`plots.plot_policy_matrix`)."""
         return _policy_matrix_figure(self.config.design)
 
+    def plot_timeline(
+        self,
+        cpus: Sequence[int] | None = None,
+        *,
+        window: tuple[int, int] | None = None,
+        max_launches: int = TIMELINE_LAUNCHES,
+    ) -> Figure:
+        """Per CPU, the hash MSRs and the design's per-CPU cache over time, launches,
+        failures, S3 and vCPU migrations (:func:`plots.plot_timeline`), from the exact
+        engine (a fast-engine run is re-run exactly). ``cpus``: which CPUs (default:
+        those with launches in the window); ``window``: ``(t0, t1)`` cycles (default:
+        the whole run, or ``max_launches`` launches around the first failure, else the
+        first S3)."""
+        trace = self.trace if isinstance(self.trace, Trace) else None
+        if trace is None:
+            trace = make_workload(self.config.workload, self.config.params).trace(self.config.seed)
+        _check_rerun("exact", trace.launches, "timeline")
+        sim_obj = self.simulation
+        policy = getattr(sim_obj, "policy", None)
+        have = sim_obj if sim_obj is not None and getattr(sim_obj, "keep_records", False) else None
+        cls = self._classes()[self.label]
+        data = timeline_data(
+            trace,
+            cls,
+            CostModel.from_dict(self.config.costs),
+            policy,
+            records_run=have,
+            cpus=cpus,
+            window=window,
+            max_launches=max_launches,
+        )
+        caption = CompareSpec.of_config(
+            RunConfig.from_dict({**self.config.as_dict(), "engine": "exact"}), label=self.label
+        ).caption()
+        fig = plots.plot_timeline(data, caption=caption, design=self.label)
+        return attach_provenance(fig, self.provenance("per-CPU timeline"))
+
     # exports ---------------------------------------------------------------
 
     def timeline_text(self, *, cpus: tuple[int, int] | None = None, width: int = WIDTH) -> str:
@@ -199,6 +268,94 @@ def _policy_matrix_figure(design: str) -> Figure:
     return attach_provenance(fig, Provenance("policy matrix", config, command, __version__))
 
 
+def timeline_data(
+    trace: Trace,
+    cls: type[Design],
+    costs: CostModel,
+    policy: HostPolicy | None,
+    *,
+    records_run: Any = None,
+    cpus: Sequence[int] | None = None,
+    window: tuple[int, int] | None = None,
+    max_launches: int = TIMELINE_LAUNCHES,
+) -> plots.TimelineData:
+    """The data of :func:`plots.plot_timeline` for one run: the exact engine's per-launch
+    records (``records_run``, an :class:`~sgxlab.sim.exact.ExactSimulation` that kept
+    them, else a run made here) choose the window; a second, observed run
+    (:meth:`ExactSimulation.observe`) notes the MSRs and the cache row by row there."""
+    from sgxlab.sim.exact import ExactSimulation
+    from sgxlab.sim.trace import S3, SCHED
+
+    if not isinstance(max_launches, int) or isinstance(max_launches, bool) or max_launches < 1:
+        raise ConfigError("max_launches", max_launches, "expected a positive number of launches")
+    if records_run is None:
+        records_run = ExactSimulation(trace, cls, costs, records=True, policy=policy).run()
+    recs = records_run.records_frame()
+    rows = records_run.rows
+    s3 = [int(t) for t in rows.t[rows.kind == S3]]
+    times = recs["time"].to_numpy(dtype=np.int64)
+    if window is not None:
+        try:
+            t0, t1 = (int(window[0]), int(window[1]))
+        except (TypeError, ValueError, IndexError):
+            raise ConfigError("window", window, "expected (t0, t1) in cycles") from None
+        if t1 <= t0:
+            raise ConfigError("window", window, "t1 must be after t0")
+    elif len(times) <= max_launches:
+        t0 = int(rows.t[0]) if len(rows) else 0
+        t1 = int(rows.t[-1]) if len(rows) else 1
+    else:
+        failed = np.flatnonzero((recs["outcome"] == "failed").to_numpy())
+        if len(failed):
+            anchor = int(failed[0])
+        else:
+            after = np.flatnonzero(times > s3[0]) if s3 else np.zeros(0, np.int64)
+            anchor = int(after[0]) if len(after) else 0
+        lo = max(anchor - max_launches // 4, 0)
+        before = [x for x in s3 if x <= times[anchor]]
+        if before:  # start a little before the S3 that made the cache stale
+            lo = min(lo, max(int(np.searchsorted(times, before[-1])) - max_launches // 8, 0))
+        hi = min(lo + max_launches, len(times) - 1)
+        t0, t1 = int(times[lo]), int(times[hi])
+    ncpus = records_run.platform.ncpus
+    if cpus is not None:
+        chosen = tuple(dict.fromkeys(int(c) for c in cpus))
+        bad = [c for c in chosen if not 0 <= c < ncpus]
+        if bad or not chosen:
+            raise ConfigError("cpus", list(cpus), f"expected CPUs in 0..{ncpus - 1}")
+    else:
+        inwin = (times >= t0) & (times <= t1)
+        chosen = tuple(sorted({int(c) for c in recs["cpu"].to_numpy()[inwin]})) or tuple(range(ncpus))
+    observed = ExactSimulation(trace, cls, costs, records=False, policy=records_run.policy)
+    hist = observed.observe(t0, t1)
+    sched = np.flatnonzero(rows.kind == SCHED)
+    last: dict[tuple[int, int], int] = {}
+    mig: list[tuple[int, int, int, int, int]] = []
+    for t, c, v, vc in zip(
+        rows.t[sched].tolist(), rows.cpu[sched].tolist(), rows.vm[sched].tolist(), rows.vcpu[sched].tolist()
+    ):
+        prev = last.get((v, vc))
+        if prev is not None and prev != c:
+            mig.append((t, c, v, vc, prev))
+        last[(v, vc)] = c
+    return plots.TimelineData(
+        history={"t": hist.t, "cpu": hist.cpu, "hw": hist.hw, "cached": hist.cached},
+        launches={
+            "time": times,
+            "cpu": recs["cpu"].to_numpy(dtype=np.int64),
+            "signer": recs["signer"].to_numpy(dtype=np.int64),
+            "vm": recs["vm"].to_numpy(dtype=np.int64),
+            "outcome": recs["outcome"].to_numpy().astype(str),
+        },
+        s3=tuple(s3),
+        migrations=tuple(mig),
+        cpus=chosen,
+        t0=t0,
+        t1=t1,
+        has_cache=hist.has_cache,
+    )
+
+
 class Comparison(pd.DataFrame):
     """What :func:`compare` and :func:`compare_seeds` return: the table (one row per design
     and seed; a :class:`pandas.DataFrame`, used as before) that knows its settings
@@ -218,15 +375,31 @@ class Comparison(pd.DataFrame):
 
     @classmethod
     def of(
-        cls, table: pd.DataFrame, spec: CompareSpec, classes: Mapping[str, type[Design]] | None = None
+        cls,
+        table: pd.DataFrame,
+        spec: CompareSpec,
+        classes: Mapping[str, type[Design]] | None = None,
+        runs: Mapping[tuple[str, int], RunData] | None = None,
     ) -> Comparison:
         """``table`` with its settings; ``classes``: the design classes by label (a class
-        defined in a notebook cell cannot be found again by its ``module:Class`` name)."""
+        defined in a notebook cell cannot be found again by its ``module:Class`` name);
+        ``runs``: exact-engine runs by (label, seed) that figures may reuse."""
         c = cls(table)
         object.__setattr__(c, "_sgx_spec", spec)
-        object.__setattr__(c, "_sgx_runs", {})
+        kept: dict[Any, Any] = {"reruns": 0}
+        for (label, seed), res in (runs or {}).items():
+            if res.simulation is not None:
+                kept[(label, int(seed), False)] = Result.of(res)
+        object.__setattr__(c, "_sgx_runs", kept)
         object.__setattr__(c, "_sgx_classes", dict(classes or {}))
         return c
+
+    @property
+    def exact_reruns(self) -> int:
+        """How many runs this comparison's figures made on the exact engine (0 when every
+        figure reused the comparison's own runs)."""
+        runs = getattr(self, "_sgx_runs", None)
+        return int(runs.get("reruns", 0)) if isinstance(runs, dict) else 0
 
     @property
     def spec(self) -> CompareSpec:
@@ -279,12 +452,14 @@ class Comparison(pd.DataFrame):
         """One of the comparison's runs on the exact engine (kept for later figures)."""
         spec = self.spec
         found = getattr(self, "_sgx_runs", None)
-        runs: dict[tuple[str, int, bool], Result] = found if isinstance(found, dict) else {}
+        runs: dict[Any, Any] = found if isinstance(found, dict) else {"reruns": 0}
         if runs is not found:
             object.__setattr__(self, "_sgx_runs", runs)
         for key in ((design, seed, True), (design, seed, records)):
             if key in runs:
-                return runs[key]
+                found_run: Result = runs[key]
+                return found_run
+        runs["reruns"] = int(runs.get("reruns", 0)) + 1
         cfg = spec.run_config(design, seed, engine="exact")
         trace = make_workload(spec.workload, spec.params).trace(seed)
         res = Result.of(
@@ -338,6 +513,48 @@ class Comparison(pd.DataFrame):
         ref = spec.designs[spec.labels.index(lab)] if lab in spec.labels else lab
         return _policy_matrix_figure(ref)
 
+    def plot_timeline(
+        self,
+        design: str | None = None,
+        *,
+        seed: int | None = None,
+        cpus: Sequence[int] | None = None,
+        window: tuple[int, int] | None = None,
+        max_launches: int = TIMELINE_LAUNCHES,
+    ) -> Figure:
+        """The per-CPU timeline (:meth:`Result.plot_timeline`) of ``design`` (default: the
+        first design that failed, else the baseline) for ``seed`` (default: the first)."""
+        label = design if design is not None else self._first_failing()
+        if label not in self.designs and label not in self.spec.labels:
+            raise ConfigError("design", label, f"not one of the designs compared ({', '.join(self.designs)})")
+        s = self.seeds[0] if seed is None else int(seed)
+        if s not in self.seeds:
+            raise ConfigError("seed", seed, f"not one of the comparison's seeds ({', '.join(map(str, self.seeds))})")
+        spec = self.spec
+        trace = make_workload(spec.workload, spec.params).trace(s)
+        _check_rerun("exact", trace.launches, "timeline")
+        run = self.run_exact(label, s, records=True)
+        data = timeline_data(
+            trace,
+            self._class(label),
+            CostModel.from_dict(dict(spec.costs)),
+            None,
+            records_run=run.simulation,
+            cpus=cpus,
+            window=window,
+            max_launches=max_launches,
+        )
+        caption = CompareSpec.of_config(spec.run_config(label, s, engine="exact"), label=label).caption()
+        fig = plots.plot_timeline(data, caption=caption, design=label)
+        return attach_provenance(fig, spec.with_seeds((s,)).provenance(f"per-CPU timeline of {label}"))
+
+    def _first_failing(self) -> str:
+        if "failures_total" in self.columns:
+            for d in self.designs:
+                if int(self[self["design"] == d]["failures_total"].sum()) > 0:
+                    return d
+        return self.spec.baseline
+
     def to_mailing_list(
         self,
         *,
@@ -389,9 +606,15 @@ def run(
     engine: str = "exact",
     records: bool | None = None,
     allow_import: bool = False,
+    progress: ProgressArg = None,
 ) -> Result:
-    """Generate ``workload`` and run it under ``design`` (see :func:`sgxlab.sim.run.run`)."""
-    return Result.of(sim.run(design, workload, params, costs, seed, engine, records=records, allow_import=allow_import))
+    """Generate ``workload`` and run it under ``design`` (see :func:`sgxlab.sim.run.run`;
+    ``progress`` as in :func:`compare`)."""
+    return Result.of(
+        sim.run(
+            design, workload, params, costs, seed, engine, records=records, allow_import=allow_import, progress=progress
+        )
+    )
 
 
 def run_trace(
@@ -405,6 +628,7 @@ def run_trace(
     config: RunConfig | None = None,
     allow_import: bool = False,
     policy: HostPolicy | str | None = None,
+    progress: ProgressArg = None,
 ) -> Result:
     """Run an existing trace (see :func:`sgxlab.sim.run.run_trace`); ``policy`` is a
     :class:`~sgxlab.kvm.policy.HostPolicy` or a policy name (default: the trace's)."""
@@ -419,6 +643,7 @@ def run_trace(
             config=config,
             allow_import=allow_import,
             policy=policy,
+            progress=progress,
         )
     )
 
@@ -438,14 +663,27 @@ def compare(
     allow_import: bool = False,
     *,
     baseline: str | type[Design] | None = None,
+    progress: ProgressArg = None,
 ) -> Comparison:
     """One row per design on the same trace (see :func:`sgxlab.sim.run.compare`), as a
     :class:`Comparison` (a DataFrame with figures and exports; ``baseline``: the design
-    the mailing-list text compares against, default the first)."""
+    the mailing-list text compares against, default the first). ``progress``: ``None``
+    (a bar for long runs only), ``True``, ``False`` or a callback ``f(done, total)``
+    that may raise :class:`~sgxlab.sim.progress.Cancelled` (:mod:`sgxlab.sim.progress`).
+    The exact engine's runs are kept for the figures (up to
+    :data:`sgxlab.sim.run.KEEP_RUNS_MAX` launches each)."""
     chosen = list(designs) if designs is not None else None
-    table: pd.DataFrame = sim.compare(chosen, workload, params, costs, seed, engine, allow_import)
     spec = CompareSpec.build(chosen, workload, params, costs, [seed], engine, baseline, allow_import)
-    return Comparison.of(table, spec, _design_classes(chosen, allow_import))
+    table, results = sim.compare_runs(
+        chosen, workload, params, spec.costs, seed, engine, allow_import, progress=progress
+    )
+    return Comparison.of(table, spec, _design_classes(chosen, allow_import), _runs(table, results))
+
+
+def _runs(table: pd.DataFrame, results: Sequence[RunData | None]) -> dict[tuple[str, int], RunData]:
+    return {
+        (str(d), int(s)): r for d, s, r in zip(table["design"], table["seed"], results, strict=True) if r is not None
+    }
 
 
 def compare_seeds(
@@ -457,14 +695,24 @@ def compare_seeds(
     engine: str = "exact",
     baseline: str | type[Design] | None = None,
     allow_import: bool = False,
+    *,
+    progress: ProgressArg = None,
 ) -> Comparison:
     """:func:`compare` once per seed (``seeds``: a list, or a count N for seeds 0..N-1), as one
     tidy :class:`Comparison`: one row per seed and design (seed-major), the columns of
-    :func:`compare` (a ``failures_<NAME>`` column seen in one seed is 0 in the others)."""
+    :func:`compare` (a ``failures_<NAME>`` column seen in one seed is 0 in the others).
+    ``progress``: as :func:`compare`, per seed."""
     chosen = list(designs) if designs is not None else None
     spec = CompareSpec.build(chosen, workload, params, costs, seeds, engine, baseline, allow_import)
-    frames = [sim.compare(chosen, workload, params, costs, s, engine, allow_import) for s in spec.seeds]
-    return Comparison.of(_stack(frames), spec, _design_classes(chosen, allow_import))
+    frames = []
+    runs: dict[tuple[str, int], RunData] = {}
+    for s in spec.seeds:
+        table, results = sim.compare_runs(
+            chosen, workload, params, spec.costs, s, engine, allow_import, progress=progress
+        )
+        frames.append(table)
+        runs.update(_runs(table, results))
+    return Comparison.of(_stack(frames), spec, _design_classes(chosen, allow_import), runs)
 
 
 def _design_classes(designs: Sequence[str | type[Design]] | None, allow_import: bool) -> dict[str, type[Design]]:
@@ -481,3 +729,234 @@ def _stack(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     cols = [c for c in table.columns if c not in fails]
     at = cols.index("failures_total") + 1 if "failures_total" in cols else len(cols)
     return table[cols[:at] + fails + cols[at:]]
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What a sweep ran (:meth:`sgxlab.sim.sweep.SweepPlan.manifest`): the designs, the
+    workload and its fixed ``params``, the base ``costs``, the varied parameters
+    (``vary``: name, kind ``param`` or ``cost``, values), the ``seeds`` and the ``engine``."""
+
+    designs: tuple[str, ...]
+    workload: str
+    params: Mapping[str, Any]
+    costs: Mapping[str, Any]
+    vary: tuple[tuple[str, str, tuple[Any, ...]], ...]
+    seeds: tuple[int, ...]
+    engine: str
+
+    @classmethod
+    def from_manifest(cls, m: Mapping[str, Any]) -> SweepSpec:
+        try:
+            vary = tuple((str(n), "param", tuple(v)) for n, v in m["vary_params"]) + tuple(
+                (str(n), "cost", tuple(v)) for n, v in m["vary_costs"]
+            )
+            return cls(
+                tuple(str(d) for d in m["designs"]),
+                str(m["workload"]),
+                dict(m["params"]),
+                dict(m["costs"]),
+                vary,
+                tuple(int(s) for s in m["seeds"]),
+                str(m["engine"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError("sweep", "sweep.json", f"not a sweep manifest ({type(e).__name__}: {e})") from None
+
+    def column(self, name: str) -> str:
+        """The table column of varied parameter ``name`` (a name or its column)."""
+        from sgxlab.sim.sweep import param_column
+
+        cols = {param_column(n, k): n for n, k, _ in self.vary}
+        if name in cols:
+            return name
+        for n, k, _ in self.vary:
+            if n == name:
+                return param_column(n, k)
+        raise ConfigError(
+            "parameter",
+            name,
+            f"not a varied parameter of this sweep ({', '.join(cols) or 'none was varied'})",
+        )
+
+    def caption(self, pinned: Mapping[str, Any]) -> Caption:
+        params = {**nondefault_params(self.workload, dict(self.params)), **dict(pinned)}
+        return Caption(self.workload, params, self.seeds, str(self.costs.get("name", "default")), self.engine)
+
+    def command(self, kind: str, metric: str, axes: Sequence[str], pinned: Mapping[str, Any]) -> list[str]:
+        """The ``sgxlab plot`` arguments that run this sweep again and draw the figure."""
+        argv = ["sgxlab", "plot", kind, "--designs", ",".join(self.designs), "--workload", self.workload]
+        for k, v in self.params.items():
+            argv += ["--param", f"{k}={v}"]
+        for n, _, vals in self.vary:
+            argv += ["--vary", f"{n}=" + ",".join(str(v) for v in vals)]
+        s = self.seeds
+        argv += ["--seeds", str(len(s)) if list(s) == list(range(len(s))) else ",".join(map(str, s))]
+        argv += ["--engine", self.engine, "--x", axes[0]]
+        if len(axes) > 1:
+            argv += ["--y", axes[1]]
+        argv += ["--metric", metric]
+        for k, v in pinned.items():
+            argv += ["--at", f"{k}={v}"]
+        return argv
+
+
+class SweepTable(pd.DataFrame):
+    """What :func:`sweep` returns: the tidy table of :func:`sgxlab.sim.sweep.sweep` (one
+    row per run; a :class:`pandas.DataFrame` for everything else) that knows its sweep
+    (:attr:`spec`), with :meth:`plot_crossover` and :meth:`plot_winner`.
+    :meth:`load` reads a sweep's ``out`` folder back."""
+
+    _metadata: ClassVar[list[str]] = ["_sgx_sweep"]
+
+    @property
+    def _constructor(self) -> type[SweepTable]:
+        return SweepTable
+
+    @classmethod
+    def of(cls, table: pd.DataFrame, spec: SweepSpec) -> SweepTable:
+        t = cls(table)
+        object.__setattr__(t, "_sgx_sweep", spec)
+        t.attrs["varied"] = [spec.column(n) for n, _, _ in spec.vary]
+        return t
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SweepTable:
+        """The table a finished sweep left in ``folder`` (``sweep.json`` and ``sweep.csv``)."""
+        import io
+        import json
+
+        from sgxlab.files import read_user_text
+
+        d = Path(folder)
+        if not d.is_dir():
+            raise ConfigError("sweep", str(d), "not a folder (give the --out folder of `sgxlab sweep`)")
+        try:
+            manifest = json.loads(read_user_text(d / "sweep.json", "sweep"))
+        except json.JSONDecodeError as e:
+            raise ConfigError("sweep", str(d / "sweep.json"), f"not valid JSON: {e}") from None
+        csv = d / "sweep.csv"
+        if not csv.is_file():
+            raise ConfigError("sweep", str(csv), "missing: the sweep has not finished (run it again to resume)")
+        table = pd.read_csv(io.StringIO(read_user_text(csv, "sweep", max_bytes=1 << 30)))
+        return cls.of(table, SweepSpec.from_manifest(manifest))
+
+    @property
+    def spec(self) -> SweepSpec:
+        s = getattr(self, "_sgx_sweep", None)
+        if not isinstance(s, SweepSpec):
+            raise ConfigError(
+                "sweep", type(self).__name__, "this table has lost its sweep settings; run sgxlab.sweep()"
+            )
+        return s
+
+    def _select(
+        self, axes: Sequence[str], metric: str, at: Mapping[str, Any] | None
+    ) -> tuple[pd.DataFrame, list[str], dict[str, Any]]:
+        spec = self.spec
+        cols = [spec.column(a) for a in axes]
+        if len(set(cols)) != len(cols):
+            raise ConfigError("y", axes[-1], "must differ from x")
+        if metric not in self.columns or metric in ("design", "workload", "engine"):
+            numeric = [c for c in self.columns if pd.api.types.is_numeric_dtype(self[c]) and c != "seed"]
+            raise ConfigError("metric", metric, f"not a numeric column of the sweep ({', '.join(numeric)})")
+        if not pd.api.types.is_numeric_dtype(self[metric]):
+            raise ConfigError("metric", metric, "not a numeric column")
+        table = pd.DataFrame(self)
+        pinned: dict[str, Any] = {}
+        given = {spec.column(k): v for k, v in (at or {}).items()}
+        for n, _, _vals in spec.vary:
+            col = spec.column(n)
+            if col in cols:
+                continue
+            present = list(dict.fromkeys(table[col].tolist()))
+            if col in given:
+                want = given[col]
+                match = [v for v in present if str(v) == str(want) or _same_number(v, want)]
+                if not match:
+                    raise ConfigError(f"at {col}", want, f"not a value of the sweep ({', '.join(map(str, present))})")
+                table = table[table[col] == match[0]]
+                pinned[col] = match[0]
+            elif len(present) > 1:
+                raise ConfigError(
+                    "at",
+                    col,
+                    f"is varied too ({', '.join(map(str, present))}); fix it with at={{{col!r}: value}} "
+                    f"(command line: --at {col}=VALUE)",
+                )
+            elif present:
+                pinned[col] = present[0]
+        return table, cols, pinned
+
+    def plot_crossover(self, x: str, metric: str = "overhead_cycles", *, at: Mapping[str, Any] | None = None) -> Figure:
+        """Each design's ``metric`` against varied parameter ``x``, crossovers marked and
+        labelled (:func:`plots.plot_crossover`); other varied parameters are fixed with ``at``."""
+        table, cols, pinned = self._select([x], metric, at)
+        spec = self.spec
+        fig = plots.plot_crossover(table, cols[0], metric, caption=spec.caption(pinned))
+        config = json_text({"sweep": _spec_dict(spec), "x": cols[0], "metric": metric, "at": pinned})
+        command = spec.command("crossover", metric, cols, pinned)
+        return attach_provenance(fig, Provenance(f"{metric} against {cols[0]}", config, command, __version__))
+
+    def plot_winner(
+        self,
+        x: str,
+        y: str,
+        metric: str = "overhead_cycles",
+        *,
+        at: Mapping[str, Any] | None = None,
+        lower_is_better: bool = True,
+    ) -> Figure:
+        """The best design at each point of varied parameters ``x`` and ``y`` as a heatmap in
+        the designs' colours (:func:`plots.plot_winner`); others fixed with ``at``."""
+        table, cols, pinned = self._select([x, y], metric, at)
+        spec = self.spec
+        fig = plots.plot_winner(
+            table, cols[0], cols[1], metric, lower_is_better=lower_is_better, caption=spec.caption(pinned)
+        )
+        config = json_text({"sweep": _spec_dict(spec), "x": cols[0], "y": cols[1], "metric": metric, "at": pinned})
+        command = spec.command("winner", metric, cols, pinned)
+        return attach_provenance(fig, Provenance(f"best design by {metric}", config, command, __version__))
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _spec_dict(spec: SweepSpec) -> dict[str, Any]:
+    return {
+        "designs": list(spec.designs),
+        "workload": spec.workload,
+        "params": dict(spec.params),
+        "costs": dict(spec.costs),
+        "vary": [[n, k, list(v)] for n, k, v in spec.vary],
+        "seeds": list(spec.seeds),
+        "engine": spec.engine,
+    }
+
+
+def json_text(obj: Mapping[str, Any]) -> str:
+    import json
+
+    return json.dumps(obj, indent=2, default=str) + "\n"
+
+
+def sweep(
+    designs: Iterable[str | type[Design]] | str | type[Design] | None = None,
+    workload: str = "workshop",
+    vary: Mapping[str, object] | None = None,
+    **kwargs: Any,
+) -> SweepTable:
+    """:func:`sgxlab.sim.sweep.sweep` (same arguments), as a :class:`SweepTable`: the same
+    tidy DataFrame, with :meth:`~SweepTable.plot_crossover` and :meth:`~SweepTable.plot_winner`."""
+    from sgxlab.sim.sweep import sweep as run_sweep
+
+    table = run_sweep(designs, workload, vary, **kwargs)
+    manifest = table.attrs.pop("manifest")
+    return SweepTable.of(table, SweepSpec.from_manifest(manifest))

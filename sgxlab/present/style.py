@@ -7,8 +7,8 @@ with a hatch for bars and a dash pattern for lines.
 
 Decisions
 ---------
-* **Settled layout.** A figure is laid out (constrained layout, run to its
-  fixed point) when it is made, then frozen (:func:`settle`), so saving it
+* **Settled layout.** A figure is laid out once (constrained layout, without
+  drawing) when it is made, then frozen (:func:`settle`), so saving it
   twice, or in another process, draws the same pixels.
 * **No global state.** Figures are :class:`matplotlib.figure.Figure` objects
   made by :func:`new_figure` inside :func:`house_style`, a
@@ -46,6 +46,9 @@ __all__ = [
     "DESIGN_COLORS",
     "DesignStyle",
     "design_style",
+    "SIGNER_COLORS",
+    "SPECIAL_VALUES",
+    "signer_style",
     "tint",
     "ComponentStyle",
     "COMPONENTS",
@@ -143,6 +146,40 @@ def design_style(label: str) -> DesignStyle:
     return DesignStyle(OKABE_ITO["black"], hatch, dashes)
 
 
+SIGNER_COLORS: tuple[str, ...] = (
+    OKABE_ITO["sky blue"],
+    OKABE_ITO["orange"],
+    OKABE_ITO["bluish green"],
+    OKABE_ITO["yellow"],
+    OKABE_ITO["blue"],
+    OKABE_ITO["vermillion"],
+    OKABE_ITO["reddish purple"],
+)
+"""Colours of signers 0, 1, 2 ... in the timeline (a signer is not a design, so these
+repeat the palette in another order); signer 7 and later reuse them with a hatch."""
+
+_SIGNER_HATCHES = ("", "//", "..", "xx", "\\\\", "++", "oo", "--", "||")
+
+SPECIAL_VALUES: Mapping[int, tuple[str, str, str]] = {
+    -1: ("Intel's hash (reset value)", "#d9d9d9", ""),
+    -2: ("zero (cache at boot)", "#ffffff", "////"),
+    -3: ("no signer's hash (mixed words)", "#7f7f7f", "xx"),
+    -5: ("the host's launch enclave", "#000000", ""),
+}
+"""Label, colour and hatch of the MSR values that are no run signer's hash (the
+codes of :class:`sgxlab.sim.exact.MsrHistory`)."""
+
+
+def signer_style(code: int) -> tuple[str, str, str]:
+    """Label, colour and hatch of signer ``code`` (or a special value, :data:`SPECIAL_VALUES`)."""
+    if code in SPECIAL_VALUES:
+        return SPECIAL_VALUES[code]
+    if code < 0:
+        return (f"value {code}", "#7f7f7f", "xx")
+    n = len(SIGNER_COLORS)
+    return (f"signer {code}", SIGNER_COLORS[code % n], _SIGNER_HATCHES[(code // n) % len(_SIGNER_HATCHES)])
+
+
 @dataclass(frozen=True)
 class ComponentStyle:
     """One part of a stacked bar: ``label`` (with its unit), how strongly the design's
@@ -212,22 +249,19 @@ def new_figure(size: tuple[float, float] = FIGSIZE) -> Figure:
     return Figure(figsize=size, dpi=100, layout="constrained")
 
 
-def settle(fig: Figure, *, tol: float = 1e-4, rounds: int = 8) -> Figure:
-    """Run the constrained layout to its fixed point, then freeze it (no layout engine).
+def settle(fig: Figure) -> Figure:
+    """Lay ``fig`` out once (constrained layout, which iterates internally), then freeze
+    it (no layout engine).
 
     Each draw of a constrained-layout figure starts from the last layout, so
     the first and second saves of a fresh figure would differ by a fraction
     of a pixel; a settled figure draws the same every time, in every process.
+    The layout runs without drawing the figure (a full draw costs as much
+    again), so making a figure costs one layout, and saving it one draw.
     """
-    import numpy as np
-
-    prev = None
-    for _ in range(rounds):
-        fig.draw_without_rendering()
-        pos = np.array([ax.get_position().bounds for ax in fig.axes])
-        if prev is not None and pos.shape == prev.shape and float(np.abs(pos - prev).max(initial=0.0)) < tol:
-            break
-        prev = pos
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
     fig.set_layout_engine("none")
     return fig
 

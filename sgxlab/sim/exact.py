@@ -80,7 +80,12 @@ against the schema :data:`~sgxlab.sim.schema.LAUNCH_RECORDS` at import);
 :meth:`ExactSimulation.launch_records` read them back by column name.
 
 Signer *s* is ``data/keys/key{s:02d}.pem``; its enclave is a two-page image (code and TCS)
-whose content names *s*, signed once per simulation.
+whose content names *s*, built, signed and checked once per process
+(:func:`_built_signer`, a bounded cache of immutable results); each simulation
+forks its own copy. :meth:`ExactSimulation.observe` replays a run while noting
+each CPU's hash MSRs and the design's cache (the timeline figure), and
+:meth:`ExactSimulation.run` reports progress per chunk of rows
+(:mod:`sgxlab.sim.progress`).
 """
 
 from __future__ import annotations
@@ -89,16 +94,18 @@ import dataclasses
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sgxlab.errors import ConfigError, GeneralProtection, SgxlabError
+from sgxlab.files import data_path
 from sgxlab.host.designs import Design, design_class, design_label
 from sgxlab.host.le import LaunchEnclave
 from sgxlab.host.samples import signed_enclave
 from sgxlab.hw.arch import CONTROLLED_ATTRIBUTES, INTEL_LEPUBKEYHASH, MSR_IA32_SGXLEPUBKEYHASH, SgxError, Words
-from sgxlab.hw.crypto import load_test_key
+from sgxlab.hw.crypto import NUM_TEST_KEYS, load_test_key
 from sgxlab.hw.einit import SigInfo, einit
 from sgxlab.hw.measure import Enclave
 from sgxlab.hw.platform import Platform
@@ -116,6 +123,7 @@ from sgxlab.kvm.policy import HostPolicy
 from sgxlab.kvm.vcpu import POLICY_REFUSAL_CODE, POLICY_REFUSAL_CODE_LE
 from sgxlab.sim.costs import CostModel
 from sgxlab.sim.hostpolicy import PolicyTables, run_tables, signer_hashes
+from sgxlab.sim.progress import EXACT_STEP_ROWS, Progress
 from sgxlab.sim.schema import LAUNCH_RECORDS
 from sgxlab.sim.stats import latency_summary
 from sgxlab.sim.trace import EXIT, LAUNCH, MAX_EINIT_ATTEMPTS, S3, SCHED, Trace
@@ -133,6 +141,12 @@ __all__ = [
     "SignerImage",
     "signer_image",
     "simulate",
+    "MsrHistory",
+    "HIST_INTEL",
+    "HIST_ZERO",
+    "HIST_OTHER",
+    "HIST_NONE",
+    "HIST_LE",
 ]
 
 RECORDS_DEFAULT_MAX = 200_000
@@ -238,6 +252,37 @@ def _check_record_class() -> None:
 
 _check_record_class()
 
+HIST_INTEL = -1
+""":class:`MsrHistory` code: Intel's reset value (what S3 and boot leave in the MSRs)."""
+HIST_ZERO = -2
+""":class:`MsrHistory` code: all four words zero (the 2019 per-CPU cache at boot)."""
+HIST_OTHER = -3
+""":class:`MsrHistory` code: a value that is no signer's hash (a mix of words)."""
+HIST_NONE = -4
+""":class:`MsrHistory` code of ``cached`` for a design without a per-CPU cache."""
+HIST_LE = -5
+""":class:`MsrHistory` code: the host's launch enclave's hash (``single-le``) when it is no run signer's."""
+_ZERO: Words = (0, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class MsrHistory:
+    """What the hash MSRs (``hw``) and the design's per-CPU cache (``cached``) held on
+    each CPU, from :meth:`ExactSimulation.observe`: one entry per CPU at the window's
+    start (time ``t0``), then one per CPU a row touched (the row's CPU; every CPU for
+    an S3), each the state *after* the row at time ``t``. Values are signer indices,
+    or :data:`HIST_INTEL`, :data:`HIST_ZERO`, :data:`HIST_OTHER`, :data:`HIST_LE`,
+    :data:`HIST_NONE` (no cache). ``t1`` is the last row's time in the window."""
+
+    t: np.ndarray
+    cpu: np.ndarray
+    hw: np.ndarray
+    cached: np.ndarray
+    t0: int
+    t1: int
+    has_cache: bool
+
+
 _CODE_NAMES: dict[int, str] = {int(c): c.name for c in SgxError}
 _CODE_NAMES[NO_EINIT_CODE] = "NONE"
 
@@ -259,9 +304,44 @@ class SignerImage:
 
 
 def signer_image(s: int) -> SignerImage:
-    """Build and sign signer ``s``'s enclave with ``data/keys/key{s:02d}.pem``."""
+    """Signer ``s``'s enclave, signed with ``data/keys/key{s:02d}.pem``: a fresh fork of
+    the image built once per process (see :func:`_built_signer`)."""
+    sigstruct, words, template, _ = _signer(s)
+    return SignerImage(s, template.fork(), sigstruct, words)
+
+
+def _signer(s: int) -> tuple[bytes, Words, Enclave, SigInfo]:
+    """:func:`_built_signer` for signer ``s``, keyed on its key file's stamp."""
+    if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < NUM_TEST_KEYS:
+        raise ConfigError("signer", s, f"expected a test-key index in 0..{NUM_TEST_KEYS - 1}")
+    try:
+        st = data_path("keys", f"key{s:02d}.pem").stat()
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    except OSError:
+        stamp = (0, 0, 0)  # load_test_key names the missing file
+    return _built_signer(s, stamp)
+
+
+@lru_cache(maxsize=2 * NUM_TEST_KEYS)
+def _built_signer(s: int, stamp: tuple[int, int, int]) -> tuple[bytes, Words, Enclave, SigInfo]:
+    """Build, measure and sign signer ``s``'s two-page enclave (4 ms of RSA signing),
+    and check its SIGSTRUCT once (format, RSA signature, Q1/Q2, MRSIGNER: :class:`SigInfo`).
+
+    A bounded per-process cache of pure results: the SIGSTRUCT bytes, the
+    MRSIGNER words and the :class:`SigInfo` (which depends on the bytes alone,
+    so "a caller may memoize it per SIGSTRUCT", as each platform already did;
+    EINIT only reads it) are immutable, and the enclave image is a template
+    that never leaves this cache (:func:`signer_image` hands out forks, which
+    are copy-on-write, so no caller can change it). The key is the key file's
+    ``stamp`` (mtime, size, inode): a regenerated ``data/keys`` file is read
+    and signed again. Only the shipped public test keys are ever signed with
+    here, which is why :func:`~sgxlab.hw.crypto.load_test_key` may skip
+    OpenSSL's RSA key validation for them. Every EINIT of every run still runs
+    on the emulator: a fresh fork, MRENCLAVE, the MSR comparisons and the
+    launch's own checks.
+    """
     e = signed_enclave(s, tag=f"simulated enclave of signer {s:02d}".encode(), isvprodid=s)
-    return SignerImage(s, e.image, e.sigstruct_bytes, e.mrsigner.words)
+    return e.sigstruct_bytes, e.mrsigner.words, e.image, SigInfo.of(e.sigstruct_bytes)
 
 
 def _guest_fault(reason: str, v: int, vc: int, t: int, *, value: Words | None = None) -> GeneralProtection:
@@ -339,14 +419,15 @@ class ExactSimulation:
         host_signers = set(np.unique(rows.signer[launch & (rows.vm < 0)]).tolist())
         used = set(np.unique(rows.signer[launch]).tolist())
         used |= {spec.lehash for spec in trace.vms if spec.lehash >= 0}
-        self.images: dict[int, SignerImage] = {s: signer_image(s) for s in sorted(used)}
+        built = {s: _signer(s) for s in sorted(used)}
+        self.images: dict[int, SignerImage] = {s: SignerImage(s, b[2].fork(), b[0], b[1]) for s, b in built.items()}
         n = max(used, default=-1) + 1
         self._info: list[SigInfo | None] = [None] * n
         self._fork: list[Any] = [None] * n
         self._words: list[Words | None] = [None] * n
         self._refusal_code = [int(POLICY_REFUSAL_CODE)] * n
         for s, img in self.images.items():
-            info = self.platform.siginfo(img.sigstruct)  # memoized signature check
+            info = built[s][3]  # the signature check, once per process
             self._info[s] = info
             self._fork[s] = img.enclave.fork
             self._words[s] = info.mrsigner_words
@@ -510,11 +591,91 @@ class ExactSimulation:
         """Each vCPU's virtual IA32_SGXLEPUBKEYHASH0..3 now (``self.guests[v][vc].words``)."""
         return [[g.words for g in vm] for vm in self.guests]
 
-    def run(self) -> ExactSimulation:
-        """Replay every remaining row."""
+    def run(self, progress: Progress | None = None) -> ExactSimulation:
+        """Replay every remaining row. ``progress``: told one step per
+        :data:`~sgxlab.sim.progress.EXACT_STEP_ROWS` rows (:meth:`progress_steps` of them);
+        it may raise to cancel between two steps."""
+        if progress is None or not progress.active:
+            while not self.done:
+                self.step(CHUNK)
+            return self
+        while not self.done:
+            self.step(EXACT_STEP_ROWS)
+            progress.step()
+        return self
+
+    def progress_steps(self) -> int:
+        """The steps :meth:`run` reports to an active progress (rows left / EXACT_STEP_ROWS)."""
+        return -(-(len(self.rows) - self.pos) // EXACT_STEP_ROWS)
+
+    def observe(self, t0: int | None = None, t1: int | None = None) -> MsrHistory:
+        """Replay every remaining row, noting what each CPU's hash MSRs and the
+        design's per-CPU cache hold after every row between times ``t0`` and
+        ``t1`` (inclusive; default: the whole run). For the timeline figure.
+
+        The rows before the window replay at full speed; the window's rows
+        one at a time, so keep it to a few thousand rows. Reading the state
+        is uncounted (:attr:`Cpu.lehash_words`), so the summary is the same
+        as :meth:`run`'s.
+        """
+        tr = self.rows
+        lo = max(int(np.searchsorted(tr.t, t0, side="left")) if t0 is not None else 0, self.pos)
+        hi = int(np.searchsorted(tr.t, t1, side="right")) if t1 is not None else len(tr)
+        hi = max(hi, lo)
+        while self.pos < lo:
+            self.step(min(CHUNK, lo - self.pos))
+        codes: dict[Words, int] = {INTEL_LEPUBKEYHASH.words: HIST_INTEL, _ZERO: HIST_ZERO}
+        for sidx, w in enumerate(self._words):
+            if w is not None:
+                codes.setdefault(w, sidx)
+        for w in self._hwords:  # single-le: the LE's words
+            if w is not None and w not in codes:
+                codes[w] = HIST_LE
+        found = getattr(self.design, "cache", None)
+        cache: list[list[int]] | None = found if isinstance(found, list) else None
+        cpus = self.platform.cpus
+
+        def hw(c: int) -> int:
+            return codes.get(cpus[c].lehash_words, HIST_OTHER)
+
+        def cached(c: int) -> int:
+            if cache is None:
+                return HIST_NONE
+            w = cache[c]
+            return codes.get((w[0], w[1], w[2], w[3]), HIST_OTHER)
+
+        ncpu = len(cpus)
+        start_t = int(tr.t[lo]) if lo < len(tr) else (int(tr.t[-1]) if len(tr) else 0)
+        T: list[int] = [start_t] * ncpu
+        C: list[int] = list(range(ncpu))
+        H: list[int] = [hw(c) for c in range(ncpu)]
+        K: list[int] = [cached(c) for c in range(ncpu)]
+        kinds = tr.kind[lo:hi].tolist()
+        cpu_col = tr.cpu[lo:hi].tolist()
+        times = tr.t[lo:hi].tolist()
+        for i in range(hi - lo):
+            self.step(1)
+            k = kinds[i]
+            if k == EXIT:
+                continue
+            touched = range(ncpu) if k == S3 else (cpu_col[i],)
+            for c in touched:
+                T.append(times[i])
+                C.append(c)
+                H.append(hw(c))
+                K.append(cached(c))
         while not self.done:
             self.step(CHUNK)
-        return self
+        end_t = int(tr.t[hi - 1]) if hi > lo else start_t
+        return MsrHistory(
+            np.asarray(T, dtype=np.int64),
+            np.asarray(C, dtype=np.int64),
+            np.asarray(H, dtype=np.int64),
+            np.asarray(K, dtype=np.int64),
+            start_t,
+            end_t,
+            cache is not None,
+        )
 
     def step(self, rows: int = CHUNK) -> bool:
         """Replay up to ``rows`` more rows of :attr:`rows`; return whether the trace is finished."""

@@ -352,6 +352,10 @@ class Result:
     def summary(self) -> dict[str, Any]:
         return copy.deepcopy(self._summary)
 
+    def flat(self) -> dict[str, Any]:
+        """The summary as one flat row (:func:`flatten_summary`; a new dict of scalars)."""
+        return flatten_summary(self._summary)
+
     def __getitem__(self, key: str) -> Any:
         return copy.deepcopy(self._summary[key])
 

@@ -46,10 +46,21 @@ from sgxlab.sim import fast
 from sgxlab.sim.costs import CostModel, check_int64_budget
 from sgxlab.sim.exact import ExactSimulation
 from sgxlab.sim.hostpolicy import builtin_equivalent, run_policy, same_policy
-from sgxlab.sim.result import ENGINES, Result, RunConfig, flatten_summary
+from sgxlab.sim.progress import EXACT_STEP_ROWS, Progress, ProgressArg, is_long
+from sgxlab.sim.result import ENGINES, Result, RunConfig
 from sgxlab.sim.trace import Trace
 
-__all__ = ["run", "replay", "compare", "run_trace", "resolve_design", "design_ref", "cost_model"]
+__all__ = [
+    "run",
+    "replay",
+    "compare",
+    "compare_runs",
+    "run_trace",
+    "resolve_design",
+    "design_ref",
+    "cost_model",
+    "KEEP_RUNS_MAX",
+]
 
 
 def resolve_design(design: str | type[Design], *, allow_import: bool = False) -> type[Design]:
@@ -160,8 +171,13 @@ def run_trace(
     config: RunConfig | None = None,
     allow_import: bool = False,
     policy: HostPolicy | str | None = None,
+    progress: ProgressArg | Progress = None,
 ) -> Result:
     """Run an existing trace (from :func:`sgxlab.sim.workloads.make_trace` or your own).
+
+    ``progress``: ``None`` (a bar only for a long run), ``True``, ``False`` or a
+    callback ``f(done, total)`` that may raise
+    :class:`~sgxlab.sim.progress.Cancelled` to stop (:mod:`sgxlab.sim.progress`).
 
     ``policy``: a :class:`~sgxlab.kvm.policy.HostPolicy` (or a built-in's
     name, built with the trace's approved signers) to run under instead of
@@ -182,16 +198,53 @@ def run_trace(
         config = RunConfig(design_ref(cls), trace.name, dict(trace.params), model.as_dict(), seed, engine)
     if pol is not None:
         config = _policy_config(config, trace, pol)
+    if isinstance(progress, Progress):
+        return _run_one(trace, cls, model, engine, records, config, pol, progress)
+    with Progress(progress, 0, long=is_long(engine, trace.launches), desc=design_label(cls)) as bar:
+        return _run_one(trace, cls, model, engine, records, config, pol, bar)
+
+
+def _run_one(
+    trace: Trace,
+    cls: type[Design],
+    model: CostModel,
+    engine: str,
+    records: bool | None,
+    config: RunConfig,
+    pol: HostPolicy | None,
+    bar: Progress,
+    *,
+    counted: bool = False,
+) -> Result:
+    """One run, reporting :func:`_steps` steps to ``bar`` (``counted``: they are already
+    in its total, so a widget's bar does not reach its end before the last run)."""
     head = {"design": design_label(cls), "workload": config.workload, "seed": config.seed, "engine": engine}
+    bar.phase(f"{head['design']} ({engine})")
+    expected = _steps(engine, trace)
+    if bar.active and not counted:
+        bar.add(expected)
     sim: ExactSimulation | None
     if engine == "exact":
-        sim = ExactSimulation(trace, cls, model, records=records, policy=pol).run()
+        sim = ExactSimulation(trace, cls, model, records=records, policy=pol)
+        made = sim.progress_steps() if bar.active else 0
+        sim.run(bar)
+        if bar.active and expected > made:  # rows of VMs the policy refused never run
+            bar.step(expected - made)
         body = sim.summary()
     else:
         sim = None
         body = fast.simulate(trace, cls, model, policy=pol)
+        bar.step(expected)
     summary = {**head, **{k: v for k, v in body.items() if k not in head}}
     return Result(summary, config, simulation=sim, trace=trace, cpu_ghz=model.cpu_ghz)
+
+
+def _steps(engine: str, trace: Trace) -> int:
+    """The progress steps of one run: 1 on the fast engine, one per
+    :data:`~sgxlab.sim.progress.EXACT_STEP_ROWS` trace rows (at least 1) on the exact one."""
+    if engine != "exact":
+        return 1
+    return max(1, -(-len(trace) // EXACT_STEP_ROWS))
 
 
 def _prepare(workload: str, params: Mapping[str, Any] | None, seed: int) -> tuple[Trace, dict[str, Any], int]:
@@ -212,19 +265,35 @@ def run(
     engine: str = "exact",
     records: bool | None = None,
     allow_import: bool = False,
+    progress: ProgressArg = None,
 ) -> Result:
     """Generate ``workload`` with ``params`` and ``seed`` and run it under ``design``.
 
     ``records``: keep per-launch records (exact engine; default: only for
     runs of at most 200,000 launches). ``allow_import``: let a
     ``"module:Class"`` design import its module (see the module docstring).
+    ``progress``: see :func:`run_trace` (the trace's generation is one step).
     """
     cls = resolve_design(design, allow_import=allow_import)
     model = cost_model(costs)
     engine = _check_engine(engine)
-    trace, values, seed = _prepare(workload, params, seed)
-    config = RunConfig(design_ref(cls), workload, values, model.as_dict(), seed, engine)
-    return run_trace(trace, cls, model, engine=engine, records=records, config=config)
+    with Progress(progress, 1, long=_looks_long(engine, workload, params, 1), desc="generate trace") as bar:
+        trace, values, seed = _prepare(workload, params, seed)
+        bar.step()
+        bar.set_long(is_long(engine, trace.launches))
+        config = RunConfig(design_ref(cls), workload, values, model.as_dict(), seed, engine)
+        return run_trace(trace, cls, model, engine=engine, records=records, config=config, progress=bar)
+
+
+def _looks_long(engine: str, workload: str, params: Mapping[str, Any] | None, designs: int) -> bool:
+    """Whether a run will be long, from the workload's ``launches`` parameter (before the trace exists)."""
+    from sgxlab.sim.workloads import make_workload
+
+    try:
+        n = make_workload(workload, params).values.get("launches")
+    except ConfigError:
+        return False  # _prepare names the problem
+    return isinstance(n, int) and is_long(engine, n * designs)
 
 
 def replay(config: RunConfig, *, records: bool | None = None, allow_import: bool = False) -> Result:
@@ -257,13 +326,38 @@ def compare(
     seed: int = 0,
     engine: str = "exact",
     allow_import: bool = False,
+    progress: ProgressArg = None,
 ) -> Any:
     """One DataFrame row per design on the same trace (all five built-ins by default).
 
     Columns are the summary's keys flattened (``latency_mean`` ...
     ``latency_max``, ``failures_total`` and one ``failures_<NAME>`` per SGX
-    error seen, 0 where a design had none).
+    error seen, 0 where a design had none). ``progress``: see :func:`run_trace`
+    (steps: the trace, then each design). :func:`compare_runs` also returns
+    each run.
     """
+    return compare_runs(designs, workload, params, costs, seed, engine, allow_import, progress=progress)[0]
+
+
+KEEP_RUNS_MAX = 200_000
+""":func:`compare_runs` keeps a run's :class:`Result` (with the exact engine's per-launch
+latencies) only for runs of at most this many launches, so memory stays bounded."""
+
+
+def compare_runs(
+    designs: Iterable[str | type[Design]] | None = None,
+    workload: str = "workshop",
+    params: Mapping[str, Any] | None = None,
+    costs: CostModel | str | Mapping[str, Any] | Sequence[str] | None = None,
+    seed: int = 0,
+    engine: str = "exact",
+    allow_import: bool = False,
+    *,
+    progress: ProgressArg = None,
+) -> tuple[Any, list[Result | None]]:
+    """:func:`compare`'s table and each design's :class:`Result`, in the same order
+    (``None`` for a run of more than :data:`KEEP_RUNS_MAX` launches), so a figure
+    that needs a run's latencies does not run it again."""
     import pandas as pd
 
     classes = [
@@ -273,16 +367,27 @@ def compare(
         raise ConfigError("designs", [], "give at least one design")
     model = cost_model(costs)
     engine = _check_engine(engine)
-    trace, values, seed = _prepare(workload, params, seed)
+    long = _looks_long(engine, workload, params, len(classes))
     rows = []
-    for cls in classes:
-        config = RunConfig(design_ref(cls), workload, values, model.as_dict(), seed, engine)
-        res = run_trace(trace, cls, model, engine=engine, records=False, config=config)
-        rows.append(flatten_summary(res.summary()))
-    df = pd.DataFrame(rows)
+    kept: list[Result | None] = []
+    with Progress(progress, 1, long=long, desc="generate trace") as bar:
+        trace, values, seed = _prepare(workload, params, seed)
+        check_int64_budget(
+            model, trace.launches, int(trace.t.max()) if len(trace) else 0, interrupted=trace.interrupted_attempts()
+        )
+        bar.step()
+        bar.set_long(is_long(engine, trace.launches * len(classes)))
+        if bar.active:
+            bar.add(_steps(engine, trace) * len(classes))
+        for cls in classes:
+            config = RunConfig(design_ref(cls), workload, values, model.as_dict(), seed, engine)
+            res = _run_one(trace, cls, model, engine, False, config, None, bar, counted=True)
+            rows.append(res.flat())
+            kept.append(res if trace.launches <= KEEP_RUNS_MAX else None)
+    # One DataFrame built from columns (a failure column a design did not see is 0 there).
     names = sorted({c for r in rows for c in r if c.startswith("failures_") and c != "failures_total"})
-    for c in names:
-        df[c] = df[c].fillna(0).astype("int64")
-    cols = [c for c in df.columns if c not in names]
+    cols = [c for c in rows[0] if c not in names]
     at = cols.index("failures_total") + 1
-    return df[cols[:at] + names + cols[at:]]
+    order = cols[:at] + names + cols[at:]
+    df = pd.DataFrame({c: [r.get(c, 0) for r in rows] for c in order}, columns=order)
+    return df, kept

@@ -24,6 +24,9 @@ Decisions
   again skips the tasks already done. A folder that holds another sweep is
   refused rather than mixed.
 * **Progress.** A tqdm bar (a widget in Jupyter, text in a terminal).
+* **The table knows its grid.** ``df.attrs["manifest"]`` is the sweep's
+  manifest (designs, workload, parameters, grid, seeds, engine), from
+  which :func:`sgxlab.sweep` makes a :class:`sgxlab.present.result.SweepTable`.
 """
 
 from __future__ import annotations
@@ -427,6 +430,7 @@ def sweep(
     df.attrs["varied"] = [param_column(n, "param") for n, _ in plan.vary_params] + [
         param_column(n, "cost") for n, _ in plan.vary_costs
     ]
+    df.attrs["manifest"] = plan.manifest()
     if store is not None:
         write_atomic(store.dir / "sweep.csv", df.to_csv(index=False), "out")
     return df
