@@ -99,7 +99,7 @@ def comparison(args: argparse.Namespace) -> Comparison:
     designs = split_designs(args.designs) if args.designs else None
     if designs is not None and not designs:
         raise ConfigError("--designs", args.designs, "expected comma-separated design names")
-    base = cost_model(args.costs) if args.costs else cost_model(None)
+    base = cost_model(args.costs)
     costs = base.with_overrides(args.cost) if args.cost else base
     return compare_seeds(
         designs,

@@ -84,7 +84,7 @@ def _sweep_figure(args: argparse.Namespace) -> Figure:
     else:
         if not args.vary:
             raise ConfigError("--vary", None, f"{args.kind} needs a sweep: --sweep DIR, or --vary NAME=V1,V2,...")
-        base = cost_model(args.costs) if args.costs else cost_model(None)
+        base = cost_model(args.costs)
         table = sweep(
             split_designs(args.designs) if args.designs else None,
             args.workload,
@@ -113,7 +113,7 @@ def _timeline_figure(args: argparse.Namespace) -> Figure:
     from sgxlab.present.result import run as run_one
     from sgxlab.sim.run import cost_model
 
-    base = cost_model(args.costs) if args.costs else cost_model(None)
+    base = cost_model(args.costs)
     seeds = parse_seeds(args.seeds, args.seed)
     if len(seeds) != 1:
         raise ConfigError("--seeds", args.seeds, "a timeline shows one run: give one seed (--seed N)")

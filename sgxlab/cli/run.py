@@ -106,16 +106,16 @@ def run(args: argparse.Namespace) -> int:
         seed = cfg.seed if args.seed is None else args.seed
         engine = args.engine or cfg.engine
     else:
-        if not args.design:
+        if args.design is None:
             raise ConfigError("--design", None, "required (see `sgxlab designs`)")
-        if not args.workload:
+        if args.workload is None:
             raise ConfigError("--workload", None, "required (see `sgxlab workloads`)")
         design, workload = args.design, args.workload
         base = CostModel()
         seed = 0 if args.seed is None else args.seed
         engine = args.engine or "exact"
     params.update(parse_pairs(args.param, "--param"))
-    if args.costs:
+    if args.costs is not None:
         base = cost_model(args.costs)
     costs = base.with_overrides(args.cost) if args.cost else base
     result = sim_run(

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     designs = [d.strip() for d in args.designs.split(",")] if args.designs else None
     if designs is not None and any(not d for d in designs):
         raise ConfigError("--designs", args.designs, "expected comma-separated design names, none empty")
-    base = cost_model(args.costs) if args.costs else cost_model(None)
+    base = cost_model(args.costs)
     costs = base.with_overrides(args.cost) if args.cost else base
     if args.seeds < 1:
         raise ConfigError("--seeds", args.seeds, "expected at least 1")

@@ -43,7 +43,7 @@ import json
 import math
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,7 @@ from sgxlab.present.text import (
 from sgxlab.sim.costs import COST_PARAMS, CostModel, preset_names
 from sgxlab.sim.result import ENGINES, RunConfig, flatten_summary
 from sgxlab.sim.result import Result as RunData
-from sgxlab.sim.run import cost_model, design_ref, resolve_design
+from sgxlab.sim.run import cost_model, design_classes, design_ref, resolve_design
 from sgxlab.sim.trace import S3
 from sgxlab.sim.workloads import _seed, make_workload, workload_params
 
@@ -123,7 +123,7 @@ class CompareSpec:
     @classmethod
     def build(
         cls,
-        designs: Sequence[str | type[Design]] | None,
+        designs: Iterable[str | type[Design]] | str | type[Design] | None,
         workload: str = "workshop",
         params: Mapping[str, Any] | None = None,
         costs: Any = None,
@@ -138,9 +138,7 @@ class CompareSpec:
         ``baseline`` a design among ``designs`` (default: ``always-write``,
         mainline Linux, if compared, else the first design).
         """
-        classes = [resolve_design(d, allow_import=allow_import) for d in (designs or list(DESIGNS.values()))]
-        if not classes:
-            raise ConfigError("designs", [], "give at least one design")
+        classes = design_classes(designs, allow_import=allow_import)
         refs = tuple(design_ref(c) for c in classes)
         labels = tuple(design_label(c) for c in classes)
         if engine not in ENGINES:
@@ -151,7 +149,10 @@ class CompareSpec:
         if baseline is None:
             base = _default_baseline(labels)
         else:
-            bcls = resolve_design(baseline, allow_import=allow_import)
+            try:
+                bcls = resolve_design(baseline, allow_import=allow_import)
+            except ConfigError as e:
+                raise ConfigError("baseline", baseline, e.reason) from None
             base = design_label(bcls)
             if base not in labels:
                 raise ConfigError("baseline", base, f"not one of the designs compared ({', '.join(labels)})")

@@ -50,7 +50,7 @@ from matplotlib.figure import Figure
 
 from sgxlab import __version__
 from sgxlab.errors import ConfigError
-from sgxlab.host.designs import DESIGNS, Design, design_label
+from sgxlab.host.designs import Design, design_label
 from sgxlab.kvm.policy import HostPolicy
 from sgxlab.present import plots
 from sgxlab.present.export import (
@@ -654,7 +654,7 @@ def replay(config: RunConfig, *, records: bool | None = None, allow_import: bool
 
 
 def compare(
-    designs: Iterable[str | type[Design]] | None = None,
+    designs: Iterable[str | type[Design]] | str | type[Design] | None = None,
     workload: str = "workshop",
     params: Mapping[str, object] | None = None,
     costs: CostsArg = None,
@@ -672,7 +672,7 @@ def compare(
     that may raise :class:`~sgxlab.sim.progress.Cancelled` (:mod:`sgxlab.sim.progress`).
     The exact engine's runs are kept for the figures (up to
     :data:`sgxlab.sim.run.KEEP_RUNS_MAX` launches each)."""
-    chosen = list(designs) if designs is not None else None
+    chosen = sim.design_classes(designs, allow_import=allow_import)
     spec = CompareSpec.build(chosen, workload, params, costs, [seed], engine, baseline, allow_import)
     table, results = sim.compare_runs(
         chosen, workload, params, spec.costs, seed, engine, allow_import, progress=progress
@@ -687,7 +687,7 @@ def _runs(table: pd.DataFrame, results: Sequence[RunData | None]) -> dict[tuple[
 
 
 def compare_seeds(
-    designs: Iterable[str | type[Design]] | None = None,
+    designs: Iterable[str | type[Design]] | str | type[Design] | None = None,
     workload: str = "workshop",
     params: Mapping[str, object] | None = None,
     costs: CostsArg = None,
@@ -702,7 +702,7 @@ def compare_seeds(
     tidy :class:`Comparison`: one row per seed and design (seed-major), the columns of
     :func:`compare` (a ``failures_<NAME>`` column seen in one seed is 0 in the others).
     ``progress``: as :func:`compare`, per seed."""
-    chosen = list(designs) if designs is not None else None
+    chosen = sim.design_classes(designs, allow_import=allow_import)
     spec = CompareSpec.build(chosen, workload, params, costs, seeds, engine, baseline, allow_import)
     frames = []
     runs: dict[tuple[str, int], RunData] = {}
@@ -715,9 +715,10 @@ def compare_seeds(
     return Comparison.of(_stack(frames), spec, _design_classes(chosen, allow_import), runs)
 
 
-def _design_classes(designs: Sequence[str | type[Design]] | None, allow_import: bool) -> dict[str, type[Design]]:
-    classes = [sim.resolve_design(d, allow_import=allow_import) for d in (designs or list(DESIGNS.values()))]
-    return {design_label(c): c for c in classes}
+def _design_classes(
+    designs: Iterable[str | type[Design]] | str | type[Design] | None, allow_import: bool
+) -> dict[str, type[Design]]:
+    return {design_label(c): c for c in sim.design_classes(designs, allow_import=allow_import)}
 
 
 def _stack(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -58,6 +58,7 @@ __all__ = [
     "run_trace",
     "resolve_design",
     "design_ref",
+    "design_classes",
     "cost_model",
     "KEEP_RUNS_MAX",
 ]
@@ -100,6 +101,35 @@ def resolve_design(design: str | type[Design], *, allow_import: bool = False) ->
     if not (isinstance(obj, type) and issubclass(obj, Design)):
         raise ConfigError("design", design, "is not a sgxlab.host.designs.Design subclass")
     return obj
+
+
+def design_classes(
+    designs: Iterable[str | type[Design]] | str | type[Design] | None, *, allow_import: bool = False
+) -> list[type[Design]]:
+    """The design classes a ``designs=`` argument names, in order.
+
+    ``None`` means every built-in design; one name or class is one design (a
+    string is not walked letter by letter). Anything else must be an iterable
+    of names or classes, non-empty, with no design twice. Errors name ``designs``.
+    """
+    if designs is None:
+        return list(DESIGNS.values())
+    if isinstance(designs, (str, type)):
+        designs = [designs]
+    try:
+        items = list(designs)
+    except TypeError:
+        raise ConfigError("designs", designs, "expected a design name, a Design class, or a list of them") from None
+    if not items:
+        raise ConfigError("designs", items, "give at least one design")
+    classes = [resolve_design(d, allow_import=allow_import) for d in items]
+    seen: set[str] = set()
+    for cls in classes:
+        label = design_label(cls)
+        if label in seen:
+            raise ConfigError("designs", label, "design given twice")
+        seen.add(label)
+    return classes
 
 
 def design_ref(cls: type[Design]) -> str:
@@ -186,6 +216,8 @@ def run_trace(
     the costs are too large for the trace's int64 arithmetic
     (:func:`sgxlab.sim.costs.check_int64_budget`).
     """
+    if not isinstance(trace, Trace):
+        raise ConfigError("trace", trace, "expected a sgxlab.sim.trace.Trace (make_trace or read_trace_csv)")
     cls = resolve_design(design, allow_import=allow_import)
     model = cost_model(costs)
     engine = _check_engine(engine)
@@ -319,7 +351,7 @@ def replay(config: RunConfig, *, records: bool | None = None, allow_import: bool
 
 
 def compare(
-    designs: Iterable[str | type[Design]] | None = None,
+    designs: Iterable[str | type[Design]] | str | type[Design] | None = None,
     workload: str = "workshop",
     params: Mapping[str, Any] | None = None,
     costs: CostModel | str | Mapping[str, Any] | Sequence[str] | None = None,
@@ -345,7 +377,7 @@ latencies) only for runs of at most this many launches, so memory stays bounded.
 
 
 def compare_runs(
-    designs: Iterable[str | type[Design]] | None = None,
+    designs: Iterable[str | type[Design]] | str | type[Design] | None = None,
     workload: str = "workshop",
     params: Mapping[str, Any] | None = None,
     costs: CostModel | str | Mapping[str, Any] | Sequence[str] | None = None,
@@ -360,11 +392,7 @@ def compare_runs(
     that needs a run's latencies does not run it again."""
     import pandas as pd
 
-    classes = [
-        resolve_design(d, allow_import=allow_import) for d in (designs if designs is not None else DESIGNS.values())
-    ]
-    if not classes:
-        raise ConfigError("designs", [], "give at least one design")
+    classes = design_classes(designs, allow_import=allow_import)
     model = cost_model(costs)
     engine = _check_engine(engine)
     long = _looks_long(engine, workload, params, len(classes))

@@ -48,10 +48,10 @@ import pandas as pd
 from sgxlab import __version__
 from sgxlab.errors import ConfigError
 from sgxlab.files import read_user_text, write_atomic
-from sgxlab.host.designs import DESIGNS, Design
+from sgxlab.host.designs import Design
 from sgxlab.sim.costs import COST_PARAMS, CostModel
 from sgxlab.sim.result import SUMMARY_KEYS, flatten_summary
-from sgxlab.sim.run import cost_model, design_ref, resolve_design, run_trace
+from sgxlab.sim.run import cost_model, design_classes, design_ref, run_trace
 from sgxlab.sim.trace import Trace
 from sgxlab.sim.workloads import _seed, make_workload, workload_params
 
@@ -186,17 +186,15 @@ def plan_sweep(
     allow_import: bool = False,
 ) -> SweepPlan:
     """Check a sweep's arguments and lay out its tasks, without running anything."""
-    if designs is None:
-        designs = list(DESIGNS)
-    if isinstance(designs, (str, type)):
-        designs = [designs]
-    classes = [resolve_design(d, allow_import=allow_import) for d in designs]
-    if not classes:
-        raise ConfigError("designs", designs, "give at least one design")
+    classes = design_classes(designs, allow_import=allow_import)
     refs = tuple(design_ref(c) for c in classes)
     if engine not in ("exact", "fast"):
         raise ConfigError("engine", engine, "expected exact or fast")
     base = cost_model(costs)
+    if vary is not None and not isinstance(vary, Mapping):
+        raise ConfigError(
+            "vary", vary, "expected a mapping of parameter name to values, e.g. {'einit': [30000, 60000]}"
+        )
     vc, vp = _split_vary(workload, vary or {})
     fixed = dict(params or {})
     clash = [n for n, _ in vp if n in fixed]
