@@ -64,8 +64,10 @@ def test_make_lab_opens_an_existing_notebook_with_the_venv():
     out = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     line = [ln for ln in out.splitlines() if "jupyter lab" in ln][-1]
     assert line.split()[0].endswith(".venv/bin/jupyter")
-    nb = line.split()[-1]
-    assert (ROOT / nb).is_file(), nb
+    nb = Path(line.split()[-1])
+    assert nb.suffix == ".ipynb", nb
+    # make lab builds the .ipynb from its committed jupytext script (jupytext.toml)
+    assert (ROOT / nb.with_suffix(".py")).is_file(), nb
 
 
 def test_setuptools_packages_list_every_package_folder():
