@@ -86,8 +86,12 @@ is int64 and exact.
 
 Memory: the per-launch working set is a handful of int64 columns (times,
 service, wait) plus int8/int16/bool columns; temporaries are dropped as soon
-as they are used, about 41 bytes per launch at the peak (``bench/run.py``
-measures a 10 M-launch run).
+as they are used, and updated in place where they can be (the arrival times
+become the queue's scratch array), about 41 bytes per launch at the peak
+(``bench/run.py`` and ``bench/trace.py`` measure 10 M-launch runs).
+Positions inside eager-load's per-vCPU and per-CPU passes are int32; the
+launch index arrays stay int64, as numpy would convert int32 indices on every
+gather (measured slower).
 """
 
 from __future__ import annotations
@@ -223,6 +227,11 @@ def _vcpu_key(vm: np.ndarray, vcpu: np.ndarray, trace: Trace) -> np.ndarray:
     return key
 
 
+def _pos_dtype(n: int) -> type[np.signedinteger[Any]]:
+    """The smallest index dtype for positions ``0..n`` (int32 below 2**31: half the memory)."""
+    return np.int32 if n < 2**31 - 1 else np.int64
+
+
 def _prev(w: np.ndarray, first: np.ndarray, boot: int) -> np.ndarray:
     """The previous element on the same CPU (``boot`` for each CPU's first launch)."""
     p = np.empty_like(w)
@@ -233,19 +242,25 @@ def _prev(w: np.ndarray, first: np.ndarray, boot: int) -> np.ndarray:
     return p
 
 
-def _wait(A: np.ndarray, S: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
+def _wait(A: np.ndarray, S: np.ndarray, starts: np.ndarray | None, *, overwrite: bool = False) -> np.ndarray:
     """Waiting time of each job under FIFO single-server queues (Lindley, closed form).
 
     ``A`` arrivals and ``S`` service times (int64) in queue order; ``starts``
     are the indices where a new queue begins (``None``: one queue). Returns
-    ``start - A`` as int64.
+    ``start - A`` as int64. ``overwrite``: ``A`` (a writable int64 array the
+    caller no longer needs) is used as scratch space, one array less.
     """
     n = len(A)
     if n == 0:
         return np.zeros(0, dtype=_I64)
     Y = np.cumsum(S, dtype=_I64)
     Y -= S  # exclusive running sum E
-    np.subtract(A, Y, out=Y)  # Y = A - E
+    if overwrite:
+        np.subtract(A, Y, out=A)
+        del Y
+        Y = A  # Y = A - E
+    else:
+        np.subtract(A, Y, out=Y)  # Y = A - E
     if starts is not None and len(starts) > 1:
         bounds = np.append(starts, n)
         lo, hi = int(Y.min()), int(Y.max())
@@ -336,7 +351,7 @@ def _eager_failures(
         return none
     lewr_tab = np.array([s.lewr for s in trace.vms] + [False], dtype=bool)
     lehash_tab = np.array([s.lehash for s in trace.vms] + [-1], dtype=np.int16)
-    r = np.flatnonzero((kind == SCHED) | (kind == LAUNCH))
+    r = np.flatnonzero((kind == SCHED) | (kind == LAUNCH)).astype(_pos_dtype(len(kind)))
     if skip is not None and len(skip):
         r = r[~np.isin(r, skip, assume_unique=True)]
     k_r = kind[r]
@@ -362,41 +377,64 @@ def _eager_failures(
         assert s3_r is not None
         s3_r = np.insert(s3_r, at, s3_row[reloads[0]])
     sched_r = k_r == SCHED
+    del k_r
     lewr_r = lewr_tab[vm_r]
     check_r = ~sched_r & (vm_r >= 0) & ~lewr_r
     if sched_r.any():
         # The vCPU's virtual hash when it is scheduled in: its last lewr launch's signer, else lehash.
         q = np.flatnonzero(sched_r | lewr_r)  # SCHED rows and lewr-guest launches
-        key = _vcpu_key(vm_r[q], vcpu_r[q], trace)
-        o = np.argsort(key, kind="stable")
-        key_s = key[o]
         nq = len(q)
-        pos = np.arange(nq, dtype=np.int64)
+        pdt = _pos_dtype(nq)
+        q = q.astype(pdt)
+        key = _vcpu_key(vm_r[q], vcpu_r[q], trace)
+        o = np.argsort(key, kind="stable").astype(pdt)
+        q = q[o]  # in vCPU order (stable: time order within a vCPU)
+        key = key[o]
+        del o
         start = np.empty(nq, dtype=bool)
         start[0] = True
-        np.not_equal(key_s[1:], key_s[:-1], out=start[1:])
-        gstart = np.maximum.accumulate(np.where(start, pos, 0))
-        sq = sched_r[q][o]
-        last = np.maximum.accumulate(np.where(~sq, pos, -1))
-        sig_s = code[q][o]
-        v = np.where(last >= gstart, sig_s[np.maximum(last, 0)], lehash_tab[vm_r[q][o]])
-        vq = np.empty(nq, dtype=np.int16)
-        vq[o] = v
-        code[q[sched_r[q]]] = vq[sched_r[q]]
-        del key, o, key_s, pos, start, gstart, sq, last, sig_s, v, vq, q
+        np.not_equal(key[1:], key[:-1], out=start[1:])
+        del key
+        pos = np.arange(nq, dtype=pdt)
+        gstart = np.where(start, pos, 0)
+        del start
+        np.maximum.accumulate(gstart, out=gstart)
+        sq = sched_r[q]
+        last = np.where(~sq, pos, -1)
+        del pos
+        np.maximum.accumulate(last, out=last)
+        has = last >= gstart  # a lewr launch of this vCPU before: its signer, else the VM's lehash
+        del gstart
+        np.maximum(last, 0, out=last)
+        v = lehash_tab[vm_r[q]]
+        np.copyto(v, code[q][last], where=has)
+        del last, has
+        code[q[sq]] = v[sq]
+        del q, sq, v
     # Per CPU: the last setter before each check row, unless an S3 came after it.
     nr = len(r)
+    del vm_r, vcpu_r, sched_r, lewr_r
     o = np.argsort(cpu_r, kind="stable")
     cpu_s = cpu_r[o]
-    pos = np.arange(nr, dtype=np.int64)
+    del cpu_r
+    o = o.astype(_pos_dtype(nr))
+    pos = np.arange(nr, dtype=_pos_dtype(nr))
     start = np.empty(nr, dtype=bool)
     start[0] = True
     np.not_equal(cpu_s[1:], cpu_s[:-1], out=start[1:])
-    gstart = np.maximum.accumulate(np.where(start, pos, 0))
+    del cpu_s
+    gstart = np.where(start, pos, 0)
+    np.maximum.accumulate(gstart, out=gstart)
+    del start
     chk_s = check_r[o]
-    last = np.maximum.accumulate(np.where(~chk_s, pos, -1))
+    del check_r
+    last = np.where(~chk_s, pos, -1)
+    del pos
+    np.maximum.accumulate(last, out=last)
     valid = last >= gstart
-    lastc = np.maximum(last, 0)
+    del gstart
+    np.maximum(last, 0, out=last)
+    lastc = last
     if s3_r is not None:
         s3_s = s3_r[o]
         valid &= s3_s[lastc] == s3_s
@@ -406,7 +444,8 @@ def _eager_failures(
     fail = np.zeros(len(w), dtype=bool)
     for k in range(4):
         fail |= ids[k][H] != ids[k][w]
-    return r[o[np.flatnonzero(chk_s)[fail]]]
+    rows: np.ndarray = r[o[np.flatnonzero(chk_s)[fail]]]
+    return rows
 
 
 # --------------------------------------------------------------------------- engine steps
@@ -563,7 +602,9 @@ def _events(trace: Trace, mode: str) -> _Events:
 def _cpu_order(trace: Trace, is_launch: np.ndarray) -> _Order:
     """Select the launches and sort them stably by CPU; mark each CPU's first launch."""
     nl = int(np.count_nonzero(is_launch))
-    li: np.ndarray | None = None if nl == len(trace) else np.flatnonzero(is_launch)
+    li: np.ndarray | None = None
+    if nl != len(trace):
+        li = np.flatnonzero(is_launch)
     cpu_l = trace.cpu if li is None else trace.cpu[li]
     order: np.ndarray | None = None
     if nl and trace.ncpus > 1 and int(cpu_l.min()) != int(cpu_l.max()):
@@ -782,13 +823,15 @@ def _service_times(costs: CostModel, model: Model, nl: int, lc: _Launches, at: _
     if lc.guest_s is not None:
         assert lc.lewr_s is not None
         if model.traps and costs.encls_trap:
-            trap = lc.guest_s.astype(_I64) * _I64(costs.encls_trap)
-            S += trap if att_s is None else trap * att_s
-            del trap
+            if att_s is None:  # in place, no temporary
+                np.add(S, _I64(costs.encls_trap), out=S, where=lc.guest_s)
+            else:
+                S += lc.guest_s.astype(_I64) * _I64(costs.encls_trap) * att_s
         if costs.vm_exit and lc.nlewr:
-            mx = lc.lewr_s.astype(_I64) * _I64(4 * costs.vm_exit)
-            S += mx if att_s is None else mx * att_s
-            del mx
+            if att_s is None:
+                np.add(S, _I64(4 * costs.vm_exit), out=S, where=lc.lewr_s)
+            else:
+                S += lc.lewr_s.astype(_I64) * _I64(4 * costs.vm_exit) * att_s
     if msr.retry_s is not None:
         S += msr.retry_s.astype(_I64) * _I64(costs.einit)  # the second EINIT (its 4 WRMSRs are in wr)
     return S
@@ -803,17 +846,20 @@ def _in_trace_order(S: np.ndarray, lo: _Order) -> np.ndarray:
     return St
 
 
-def _queue_waits(trace: Trace, lock: str | None, lo: _Order, S: np.ndarray) -> np.ndarray:
-    """Waiting times under the lock's FIFO queues, in the order of ``S`` (trace order for the global lock)."""
+def _arrivals(trace: Trace, lock: str | None, lo: _Order) -> tuple[np.ndarray, np.ndarray | None]:
+    """The launches' arrival times in queue order (trace order for the global lock, else
+    CPU-sorted), as a new array, and where each queue starts (``None``: one queue)."""
     if lock == "global":  # one FIFO in trace order
-        return _wait(lo.take(trace.t), S, None)
-    # one FIFO per CPU: the CPU-sorted runs
-    li, order = lo.li, lo.order
-    if li is None:
-        A = trace.t if order is None else trace.t[order]
-    else:
-        A = trace.t[li] if order is None else trace.t[li[order]]
-    return _wait(A, S, np.flatnonzero(lo.first))
+        A = lo.take(trace.t)
+        starts = None
+    else:  # one FIFO per CPU: the CPU-sorted runs
+        li, order = lo.li, lo.order
+        if li is None:
+            A = trace.t if order is None else trace.t[order]
+        else:
+            A = trace.t[li] if order is None else trace.t[li[order]]
+        starts = np.flatnonzero(lo.first)
+    return (A.copy() if A is trace.t else A), starts
 
 
 def simulate(
@@ -865,8 +911,10 @@ def simulate(
     del msr, at
     if model.lock == "global":
         S = _in_trace_order(S, lo)
-    wait = _queue_waits(trace, model.lock, lo, S)
+    A, starts = _arrivals(trace, model.lock, lo)
     del lo  # the index arrays
+    wait = _wait(A, S, starts, overwrite=True)
+    del A, starts
     sum_s = exact_sum(S)  # Python ints: a saturated lock's total wait can pass 2**63
     sum_wait = exact_sum(wait)
     wait += S  # now the latency

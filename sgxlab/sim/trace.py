@@ -67,6 +67,10 @@ Rules a trace obeys (``Trace.validate`` checks them):
 well under a second) and, only when something is wrong, walks the rows in
 order to name the first offending one; that :class:`ConfigError` carries the
 row index as ``error.row`` (``None`` for a problem with the static facts).
+The numpy pass sorts nothing when it can: the "current vCPU" rule is looked
+up in a table of each CPU's current vCPU after every SCHED row (SCHED rows x
+VM CPUs, at most :data:`_TABLE_CELLS`), in blocks of rows; a trace whose table
+would be bigger is checked by one stable sort of its guest rows by vCPU.
 """
 
 from __future__ import annotations
@@ -114,6 +118,12 @@ def canonical_policy(name: object, option: str = "policy") -> str:
             return key
     raise ConfigError(option, name, f"unknown host policy; valid names: {', '.join(POLICY_NAMES)}")
 
+
+_TABLE_CELLS = 1 << 25
+"""Most cells (SCHED rows x CPUs) of the current-vCPU table :meth:`Trace.validate` builds (128 MB)."""
+
+_ROW_BLOCK = 1 << 20
+"""Rows :meth:`Trace.validate` checks at a time (its temporaries are a few bytes per row of a block)."""
 
 _COLUMNS = (
     ("t", np.int64),
@@ -328,6 +338,137 @@ class Trace:
 
     def _rows_ok(self) -> bool:
         """All row rules, vectorised; True iff :meth:`_validate_rows` would pass."""
+        ok = self._rows_ok_tables()
+        return self._rows_ok_sorted() if ok is None else ok
+
+    def _rows_ok_tables(self) -> bool | None:
+        """:meth:`_rows_ok` in blocks of rows with small-table lookups, no sort of the rows.
+
+        The current-vCPU rule uses a table of each CPU's current vCPU after every
+        SCHED row (SCHED rows x VM CPUs); ``None`` when that table would be too
+        big (then the sort-based :meth:`_rows_ok_sorted` decides). Temporaries are
+        per block of :data:`_ROW_BLOCK` rows.
+        """
+        n = len(self)
+        if n == 0:
+            return True
+        t, kind, cpu, vm, vcpu, signer, u = self.t, self.kind, self.cpu, self.vm, self.vcpu, self.signer, self.unmasked
+        nvms, ncpus, nsig = len(self.vms), self.ncpus, self.nsigners
+        nv = np.array([m.nvcpus for m in self.vms] + [32767], dtype=np.int16)  # [-1]: the host
+        need = np.array([-2 if m.lewr else m.lehash for m in self.vms] + [-2], dtype=np.int16)  # -2: any signer
+        hcpu = np.zeros(ncpus, dtype=bool)  # CPUs with a host launch
+        srows: list[np.ndarray] = []
+        acts_seen = False
+        for a in range(0, n, _ROW_BLOCK):
+            b = min(n, a + _ROW_BLOCK)
+            tb = t[max(a - 1, 0) : b]
+            if len(tb) > 1 and bool((tb[1:] < tb[:-1]).any()):
+                return False
+            k = kind[a:b]
+            if int(k.min()) < LAUNCH or int(k.max()) > S3:
+                return False
+            if u is not None:
+                ub = u[a:b]
+                if int(ub.min()) < 0 or int(ub.max()) > MAX_EINIT_ATTEMPTS or bool(((ub != 0) & (k != LAUNCH)).any()):
+                    return False
+            ns = k != S3
+            all_ns = bool(ns.all())
+            c, v, vc, s = cpu[a:b], vm[a:b], vcpu[a:b], signer[a:b]
+            if (int(c.min()) < 0 or int(c.max()) >= ncpus) and bool((ns & ((c < 0) | (c >= ncpus))).any()):
+                return False
+            v_bad = int(v.min()) < -1 or int(v.max()) >= nvms
+            if v_bad and bool((ns & ((v < -1) | (v >= nvms))).any()):
+                return False
+            launch = k == LAUNCH  # never an S3 row
+            if (int(s.min()) < 0 or int(s.max()) >= nsig) and bool((launch & ((s < 0) | (s >= nsig))).any()):
+                return False
+            host = v == -1
+            if not all_ns:
+                host &= ns
+            if bool((host & ~launch).any()):
+                return False
+            hcpu[c[host]] = True
+            del host
+            if not nvms:
+                continue
+            if not all_ns and v_bad:
+                v = np.where(ns, v, np.int16(-1))  # an S3 row's VM may be anything: look up the host's
+            guest = v >= 0
+            if not all_ns:
+                guest &= ns
+            if bool((guest & ((vc < 0) | (vc >= nv[v]))).any()):
+                return False
+            sign = need[v]
+            if bool((launch & (sign != -2) & (s != sign)).any()):
+                return False
+            del sign
+            sched = k == SCHED  # only guest rows (host rows only launch)
+            srows.append(np.flatnonzero(sched) + a)
+            acts_seen = acts_seen or bool((guest & ~sched).any())
+        if not nvms:
+            return True
+        srow = np.concatenate(srows) if srows else np.zeros(0, np.int64)
+        del srows
+        m = len(srow)
+        if m == 0:
+            return not acts_seen
+        vm_cpus = np.unique(cpu[srow])
+        if hcpu[vm_cpus].any():
+            return False
+        lo, hi = int(vm_cpus[0]), int(vm_cpus[-1])
+        ncols = hi - lo + 1  # the table's columns: CPUs lo..hi (one without a SCHED stays -1)
+        if (m + 1) * ncols > _TABLE_CELLS:
+            return None
+        same_nv = len({m_.nvcpus for m_ in self.vms}) == 1
+        off = np.zeros(nvms + 1, dtype=np.int32)
+        np.cumsum(nv[:-1], out=off[1:])
+        skey = off[vm[srow]] + vcpu[srow]  # the vCPU of each SCHED, as one integer
+        # The next SCHED of the same vCPU (m: none).
+        o = np.argsort(skey, kind="stable").astype(np.int32)
+        nxt = np.full(m + 1, m, dtype=np.int32)
+        same = skey[o[1:]] == skey[o[:-1]]
+        nxt[o[:-1][same]] = o[1:][same]
+        del o, same
+        # cur[q, col]: the vCPU current on CPU lo + col after the first q SCHEDs (-1: none):
+        # that of its latest SCHED j, unless the vCPU was scheduled in again since (nxt[j] < q).
+        tab = np.full((m + 1, ncols), -1, dtype=np.int32)
+        tab[np.arange(1, m + 1), cpu[srow].astype(np.int32) - lo] = np.arange(m, dtype=np.int32)
+        np.maximum.accumulate(tab, axis=0, out=tab)
+        skey_ = np.append(skey, np.int32(-1))  # [-1]: no SCHED
+        cur = skey_[tab]
+        cur[nxt[tab] < np.arange(m + 1, dtype=np.int32)[:, None]] = -1
+        del tab, skey_, nxt
+        cur = cur.ravel()
+        nvc = int(nv[0])
+        for a in range(0, n, _ROW_BLOCK):
+            b = min(n, a + _ROW_BLOCK)
+            k, c, v = kind[a:b], cpu[a:b], vm[a:b]
+            sched = k == SCHED
+            acts = (v >= 0) & ~sched & (k != S3)  # guest LAUNCH and EXIT rows
+            if not acts.any():
+                continue
+            if bool((acts & ((c < lo) | (c > hi))).any()):  # no vCPU is ever scheduled on that CPU
+                return False
+            idx = np.cumsum(sched, dtype=np.int32)  # SCHEDs up to each row
+            idx += np.int32(np.searchsorted(srow, a))
+            idx *= np.int32(ncols)
+            idx += c
+            idx -= np.int32(lo)
+            got = np.take(cur, idx, mode="clip")  # rows not acts may point anywhere
+            del idx
+            if same_nv:
+                key = v.astype(np.int32)
+                key *= nvc
+            else:
+                key = np.take(off, v, mode="clip")  # (rows not acts may hold anything)
+            key += vcpu[a:b]
+            got -= key
+            if bool((acts & (got != 0)).any()):
+                return False
+        return True
+
+    def _rows_ok_sorted(self) -> bool:
+        """:meth:`_rows_ok` with one stable sort of the guest rows by vCPU (any trace size)."""
         n = len(self)
         if n == 0:
             return True

@@ -49,6 +49,18 @@ Generation stops at exactly ``launches`` launches. *S3 events* fall at
 uniformly random times between the first and the last launch (``workshop``:
 in the middle half).
 
+The generators are vectorised with numpy and draw the same random numbers in
+the same order as the per-slice loop they replaced, so a (workload,
+parameters, seed) gives the same trace as in every earlier version
+(``tests/test_trace_generation.py`` keeps that loop as a reference). The
+scheduler's slices depend on each other, so they run in lanes side by side
+from a guessed start and each lane is then re-run from its true start until
+it meets its guess (:func:`_schedule`); the rows are merged by time in slice
+chunks, each with one sort of packed int64 keys, straight into the final
+columns, and temporaries are drawn and freed in blocks. A 10 M-launch
+``multi-tenant`` trace (about 31 M rows, 17 bytes each) is generated and
+validated within 1 GB.
+
 *Interrupts during EINIT* (every generated workload's ``unmasked_rate``,
 default 0): each EINIT attempt is aborted with SGX_UNMASKED_EVENT
 independently with that probability, so a launch's count of aborted attempts
@@ -80,8 +92,8 @@ the parameters (launches; VM exits = running vCPUs x duration /
 events) and refuses, naming the parameter that makes it big and how to shrink
 it, a trace of more than :data:`MAX_TRACE_ROWS` rows (50 M rows are about
 0.9 GB of columns) or a schedule of more than :data:`MAX_SCHEDULE_CELLS`
-slot draws (slices x (VM CPUs + vCPUs); the scheduler draws each in Python,
-so this bounds the time and memory it takes). A 10 M-launch ``host-only``
+slot draws (slices x (VM CPUs + vCPUs); this bounds the scheduler's time and
+memory, and how often it may fall back to re-running slices in Python). A 10 M-launch ``host-only``
 trace is 10 M rows and well inside both.
 
 CSV traces (``trace:PATH``)
@@ -184,8 +196,10 @@ MAX_CSV_BYTES = 2 << 30
 
 MAX_SCHEDULE_CELLS = 20_000_000
 """Most (slice, CPU or vCPU) draws the vCPU scheduler of the guest workloads
-may make: it loops over slices in Python, about 0.3 us a draw, so this is
-seconds of work and at most 160 MB per random matrix."""
+may make. The draws are made and ranked in blocks, but the schedule itself
+(int16, slices x VM CPUs) and the keep draws are held whole, and a schedule
+whose lanes never meet their guess (``stay`` = 1) is re-run slice by slice in
+Python, about 1 us a slice: this keeps both to seconds and tens of MB."""
 
 MAX_GAP = 2**36
 """Largest accepted time parameter (``interval``, ``host_interval``,
@@ -745,19 +759,39 @@ def _poisson_times(rng: np.random.Generator, n: int, mean_gap: float, t0: int = 
 def _reuse_signers(rng: np.random.Generator, cpu: np.ndarray, choices: np.ndarray, reuse: float) -> np.ndarray:
     """Per launch, a signer from ``choices``; with probability ``reuse`` the previous one on its CPU."""
     n = len(cpu)
-    draw = choices[rng.integers(0, len(choices), n)].astype(np.int16)
+    pick = rng.integers(0, len(choices), n, dtype=np.int32)  # int32 draws = int64 draws here
+    if np.array_equal(choices, np.arange(len(choices))):
+        draw = pick.astype(np.int16)
+    else:
+        draw = choices[pick].astype(np.int16)
+    del pick
     if reuse <= 0.0 or n == 0:
         return draw
     fresh = rng.random(n) >= reuse
-    order = np.argsort(cpu, kind="stable")
-    cs = cpu[order]
-    first = np.empty(n, bool)
+    if int(cpu.min()) == int(cpu.max()):  # one CPU: no sort needed
+        order = None
+        first = np.zeros(n, bool)
+    else:
+        order = np.argsort(cpu, kind="stable")
+        cs = cpu[order]
+        first = np.empty(n, bool)
+        np.not_equal(cs[1:], cs[:-1], out=first[1:])
+        del cs
+        fresh = fresh[order]
+        draw = draw[order]
     first[0] = True
-    first[1:] = cs[1:] != cs[:-1]
-    pos = np.arange(n)
-    src = np.maximum.accumulate(np.where(fresh[order] | first, pos, 0))
+    fresh |= first
+    del first
+    pdt = np.int32 if n < 2**31 else np.int64
+    src = np.where(fresh, np.arange(n, dtype=pdt), pdt(0))
+    del fresh
+    np.maximum.accumulate(src, out=src)
+    got = draw[src]
+    del src, draw
+    if order is None:
+        return got
     out = np.empty(n, np.int16)
-    out[order] = draw[order][src]
+    out[order] = got
     return out
 
 
@@ -766,7 +800,9 @@ def _host_stream(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exactly ``n`` host launches: a per-CPU Poisson process (merged), signers with reuse."""
     t = _poisson_times(rng, n, interval / ncpus)
-    cpu = (cpu0 + rng.integers(0, ncpus, n)).astype(np.int16)
+    cpu = rng.integers(0, ncpus, n, dtype=np.int32).astype(np.int16)  # int32 draws = int64 draws here
+    if cpu0:
+        cpu += np.int16(cpu0)
     signer = _reuse_signers(rng, cpu, np.arange(nsigners), reuse)
     return t, cpu, signer
 
@@ -852,28 +888,150 @@ def _vm_layout(v: dict[str, Any], base: int) -> tuple[tuple[VmSpec, ...], np.nda
     return tuple(specs), np.array(first, np.int64), np.array(count, np.int64)
 
 
+# --------------------------------------------------------------------------- the vCPU scheduler
+
+_LANE = 256
+"""Slices per lane of the vectorised scheduler (:func:`_schedule`)."""
+
+_BLOCK = 1 << 22
+"""Random numbers (or events) handled per block, which bounds the generators' temporaries."""
+
+
+def _keep_draws(rng: np.random.Generator, nslices: int, ncpus: int, stay: float) -> np.ndarray:
+    """``rng.random((nslices, ncpus)) < stay`` (the same draws), in row blocks: bool ``(nslices, ncpus)``."""
+    keep = np.empty((nslices, ncpus), bool)
+    rows = max(1, _BLOCK // ncpus)
+    for a in range(0, nslices, rows):
+        b = min(nslices, a + rows)
+        np.less(rng.random((b - a, ncpus)), stay, out=keep[a:b])
+    return keep
+
+
+def _candidates(rng: np.random.Generator, nslices: int, nvcpus: int, width: int) -> np.ndarray:
+    """Each slice's vCPUs in ascending order of its random keys, the first ``width``.
+
+    Draws ``rng.random((nslices, nvcpus))`` (the same numbers as one call, in row
+    blocks) and returns ``(nslices, width)`` int16, padded with -1 when there are
+    fewer vCPUs than ``width``. Only that prefix can matter (see :func:`_schedule`).
+    """
+    out = np.full((nslices, width), -1, np.int16)
+    w = min(width, nvcpus)
+    rows = max(1, _BLOCK // nvcpus)
+    for a in range(0, nslices, rows):
+        b = min(nslices, a + rows)
+        keys = rng.random((b - a, nvcpus))
+        if w == nvcpus:
+            top = np.argsort(keys, axis=1)
+        else:  # the w smallest keys, then those in order
+            part = np.argpartition(keys, w - 1, axis=1)[:, :w]
+            top = np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1), axis=1)
+        out[a:b, :w] = top
+        del keys, top
+    return out
+
+
+def _step(state: list[int], keep: list[bool], cand: list[int]) -> list[int]:
+    """One slice of the scheduler for one CPU set: kept CPUs keep their vCPU, the others
+    take, in CPU order, the candidates not running on a kept CPU (-1 candidates: idle)."""
+    kept = {x for x, k in zip(state, keep) if k and x >= 0}
+    if not kept:
+        return list(cand)
+    it = iter([x for x in cand if x < 0 or x not in kept])
+    return [x if (k and x >= 0) else next(it) for x, k in zip(state, keep)]
+
+
+def _lockstep(keep: np.ndarray, cand: np.ndarray, nvcpus: int, state: list[int], lane: int) -> np.ndarray:
+    """Run :func:`_step` on every lane of ``lane`` slices at once, lane 0 from ``state`` and
+    the others from an idle state (a guess :func:`_fix_lanes` corrects); ``(nslices, ncpus)`` int16."""
+    n, ncpus = keep.shape
+    nl = -(-n // lane)
+    pad = nl * lane - n
+    if pad:  # dummy slices after the last one (their results are dropped)
+        keep = np.concatenate([keep, np.zeros((pad, ncpus), bool)])
+        cand = np.concatenate([cand, np.repeat(cand[-1:], pad, axis=0)])
+    K = keep.reshape(nl, lane, ncpus)
+    P = cand.reshape(nl, lane, ncpus)
+    out = np.empty((nl, lane, ncpus), np.int16)
+    st = np.full((nl, ncpus), -1, np.int16)
+    st[0] = state
+    small = ncpus <= 16
+    if not small:  # membership through a per-lane table of the vCPUs running on kept CPUs
+        mark = np.zeros((nl, nvcpus + 2), bool)
+        rows = np.arange(nl)[:, None]
+    for s in range(lane):
+        kp = K[:, s] & (st >= 0)
+        p = P[:, s]
+        if small:
+            blocked = (p[:, :, None] == np.where(kp, st, np.int16(-1))[:, None, :]).any(axis=2)
+            blocked &= p >= 0
+        else:
+            kv = np.where(kp, st, np.int16(nvcpus)).astype(np.intp)  # column nvcpus: never asked
+            mark[rows, kv] = True
+            blocked = mark[rows, np.where(p >= 0, p, np.int16(nvcpus + 1)).astype(np.intp)]
+            mark[rows, kv] = False
+        free = ~blocked
+        need = ncpus - np.count_nonzero(kp, axis=1)
+        sel = free & (np.cumsum(free, axis=1) <= need[:, None])
+        st = np.where(kp, st, np.int16(-1))
+        st[~kp] = p[sel]
+        out[:, s] = st
+    return out.reshape(nl * lane, ncpus)[:n]
+
+
+def _fix_lanes(keep: np.ndarray, cand: np.ndarray, out: np.ndarray, lane: int) -> None:
+    """Correct the lanes of :func:`_lockstep` in order: re-run each from the true end state
+    of the lane before it until it reaches the state the lockstep run recorded (from there
+    on both runs agree, as a slice depends only on the state before it and its draws)."""
+    n = len(out)
+    chunk = 16
+    for start in range(lane, n, lane):
+        st = out[start - 1].tolist()
+        end = min(n, start + lane)
+        s = start
+        while s < end:
+            b = min(end, s + chunk)
+            krows, crows, orows = keep[s:b].tolist(), cand[s:b].tolist(), out[s:b].tolist()
+            for j in range(b - s):
+                st = _step(st, krows[j], crows[j])
+                if st == orows[j]:
+                    break
+                out[s + j] = st
+            else:
+                s = b
+                chunk = min(chunk * 2, lane)
+                continue
+            break
+        chunk = 16
+
+
 def _schedule(
     rng: np.random.Generator, nslices: int, ncpus: int, nvcpus_total: int, stay: float, state: list[int]
 ) -> np.ndarray:
-    """Which global vCPU each CPU runs in each of ``nslices`` slices (-1: idle).
+    """Which global vCPU each CPU runs in each of ``nslices`` slices (-1: idle), int16.
 
     ``state`` is the current assignment (updated in place) so batches continue
-    seamlessly. Running vCPUs are distinct in every slice.
+    seamlessly. Running vCPUs are distinct in every slice. At each slice a CPU
+    keeps its vCPU with probability ``stay`` (``rng.random((nslices, ncpus))``);
+    the others take, in CPU order, the vCPUs not kept elsewhere in the order of
+    that slice's random keys (``rng.random((nslices, nvcpus_total))``), so only
+    the first ``ncpus`` of that order matter. A slice depends on the one before,
+    so the slices are cut into lanes run side by side with numpy from a guessed
+    start (:func:`_lockstep`), then each lane is re-run from its true start until
+    it meets its guessed run (:func:`_fix_lanes`; a few slices, as assignments
+    forget their past after every CPU has been rescheduled).
     """
-    out = np.empty((nslices, ncpus), np.int64)
-    keep_draw = rng.random((nslices, ncpus)) < stay
-    perm_keys = rng.random((nslices, nvcpus_total))
-    for k in range(nslices):
-        keep = [state[c] if (keep_draw[k, c] and state[c] >= 0) else -1 for c in range(ncpus)]
-        kept = {x for x in keep if x >= 0}
-        free = [x for x in np.argsort(perm_keys[k]).tolist() if x not in kept]
-        it = iter(free)
-        for c in range(ncpus):
-            if keep[c] < 0:
-                keep[c] = next(it, -1)
-        state[:] = keep
-        out[k] = keep
+    if nslices == 0:
+        return np.empty((0, ncpus), np.int16)
+    keep = _keep_draws(rng, nslices, ncpus, stay)
+    cand = _candidates(rng, nslices, nvcpus_total, ncpus)
+    lane = min(_LANE, nslices)
+    out = _lockstep(keep, cand, nvcpus_total, state, lane)
+    _fix_lanes(keep, cand, out, lane)
+    state[:] = out[-1].tolist()
     return out
+
+
+# --------------------------------------------------------------------------- guest and host events
 
 
 @dataclass(frozen=True)
@@ -897,119 +1055,272 @@ class _MixedLayout:
 _Cols = tuple[np.ndarray, ...]  # (t, kind, cpu, vm, vcpu, signer)
 
 
+def _empty_cols() -> _Cols:
+    e16 = np.zeros(0, np.int16)
+    return np.zeros(0, np.int64), np.zeros(0, np.int8), e16, e16.copy(), e16.copy(), e16.copy()
+
+
 def _mixed_host_batch(rng: np.random.Generator, lay: _MixedLayout, t_lo: int, t_hi: int) -> _Cols:
     """One batch's host launches in ``[t_lo, t_hi)``: Poisson arrivals on random host CPUs and signers."""
     nh = int(rng.poisson(lay.host_cpus * (t_hi - t_lo) / lay.host_interval))
     ht = np.sort(t_lo + rng.integers(0, t_hi - t_lo, nh)).astype(np.int64)
-    hc = rng.integers(0, lay.host_cpus, nh).astype(np.int16)
-    hs = rng.integers(0, lay.host_signers, nh).astype(np.int16)
+    hc = rng.integers(0, lay.host_cpus, nh, dtype=np.int32).astype(np.int16)  # int32 draws = int64 draws here
+    hs = rng.integers(0, lay.host_signers, nh, dtype=np.int32).astype(np.int16)
     m1 = np.full(nh, -1, np.int16)
     return (ht, np.zeros(nh, np.int8), hc, m1, m1, hs)
 
 
+@dataclass(frozen=True)
+class _GuestEvents:
+    """One kind of guest event of a batch: the events of each running cell, their offsets in
+    the slice and (launches) signers. Events are in cell order, so a cell's are contiguous."""
+
+    kind: int
+    start: np.ndarray  # (cells + 1) int64: the events of cell j are start[j]:start[j + 1]
+    off: np.ndarray  # cycles after the slice start, in [1, slice)
+    signer: np.ndarray | None  # int16 per event (launches)
+
+    def __len__(self) -> int:
+        return len(self.off)
+
+    def cells(self, c0: int, c1: int) -> np.ndarray:
+        """The running cell of each event of cells ``c0:c1`` (int32)."""
+        return np.repeat(np.arange(c0, c1, dtype=np.int32), np.diff(self.start[c0 : c1 + 1]))
+
+
+@dataclass(frozen=True)
+class _VmBatch:
+    """One batch of slices on the VM CPUs: the schedule-ins, the running cells and their events."""
+
+    sk: np.ndarray  # SCHED rows: slice (in the batch), VM CPU, global vCPU
+    sc: np.ndarray
+    sg: np.ndarray
+    rk: np.ndarray  # running cells in (slice, CPU) order: slice, VM CPU, global vCPU
+    rc: np.ndarray
+    rg: np.ndarray
+    events: tuple[_GuestEvents, ...]
+
+    @property
+    def launches(self) -> int:
+        return sum(len(e) for e in self.events if e.kind == LAUNCH)
+
+
 def _mixed_vm_batch(
-    rng: np.random.Generator,
-    lay: _MixedLayout,
-    slice0: int,
-    nsl: int,
-    state: list[int],
-    prev_row: np.ndarray,
-) -> tuple[list[_Cols], int, np.ndarray]:
+    rng: np.random.Generator, lay: _MixedLayout, nsl: int, state: list[int], prev_row: np.ndarray
+) -> tuple[_VmBatch, np.ndarray]:
     """One batch of ``nsl`` slices on the VM CPUs: schedule-ins, then guest launches and exits.
 
-    ``state`` (the scheduler's) is updated in place; returns the column
-    groups, the number of launches and the batch's last schedule row.
+    ``state`` (the scheduler's) is updated in place; returns the batch and its
+    last schedule row. Draws, in order: the schedule, then per kind (launches,
+    exits) the counts per running cell, the offsets and (launches) the signers.
     """
-    slice_, vcpus, host_cpus = lay.slice_, lay.vcpus, lay.host_cpus
+    slice_, vcpus = lay.slice_, lay.vcpus
     sched = _schedule(rng, nsl, lay.vm_cpus, lay.total_vcpus, lay.stay, state)
-    prev = np.vstack([prev_row[None, :], sched[:-1]])
-    ks, cs = np.nonzero((sched != prev) & (sched >= 0))
-    g = sched[ks, cs]
-    cols: list[_Cols] = [
-        (
-            ((slice0 + ks) * slice_).astype(np.int64),
-            np.full(len(ks), SCHED, np.int8),
-            (host_cpus + cs).astype(np.int16),
-            (g // vcpus).astype(np.int16),
-            (g % vcpus).astype(np.int16),
-            np.full(len(ks), -1, np.int16),
-        )
-    ]
-    launches = 0
-    run_k, run_c = np.nonzero(sched >= 0)
-    run_g = sched[run_k, run_c]
+    change = np.empty(sched.shape, bool)
+    np.not_equal(sched[0], prev_row, out=change[0])
+    np.not_equal(sched[1:], sched[:-1], out=change[1:])
+    change &= sched >= 0
+    sk, sc = np.nonzero(change)
+    del change
+    sg = sched[sk, sc]
+    rk, rc = np.nonzero(sched >= 0)
+    rg = sched[rk, rc]
+    last = sched[-1].copy()
+    del sched
+    rk, rc = rk.astype(np.int32), rc.astype(np.int16)
+    ncells = len(rk)
+    odt = np.int32 if slice_ <= 2**31 else np.int64  # int32 draws are the int64 draws below 2**31
+    events = []
     for ev_kind, iv in ((LAUNCH, lay.interval), (EXIT, lay.exit_iv)):
         if iv <= 0:
             continue
-        idx = np.repeat(np.arange(len(run_k)), rng.poisson(slice_ / iv, len(run_k)))
-        m = len(idx)
-        et = (slice0 + run_k[idx]) * slice_ + rng.integers(1, slice_, m)
-        eg = run_g[idx]
-        evm = eg // vcpus
-        if ev_kind == LAUNCH:
-            es = lay.sfirst[evm] + np.floor(rng.random(m) * lay.scount[evm]).astype(np.int64)
-            launches += m
-        else:
-            es = np.full(m, -1, np.int64)
-        cols.append(
-            (
-                et.astype(np.int64),
-                np.full(m, ev_kind, np.int8),
-                (host_cpus + run_c[idx]).astype(np.int16),
-                evm.astype(np.int16),
-                (eg % vcpus).astype(np.int16),
-                es.astype(np.int16),
-            )
-        )
-    return cols, launches, sched[-1].copy()
+        cnt = rng.poisson(slice_ / iv, ncells)
+        start = np.zeros(ncells + 1, np.int64)
+        np.cumsum(cnt, out=start[1:])
+        del cnt
+        m = int(start[-1])
+        off = rng.integers(1, slice_, m, dtype=odt)
+        signer = None
+        if ev_kind == LAUNCH:  # VM's first signer + floor(u * its signer count), in blocks of cells
+            signer = np.empty(m, np.int16)
+            vm_cell = (rg // vcpus).astype(np.int16)
+            first = lay.sfirst.astype(np.int16)
+            count = lay.scount.astype(np.float64)
+            step = max(1, int(ncells * _BLOCK / max(m, 1)))
+            for c0 in range(0, ncells, step):
+                c1 = min(ncells, c0 + step)
+                a, b = int(start[c0]), int(start[c1])
+                evm = np.repeat(vm_cell[c0:c1], np.diff(start[c0 : c1 + 1]))
+                u = rng.random(b - a)
+                u *= count[evm]
+                np.floor(u, out=u)
+                signer[a:b] = u
+                signer[a:b] += first[evm]
+                del evm, u
+        events.append(_GuestEvents(ev_kind, start, off, signer))
+    return _VmBatch(sk, sc.astype(np.int16), sg, rk, rc, rg, tuple(events)), last
 
 
-def _mixed_batches(rng: np.random.Generator, lay: _MixedLayout, target: int, per_slice: float) -> list[_Cols]:
-    """Generate in slice batches until there are at least ``target`` launches (each batch's columns joined)."""
-    data: list[_Cols] = []
-    prev_row = np.full(lay.vm_cpus, -1, np.int64)
+def _merge_batch(
+    lay: _MixedLayout, slice0: int, nsl: int, host: _Cols | None, vmb: _VmBatch | None, need: int | None
+) -> _Cols:
+    """The batch's rows sorted by time, a SCHED first at equal times, else in the order
+    host launches, guest launches, exits (each in generation order); cut after the
+    ``need``-th launch (``None``: all rows).
+
+    Works slice chunk by slice chunk: each chunk's rows are sorted with one
+    ``np.sort`` of unique int64 keys (time since the chunk's start, then the row's
+    place in the chunk), and written straight into the output columns. A row's CPU,
+    VM and vCPU come from its *source*: the running cell of a guest row (a SCHED
+    is in the cell it starts), or the host launch itself.
+    """
+    slice_, vcpus, hc0 = lay.slice_, lay.vcpus, lay.host_cpus
+    base = slice0 * slice_
+    nsched = len(vmb.sk) if vmb is not None else 0
+    nhost = len(host[0]) if host is not None else 0
+    total = nsched + nhost + (sum(len(e) for e in vmb.events) if vmb is not None else 0)
+    out = (
+        np.empty(total, np.int64),
+        np.empty(total, np.int8),
+        np.empty(total, np.int16),
+        np.empty(total, np.int16),
+        np.empty(total, np.int16),
+        np.empty(total, np.int16),
+    )
+    # Per source (running cells, then host launches): its CPU, VM and vCPU.
+    ncells = len(vmb.rk) if vmb is not None else 0
+    src_cpu = np.empty(ncells + nhost, np.int16)
+    src_vm = np.full(ncells + nhost, -1, np.int16)
+    src_vcpu = np.full(ncells + nhost, -1, np.int16)
+    sched_src = np.zeros(0, np.int32)
+    if vmb is not None:
+        cell_base = vmb.rk.astype(np.int64)
+        cell_base += slice0
+        cell_base *= slice_
+        src_cpu[:ncells] = vmb.rc + np.int16(hc0)
+        src_vm[:ncells] = vmb.rg // vcpus
+        src_vcpu[:ncells] = vmb.rg % vcpus
+        ckey = vmb.rk.astype(np.int64) * lay.vm_cpus + vmb.rc
+        sched_src = np.searchsorted(ckey, vmb.sk.astype(np.int64) * lay.vm_cpus + vmb.sc).astype(np.int32)
+        del ckey
+    if host is not None:
+        src_cpu[ncells:] = host[2]
+    per_slice = max(1, total // max(nsl, 1))
+    g = max(1, (1 << 20) // per_slice)
+    o = taken = k0 = 0
+    while k0 < nsl:
+        while True:  # a chunk of g slices whose keys fit
+            k1 = min(nsl, k0 + g)
+            t0, t1 = base + k0 * slice_, base + k1 * slice_
+            h0 = h1 = s0 = s1 = c0 = c1 = 0
+            if host is not None:
+                h0, h1 = (int(x) for x in np.searchsorted(host[0], (t0, t1)))
+                if k1 == nsl:
+                    h1 = nhost
+            if vmb is not None:
+                s0, s1 = (int(x) for x in np.searchsorted(vmb.sk, (k0, k1)))
+                c0, c1 = (int(x) for x in np.searchsorted(vmb.rk, (k0, k1)))
+            ev = [(e, int(e.start[c0]), int(e.start[c1])) for e in (vmb.events if vmb is not None else ())]
+            n = (s1 - s0) + (h1 - h0) + sum(b - a for _, a, b in ev)
+            bits = max(n, 1).bit_length()
+            if k1 - k0 == 1 or ((t1 - t0) << bits) < 2**62:
+                break
+            g = max(1, g // 2)
+        if n:
+            ts, ks, srcs, sigs = [], [], [], []
+            nl = h1 - h0
+            if s1 > s0:
+                assert vmb is not None
+                ts.append((vmb.sk[s0:s1].astype(np.int64) + slice0) * slice_)
+                ks.append(np.full(s1 - s0, SCHED, np.int8))
+                srcs.append(sched_src[s0:s1])
+                sigs.append(np.full(s1 - s0, -1, np.int16))
+            if h1 > h0:
+                assert host is not None
+                ts.append(host[0][h0:h1])
+                ks.append(host[1][h0:h1])
+                srcs.append(np.arange(ncells + h0, ncells + h1, dtype=np.int32))
+                sigs.append(host[5][h0:h1])
+            for e, a, b in ev:
+                if b == a:
+                    continue
+                cell = e.cells(c0, c1)
+                tt = cell_base[cell]
+                tt += e.off[a:b]
+                ts.append(tt)
+                ks.append(np.full(b - a, e.kind, np.int8))
+                srcs.append(cell)
+                sigs.append(e.signer[a:b] if e.signer is not None else np.full(b - a, -1, np.int16))
+                if e.kind == LAUNCH:
+                    nl += b - a
+            t = np.concatenate(ts) if len(ts) > 1 else ts[0]
+            del ts
+            key = t - np.int64(t0)
+            key <<= bits
+            key += np.arange(n, dtype=np.int64)
+            key.sort()
+            key &= (1 << bits) - 1  # now the chunk's rows in order
+            kind = np.concatenate(ks)[key]
+            m = n
+            if need is not None and taken + nl >= need:
+                m = int(np.flatnonzero(kind == LAUNCH)[need - taken - 1]) + 1
+                key, kind = key[:m], kind[:m]
+            src = np.concatenate(srcs)[key]
+            out[0][o : o + m] = t[key]
+            out[1][o : o + m] = kind
+            out[2][o : o + m] = src_cpu[src]
+            out[3][o : o + m] = src_vm[src]
+            out[4][o : o + m] = src_vcpu[src]
+            out[5][o : o + m] = np.concatenate(sigs)[key]
+            o += m
+            taken += nl
+            del t, key, kind, src, ks, srcs, sigs
+            if need is not None and taken >= need:
+                break
+        k0 = k1
+    if o < total:
+        for c in out:
+            c.resize(o, refcheck=False)
+    return out
+
+
+def _mixed_batches(rng: np.random.Generator, lay: _MixedLayout, target: int, per_slice: float) -> _Cols:
+    """Generate in slice batches until there are at least ``target`` launches; the rows sorted
+    by time (a SCHED first at equal times) and cut after the ``target``-th launch."""
+    out: list[_Cols] = []
+    prev_row = np.full(lay.vm_cpus, -1, np.int16)
     state = [-1] * lay.vm_cpus
     got = 0
     slice0 = 0
     while got < target:
         nsl = min(math.ceil((target - got) / per_slice * 1.1) + 2, 1_000_000)
         t_lo, t_hi = slice0 * lay.slice_, (slice0 + nsl) * lay.slice_
-        cols: list[_Cols] = []
+        host = vmb = None
+        nb = 0
         if lay.host_cpus:
-            cols.append(_mixed_host_batch(rng, lay, t_lo, t_hi))
-            got += len(cols[-1][0])
+            host = _mixed_host_batch(rng, lay, t_lo, t_hi)
+            nb += len(host[0])
         if lay.vm_cpus and lay.total_vcpus:
-            vm_cols, nlaunch, prev_row = _mixed_vm_batch(rng, lay, slice0, nsl, state, prev_row)
-            cols.extend(vm_cols)
-            got += nlaunch
-        data.append(tuple(np.concatenate([c[i] for c in cols]) for i in range(6)))
+            vmb, prev_row = _mixed_vm_batch(rng, lay, nsl, state, prev_row)
+            nb += vmb.launches
+        need = target - got if got + nb >= target else None
+        out.append(_merge_batch(lay, slice0, nsl, host, vmb, need))
+        del host, vmb
+        got += nb
         slice0 += nsl
-    return data
-
-
-def _sorted_and_cut(data: list[_Cols], target: int) -> _Cols:
-    """Join the batches, sort by time (a SCHED first at equal times) and cut after the ``target``-th launch."""
-    if data:
-        t, kind, cpu, vm, vcpu, signer = (np.concatenate([p[i] for p in data]) for i in range(6))
-    else:
-        t = np.zeros(0, np.int64)
-        kind = np.zeros(0, np.int8)
-        cpu = vm = vcpu = signer = np.zeros(0, np.int16)
-    # Sort by time; at equal times a SCHED goes first (it was emitted before its slice's events).
-    pri = np.where(kind == SCHED, 0, 1)
-    order = np.lexsort((pri, t))
-    lpos = np.flatnonzero(kind[order] == LAUNCH)
-    cut = int(lpos[target - 1]) + 1 if target else 0
-    order = order[:cut]
-    return t[order], kind[order], cpu[order], vm[order], vcpu[order], signer[order]
+    if not out:
+        return _empty_cols()
+    if len(out) == 1:
+        return out[0]
+    return tuple(np.concatenate([p[i] for p in out]) for i in range(6))
 
 
 def _with_s3(rng: np.random.Generator, cols: _Cols, count: int, s3_window: tuple[float, float]) -> _Cols:
     """Insert ``count`` S3 rows at random times among the launches (see :func:`_s3_times`)."""
+    if count == 0:  # (draws nothing, as _s3_times)
+        return cols
     t, kind, cpu, vm, vcpu, signer = cols
     s3 = _s3_times(rng, t[kind == LAUNCH], count, *s3_window)
-    if not len(s3):
-        return cols
     at = np.searchsorted(t, s3, side="right")
     t = np.insert(t, at, s3)
     kind = np.insert(kind, at, S3)
@@ -1046,9 +1357,9 @@ def _generate_mixed(
     )
     busy = min(vm_cpus, lay.total_vcpus)
     rate = host_cpus / host_interval + busy / lay.interval  # launches per cycle
-    data = _mixed_batches(rng, lay, target, rate * lay.slice_)
-    t, kind, cpu, vm, vcpu, signer = _with_s3(rng, _sorted_and_cut(data, target), v.get("s3", 0), s3_window)
-    del data
+    cols = _mixed_batches(rng, lay, target, rate * lay.slice_)
+    t, kind, cpu, vm, vcpu, signer = _with_s3(rng, cols, v.get("s3", 0), s3_window)
+    del cols
     nsigners = host_signers + _vm_signer_count(v)
     # The host-approved signers are the host's own (for single-le the first is its LE).
     approved = tuple(range(host_signers)) if host_signers else None
