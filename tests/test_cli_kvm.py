@@ -53,7 +53,20 @@ def test_policy_matrix_text_table_fits_72_columns(capsys):
     assert rc == 0
     lines = out.splitlines()
     assert max(len(line) for line in lines) <= 72
-    assert lines[0].split() == ["#", "policy", "lewr", "lehash", "signer", "pk", "host", "vm", "run", "code", "byp", "hw"]
+    assert lines[0].split() == [
+        "#",
+        "policy",
+        "lewr",
+        "lehash",
+        "signer",
+        "pk",
+        "host",
+        "vm",
+        "run",
+        "code",
+        "byp",
+        "hw",
+    ]
     assert sum(1 for line in lines if line.split()[:1] and line.split()[0].isdigit()) >= 108
     assert "POLICY BYPASS" in out
 

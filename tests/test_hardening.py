@@ -701,7 +701,18 @@ MATRIX_DIGEST_BEFORE = {
 }
 
 
-OLD_COLUMNS = ("policy", "lewr", "lehash", "signer", "vm_created", "launched", "code", "bypass", "hw_consistent", "reason")
+OLD_COLUMNS = (
+    "policy",
+    "lewr",
+    "lehash",
+    "signer",
+    "vm_created",
+    "launched",
+    "code",
+    "bypass",
+    "hw_consistent",
+    "reason",
+)
 
 
 def _digest(rows) -> str:
@@ -744,7 +755,6 @@ def test_policy_matrix_gives_each_policy_a_fresh_platform(monkeypatch):
 @pytest.mark.parametrize("design", ["percpu-cache", "always-write", "eager-load"])
 def test_policy_matrix_rows_do_not_depend_on_policy_order(monkeypatch, design):
     import sgxlab.experiments.matrix as kvm
-    import sgxlab.kvm.policy
 
     forward = kvm.policy_matrix_records(design)
     monkeypatch.setattr(kvm, "HOST_POLICY_NAMES", tuple(reversed(kvm.HOST_POLICY_NAMES)))

@@ -18,6 +18,7 @@ Nothing here writes into the repository.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import io
 import os
@@ -131,6 +132,13 @@ def test_built_notebooks_are_ignored_and_none_is_tracked() -> None:
 # What JupyterLab does: open (autosave), Run All, save
 
 
+def _run_async(coro: Any) -> Any:
+    """``asyncio.run`` in a thread of its own: Playwright's sync API (tests/test_browser.py,
+    earlier in the session) leaves an event loop running in the test thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _contents_manager(root: Path) -> Any:
     """The contents manager JupyterLab's server uses with jupytext installed."""
     return build_async_jupytext_contents_manager_class(AsyncLargeFileManager)(root_dir=str(root))
@@ -184,15 +192,15 @@ def test_a_jupyterlab_save_leaves_the_script_byte_identical(script: Path, tmp_pa
     assert built.metadata["kernelspec"]["name"] == "python3"
     rel = str(ipynb.relative_to(tmp_path))
 
-    asyncio.run(_lab_open_and_save(tmp_path, rel, run=False))  # first open: Lab marks it modified, autosaves
+    _run_async(_lab_open_and_save(tmp_path, rel, run=False))  # first open: Lab marks it modified, autosaves
     assert copy.read_bytes() == committed, f"opening {rel} in JupyterLab rewrites {_rel(script)}"
-    ran = asyncio.run(_lab_open_and_save(tmp_path, rel, run=True))  # Run All, save
+    ran = _run_async(_lab_open_and_save(tmp_path, rel, run=True))  # Run All, save
     assert copy.read_bytes() == committed, f"running and saving {rel} in JupyterLab rewrites {_rel(script)}"
     saved = nbformat.read(ipynb, as_version=4)  # the outputs are in the ignored .ipynb
     assert [c.get("outputs") for c in saved.cells] == [c.get("outputs") for c in ran.cells]
 
     # The check can fail: an attendee's edit does reach the script.
-    asyncio.run(_lab_open_and_save(tmp_path, rel, run=False, edit="\nx_attendee = 1"))
+    _run_async(_lab_open_and_save(tmp_path, rel, run=False, edit="\nx_attendee = 1"))
     assert b"x_attendee = 1" in copy.read_bytes()
 
 
@@ -204,7 +212,7 @@ def test_a_git_pull_under_a_saved_notebook_keeps_outputs_and_takes_the_new_cells
     script = tmp_path / "notebooks" / "00-demo.py"
     script.write_text(first)
     ipynb = _build(script)
-    asyncio.run(_lab_open_and_save(tmp_path, "notebooks/00-demo.ipynb", run=True))
+    _run_async(_lab_open_and_save(tmp_path, "notebooks/00-demo.ipynb", run=True))
     assert script.read_text() == first
     pulled = first + "\n# %%\ny = 2\n"
     script.write_text(pulled)  # what git pull does: a new script, newer than the notebook
@@ -215,7 +223,7 @@ def test_a_git_pull_under_a_saved_notebook_keeps_outputs_and_takes_the_new_cells
     nb = nbformat.read(ipynb, as_version=4)
     assert [c.source for c in nb.cells] == ["# A notebook", "x = 1\nx", "y = 2"]
     assert nb.cells[1].outputs, "the attendee's outputs were dropped"
-    reopened = asyncio.run(_contents_manager(tmp_path).get("notebooks/00-demo.ipynb", content=True))
+    reopened = _run_async(_contents_manager(tmp_path).get("notebooks/00-demo.ipynb", content=True))
     assert [c["source"] for c in reopened["content"]["cells"]] == ["# A notebook", "x = 1\nx", "y = 2"]
 
 
