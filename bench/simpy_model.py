@@ -116,6 +116,9 @@ def simulate(
         ("launches", "einit", "retries", "wrmsr", "rdmsr", "schedule_ins", "encls_exits", "msr_exits",
          "exits", "s3_events", "overhead", "bypasses", "failed", "unmasked", "refusals"), 0)  # fmt: skip
     latencies: list[int] = []
+    gate = {"eacces": 0, "ecreate-gp": 0}  # mainline's PROVISIONKEY gate
+    gates = bool(policy.gates_provisionkey)
+    pk = set(trace.provisionkey)
 
     def launch(res: simpy.Resource, arrival: int, service: int):  # type: ignore[no-untyped-def]
         with res.request() as req:
@@ -170,6 +173,17 @@ def simulate(
                         n["refusals"] += 1
                         latencies.append(0)
                         continue
+                    if gates and s in pk and not trace.host_provision:  # sgx_encl_init(): -EACCES
+                        n["refusals"] += 1
+                        gate["eacces"] += 1
+                        latencies.append(0)
+                        continue
+                elif gates and s in pk and not trace.vms[vm].provision:  # #GP at the trapped ECREATE
+                    n["refusals"] += 1
+                    gate["ecreate-gp"] += 1
+                    n["overhead"] += costs.encls_trap
+                    latencies.append(costs.encls_trap)
+                    continue
                 elif traps and policy.check_guest_einit(refs[vm], keys[s]) is not None:
                     n["refusals"] += 1  # KVM's handle_encls_einit refuses after an ENCLS exit
                     service = costs.encls_trap
@@ -281,5 +295,6 @@ def simulate(
         "exit_cycles": n["exits"] * costs.vm_exit,
         "bypasses": n["bypasses"],
         "refusals": n["refusals"],
+        "gate_refusals": {k: v for k, v in gate.items() if v},
         "vms_refused": vm_ok.count(False),
     }

@@ -7,12 +7,17 @@ after S3), and a plain FIFO queue per lock. It shares no code with
 ``sgxlab.sim.fast`` (not even the percentile helper), so agreement between
 the two is evidence, not tautology. The host policy is the KVM layer's
 object, asked directly at each event (VM creation, host EINIT, trapped
-guest EINIT, ``permits``), not through ``sgxlab.sim.hostpolicy``'s tables.
+guest EINIT, ``permits``), not through ``sgxlab.sim.hostpolicy``'s tables;
+so is ``mainline``'s PROVISIONKEY gate (``gates_provisionkey``, with the
+trace's ``provisionkey``, ``host_provision`` and each VM's ``provision``):
+``-EACCES`` for a host launch after the policy's check, #GP at a guest's
+ECREATE before anything else, neither reaching EINIT.
 
 ``random_trace()`` makes small valid traces with a seeded numpy Generator:
 host CPUs and VM CPUs, VMs with and without lewr, migrations (leaving a CPU
 with no current vCPU), vCPUs displaced by another and scheduled in again,
-repeated schedule-ins on the same CPU, exits, S3 events and time ties.
+repeated schedule-ins on the same CPU, exits, S3 events and time ties (and,
+with ``gate=True``, random PROVISIONKEY signers and permissions).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from sgxlab.hw import crypto
 from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, LeHash
 from sgxlab.hw.crypto import load_test_key
 from sgxlab.kvm.config import SgxGuestConfig
-from sgxlab.kvm.policy import POLICY_NAMES, HostPolicy, policy_by_name
+from sgxlab.kvm.policy import HOST_POLICY_NAMES, HostPolicy, policy_by_name
 from sgxlab.sim.costs import CostModel
 from sgxlab.sim.trace import EXIT, LAUNCH, S3, SCHED, Trace, VmSpec
 
@@ -134,6 +139,9 @@ def reference(trace: Trace, design: type, costs: CostModel, policy: HostPolicy |
     )
     failures: dict[str, int] = {}
     bypasses = refusals = 0
+    gate = {"eacces": 0, "ecreate-gp": 0}
+    pk = set(trace.provisionkey)
+    gates = bool(pol.gates_provisionkey)
     done_prev: dict[Any, int] = {}
     lat: list[int] = []
 
@@ -191,6 +199,18 @@ def reference(trace: Trace, design: type, costs: CostModel, policy: HostPolicy |
                 refusals += 1
                 lat.append(0)
                 continue
+            if gates and s in pk and not trace.host_provision:  # sgx_encl_init(): -EACCES, nothing else
+                refusals += 1
+                gate["eacces"] += 1
+                lat.append(0)
+                continue
+        if guest and gates and s in pk and not trace.vms[vm].provision:
+            # KVM traps ECREATE and injects #GP: one exit, no WRMSR, no EINIT exit, no EINIT
+            refusals += 1
+            gate["ecreate-gp"] += 1
+            c["overhead_cycles"] += costs.encls_trap
+            lat.append(costs.encls_trap)
+            continue
         if guest and traps and pol.check_guest_einit(guests[vm], _hash(s)) is not None:
             # handle_encls_einit refuses: an ENCLS exit after the guest's own writes, nothing more
             refusals += 1
@@ -289,6 +309,7 @@ def reference(trace: Trace, design: type, costs: CostModel, policy: HostPolicy |
     out["exit_cycles"] = c["exits"] * costs.vm_exit
     out["bypasses"] = bypasses
     out["refusals"] = refusals
+    out["gate_refusals"] = {k: n for k, n in gate.items() if n}
     out["vms_refused"] = alive.count(False)
     return out
 
@@ -304,6 +325,7 @@ def random_trace(
     host: bool | None = None,
     allowlist: bool | None = None,
     policy: str | None = None,
+    gate: bool = False,
 ) -> Trace:
     """A small valid trace exercising every rule of the contract.
 
@@ -312,7 +334,10 @@ def random_trace(
     then) a named policy with random approved signers, which often include a
     VM's ``lehash`` (so single-le and approved-set admit some VMs); else
     allow-all. Host launches use approved signers most of the time, and any
-    signer otherwise (the policy may refuse them)."""
+    signer otherwise (the policy may refuse them). ``gate``: after everything
+    else (so the events are those of the same seed without it), draw the
+    PROVISIONKEY facts: a random set of ``provisionkey`` signers, the host's
+    ``host_provision`` and each VM's ``provision``."""
     nevents = int(rng.integers(0, 120)) if nevents is None else nevents
     ncpus = int(rng.integers(1, 6)) if ncpus is None else ncpus
     nvms = int(rng.integers(0, 4)) if nvms is None else nvms
@@ -337,7 +362,7 @@ def random_trace(
     pol_name: str | None = policy
     draw = rng.random()
     if pol_name is None and allowlist is None and draw >= 0.3 and rng.random() < 0.7:
-        pol_name = str(rng.choice(POLICY_NAMES))
+        pol_name = str(rng.choice([n for n in HOST_POLICY_NAMES if n != "mainline"]))  # the 2017 five
     if allowlist or pol_name is not None or (allowlist is None and draw < 0.3):
         allow = tuple(
             sorted(int(x) for x in rng.choice(nsigners, size=int(rng.integers(1, nsigners + 1)), replace=False))
@@ -406,8 +431,22 @@ def random_trace(
                 rows.append((t, LAUNCH, cpu, v, vc, s))
         else:
             rows.append((t, S3, -1, -1, -1, -1))
+    pk: tuple[int, ...] = ()
+    host_provision = False
+    if gate:
+        pk = tuple(int(x) for x in np.flatnonzero(rng.random(nsigners) < 0.5))
+        host_provision = bool(rng.random() < 0.3)
+        vms = [VmSpec(v.nvcpus, v.lewr, v.lehash, bool(rng.random() < 0.4)) for v in vms]
     tr = Trace.from_rows(
-        rows, ncpus=ncpus, nsigners=nsigners, vms=tuple(vms), name="random", allowlist=allow, policy=pol_name
+        rows,
+        ncpus=ncpus,
+        nsigners=nsigners,
+        vms=tuple(vms),
+        name="random",
+        allowlist=allow,
+        policy=pol_name,
+        provisionkey=pk,
+        host_provision=host_provision,
     )
     tr.validate()
     return tr
@@ -455,6 +494,8 @@ def with_interrupts(trace: Trace, rng: np.random.Generator, rate: float | None =
         allowlist=trace.allowlist,
         unmasked=u,
         policy=trace.policy,
+        provisionkey=trace.provisionkey,
+        host_provision=trace.host_provision,
     )
     out.validate()
     return out

@@ -92,7 +92,7 @@ BAD: list[tuple[str, Callable[[], Any], str]] = [
     ),
     (
         "Trace columns",
-        lambda: Trace(1, 1, (), *([0] for _ in range(6))),  # type: ignore[arg-type]
+        lambda: Trace(1, 1, (), *("abc" for _ in range(6))),  # type: ignore[arg-type]
         "t",
     ),
     # RunConfig
@@ -117,6 +117,14 @@ def test_bad_call_is_a_typed_error_naming_the_argument(call: Callable[[], Any], 
         call()
     assert arg in str(ei.value), str(ei.value)
     assert len(str(ei.value)) < 400
+
+
+def test_a_vm_with_more_vcpus_than_the_column_holds_is_a_typed_error() -> None:
+    from sgxlab.sim.trace import VmSpec
+
+    t = Trace(1, 1, (VmSpec(40_000, False),), *(np.zeros(0, np.int64) for _ in range(6)))
+    with pytest.raises(SgxlabError, match="nvcpus"):
+        t.validate()
 
 
 def test_a_single_design_name_is_one_design() -> None:

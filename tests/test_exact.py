@@ -422,7 +422,7 @@ def test_summary_keys_and_eager_load_and_read_compare_host_rdmsr():
     assert list(s) == [
         "launches", "einit", "failures", "retries", "wrmsr", "rdmsr", "schedule_ins", "encls_exits",
         "msr_exits", "exits", "s3_events", "latency_cycles", "overhead_cycles", "sched_cycles",
-        "exit_cycles", "bypasses", "refusals", "vms_refused",
+        "exit_cycles", "bypasses", "refusals", "gate_refusals", "vms_refused",
     ]  # fmt: skip
     assert isinstance(s["latency_cycles"]["mean"], float) and isinstance(s["latency_cycles"]["p99"], int)
     assert summary(tr, EagerLoad)["rdmsr"] == 0

@@ -86,7 +86,7 @@ def test_the_cases_cover_every_workload_kind():
 
 
 def test_policy_names_agree_with_the_kvm_layer():
-    assert trace_mod.POLICY_NAMES == kvm_policy.POLICY_NAMES
+    assert trace_mod.POLICY_NAMES == kvm_policy.HOST_POLICY_NAMES == (*kvm_policy.POLICY_NAMES, "mainline")
 
 
 # --------------------------------------------------------------------------- the engines agree

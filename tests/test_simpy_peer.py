@@ -48,3 +48,13 @@ def test_simpy_model_equals_fast_under_host_policies(policy: str) -> None:
     trace = make_trace("mixed", {"launches": 300, "s3": 2, "policy": policy, "unmasked_rate": 0.1}, seed=4)
     for label, design in BUILTIN_DESIGNS:
         assert simpy_model.simulate(trace, design, CostModel()) == fast.simulate(trace, design, CostModel()), label
+
+
+@pytest.mark.parametrize("provision", ["none", "0"])
+def test_simpy_model_equals_fast_under_the_provisionkey_gate(provision: str) -> None:
+    params = {"launches": 300, "s3": 2, "policy": "mainline", "provisionkey": "1,3", "provision": provision}
+    trace = make_trace("workshop", {**params, "unmasked_rate": 0.1}, seed=4)
+    for label, design in BUILTIN_DESIGNS:
+        got = fast.simulate(trace, design, CostModel())
+        assert got["gate_refusals"], label
+        assert simpy_model.simulate(trace, design, CostModel()) == got, label

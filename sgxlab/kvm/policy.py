@@ -45,8 +45,8 @@ when a guest launched an enclave the host's intent forbids; that is Andy's
 
 :data:`POLICY_CATALOG` lists all six with a one-line summary each (the one
 place a table or widget should read them from); :data:`HOST_POLICY_NAMES`
-is their names. :data:`POLICY_NAMES` is the five of the 2017 thread, the
-names a simulator trace may carry today.
+is their names (all of them a simulator trace may carry).
+:data:`POLICY_NAMES` is the five of the 2017 thread.
 
 **The PROVISIONKEY gate** (:attr:`HostPolicy.gates_provisionkey`, only
 ``mainline``) is not a signer policy: it asks who launches, not who signed.
@@ -450,10 +450,9 @@ HOST_POLICY_NAMES: tuple[str, ...] = tuple(POLICIES)
 """The names of all six built-in policies (:data:`POLICY_CATALOG`)."""
 
 POLICY_NAMES: tuple[str, ...] = tuple(n for n in HOST_POLICY_NAMES if n != "mainline")
-"""The five policies of the 2017 thread: the names a simulator trace may carry
-(``sgxlab.sim.trace.POLICY_NAMES``, kept equal by a test). ``mainline`` joins
-them when the trace format accepts it; until then give the engines a
-:class:`Mainline` object."""
+"""The five policies of the 2017 thread (every built-in but ``mainline``, which
+gates PROVISIONKEY). A simulator trace may carry any of
+:data:`HOST_POLICY_NAMES` (``sgxlab.sim.trace.POLICY_NAMES``, kept equal by a test)."""
 
 ENFORCING_POLICIES: tuple[str, ...] = tuple(n for n, p in POLICIES.items() if p.enforcing)
 """Policies that claim guests cannot run what the host forbids."""

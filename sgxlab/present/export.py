@@ -468,6 +468,10 @@ DEFAULT_METRICS = (
 )
 """The rows of :func:`mailing_list_text` (those the table has)."""
 
+GATE_METRIC = "gate_refusals_total"
+"""The row :func:`mailing_list_text` adds to :data:`DEFAULT_METRICS` when some run has
+launches the PROVISIONKEY gate refused (``-EACCES`` or #GP at ECREATE, never EINIT)."""
+
 
 def _num(x: float) -> str:
     if not math.isfinite(x):
@@ -509,6 +513,9 @@ def mailing_list_text(
     rows = [m for m in metrics if m in table.columns]
     if not rows:
         raise ConfigError("metrics", list(metrics), "none of them is a column of the table")
+    gate = GATE_METRIC
+    if metrics is DEFAULT_METRICS and gate in table.columns and bool(table[gate].fillna(0).astype(bool).any()):
+        rows.append(gate)  # launches mainline's PROVISIONKEY gate refused before EINIT
     labels = list(dict.fromkeys(str(d) for d in table["design"]))
     base = baseline or spec.baseline or labels[0]
     if base not in labels:

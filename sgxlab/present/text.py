@@ -94,11 +94,14 @@ def summary_rows(s: Mapping[str, Any], cpu_ghz: float = 2.0) -> list[tuple[str, 
 
     Launches the host policy refused are their own row, apart from
     ``failures`` (EINIT's non-zero results): a refusal never reached EINIT, or
-    was answered by KVM in its place."""
+    was answered by KVM in its place. Those the PROVISIONKEY gate refused
+    (``gate_refusals``: ``eacces``, ``ecreate-gp``) get a row of their own
+    when there are any."""
     lat = s["latency_cycles"]
     us = 1000.0 * cpu_ghz
     fails = s["failures"]
-    return [
+    gate = {k: n for k, n in (s.get("gate_refusals") or {}).items() if n}
+    rows = [
         ("launches", f"{s['launches']:,}"),
         ("einit", f"{s['einit']:,} (retries {s['retries']:,})"),
         ("failures", ", ".join(f"{k} {v:,}" for k, v in fails.items()) if fails else "none"),
@@ -117,6 +120,9 @@ def summary_rows(s: Mapping[str, Any], cpu_ghz: float = 2.0) -> list[tuple[str, 
             f"{s.get('refusals', 0):,} launches (not failures), {s.get('vms_refused', 0):,} VMs",
         ),
     ]
+    if gate:  # of those refusals, the PROVISIONKEY gate's: before EINIT, so no hash-MSR write
+        rows.append(("gate refusals", ", ".join(f"{k} {n:,}" for k, n in gate.items())))
+    return rows
 
 
 def _title(s: Mapping[str, Any]) -> str:

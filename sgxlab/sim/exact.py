@@ -45,7 +45,11 @@ trace in row order:
   Tokens survive the run's S3 events (the launch key derives from the
   platform's fuses, OWNEREPOCH and CPUSVN and from the MSRs at EINIT, not
   from the EPC), but a token checks the MSRs too: its MAC only verifies when
-  they hold the LE's hash;
+  they hold the LE's hash. ``mainline``'s PROVISIONKEY gate refuses a host
+  launch with ``-EACCES`` (after the policy, no MSR access, no EINIT) and a
+  guest launch with #GP at its trapped ECREATE (first, before the lewr
+  WRMSRs: one exit, ``encls_trap``); both are counted in ``refusals`` and
+  ``gate_refusals``;
 * a launch whose trace row has ``unmasked`` = k > 0 (interrupts during
   EINIT) replays them: the host path is :meth:`Design.einit` with
   ``interrupts=k``, whose ``sgx_encl_init`` loop re-runs update and EINIT
@@ -121,10 +125,11 @@ from sgxlab.kvm.guest import (
 )
 from sgxlab.kvm.policy import HostPolicy
 from sgxlab.kvm.vcpu import POLICY_REFUSAL_CODE, POLICY_REFUSAL_CODE_LE
+from sgxlab.sim.budget import Budget, check_trace
 from sgxlab.sim.costs import CostModel
-from sgxlab.sim.hostpolicy import PolicyTables, run_tables, signer_hashes
+from sgxlab.sim.hostpolicy import GATE_EACCES, GATE_ECREATE_GP, PolicyTables, gate_rows, run_tables, signer_hashes
 from sgxlab.sim.progress import EXACT_STEP_ROWS, Progress
-from sgxlab.sim.schema import LAUNCH_RECORDS
+from sgxlab.sim.schema import GATE_NAMES, LAUNCH_RECORDS
 from sgxlab.sim.stats import latency_summary
 from sgxlab.sim.trace import EXIT, LAUNCH, MAX_EINIT_ATTEMPTS, S3, SCHED, Trace
 
@@ -164,7 +169,8 @@ RECORD_COLUMNS: tuple[str, ...] = LAUNCH_RECORDS.names
 percpu-cache-retry's re-run after SGX_INVALID_EINITTOKEN is ``retries -
 unmasked`` unless the launch failed with SGX_UNMASKED_EVENT. ``outcome`` is
 ``launched``, ``failed`` (EINIT's final code was not 0) or ``refused`` (the
-host policy said no; ``step`` is then ``policy``)."""
+host policy said no, ``step`` ``policy``; or the PROVISIONKEY gate did, ``step``
+``eacces`` or ``ecreate-gp``, ``name`` ``EACCES`` or ``GP``)."""
 
 _DERIVED = ("design", "outcome", "name")
 """Record columns the hot loop does not store: the design (one per run), and
@@ -287,10 +293,19 @@ _CODE_NAMES: dict[int, str] = {int(c): c.name for c in SgxError}
 _CODE_NAMES[NO_EINIT_CODE] = "NONE"
 
 
+_REFUSED_STEPS = frozenset((POLICY_STEP, *GATE_NAMES))
+"""The ``step`` of a launch that never reached EINIT's decision: the policy's, or the gate's."""
+
+
 def _outcome(code: int, step: str) -> str:
-    if step == POLICY_STEP:
+    if step in _REFUSED_STEPS:
         return "refused"
     return "launched" if code == 0 else "failed"
+
+
+def _code_name(code: int, step: str) -> str:
+    """A record's ``name``: the gate's (:data:`~sgxlab.sim.schema.GATE_NAMES`) or the code's SDM name."""
+    return GATE_NAMES.get(step) or _CODE_NAMES[code]
 
 
 @dataclass(frozen=True)
@@ -383,9 +398,11 @@ class ExactSimulation:
         *,
         records: bool | None = None,
         policy: HostPolicy | str | None = None,
+        budget: Budget | None = None,
     ) -> None:
         if not isinstance(trace, Trace):
             raise ConfigError("trace", trace, "expected a sgxlab.sim.trace.Trace")
+        check_trace(trace, budget)  # refuse work over the budget before building anything
         trace.validate()
         self.trace = trace
         self.design_cls = design_class(design)
@@ -393,7 +410,7 @@ class ExactSimulation:
         self.costs = costs if costs is not None else CostModel()
         if not isinstance(self.costs, CostModel):
             raise ConfigError("costs", costs, "expected a sgxlab.sim.costs.CostModel")
-        self.tables: PolicyTables = run_tables(trace, self.design_cls, policy)
+        self.tables: PolicyTables = run_tables(trace, self.design_cls, policy, gate=True)
         self.policy: HostPolicy = self.tables.policy
         self.vms_refused = sum(self.tables.vm_refused)
         self.rows = trace.without_vms([v for v, r in enumerate(self.tables.vm_refused) if r])
@@ -489,6 +506,7 @@ class ExactSimulation:
         self.einits = 0
         self.retries = 0
         self.refusals = 0
+        self.gate_refusals: dict[str, int] = {GATE_EACCES: 0, GATE_ECREATE_GP: 0}
         self.failures: dict[int, int] = {}
         self.failure_reasons: dict[int, str] = {}
         self.schedule_ins = 0
@@ -578,6 +596,9 @@ class ExactSimulation:
         if self._traps and rows.vms and any(map(any, tables.guest_refused)):
             gtab = np.array(tables.guest_refused, dtype=bool)
             ref |= launch & (rows.vm >= 0) & gtab[np.maximum(rows.vm, 0), sig]
+        gated = gate_rows(tables, launch, rows.vm, rows.signer)  # the PROVISIONKEY gate
+        if gated is not None:
+            ref |= gated[0] | gated[1]
         return ref if ref.any() else None
 
     # ------------------------------------------------------------------ driving
@@ -872,6 +893,16 @@ class ExactSimulation:
         m = wr * self.costs.wrmsr_lehash
         return (t, c, v, vc, s, 0, wr, 0, 0, 0, trap_c, mx_c, 0, m, 0, 0, 0, latency, code, POLICY_STEP, reason)
 
+    def _gate_record(self, t: int, c: int, v: int, vc: int, s: int, step: str, latency: int) -> tuple[Any, ...]:
+        """The record of a launch the PROVISIONKEY gate refused: ``-EACCES`` from
+        ``sgx_encl_init()`` on the host, or #GP at a guest's trapped ECREATE (whose
+        exit is ``latency``); code :data:`NO_EINIT_CODE`, no MSR access, no EINIT."""
+        tables = self.tables
+        why = tables.host_gate_reasons[s] if v < 0 else tables.guest_gate_reasons[v][s]
+        reason = f"the PROVISIONKEY gate ({self.policy.name}): {why}"
+        trap_c = latency if v >= 0 else 0
+        return (t, c, v, vc, s, 0, 0, 0, 0, 0, trap_c, 0, 0, 0, 0, 0, 0, latency, NO_EINIT_CODE, step, reason)
+
     def _replay_general(self, lo: int, hi: int) -> None:
         """:meth:`_replay` for a chunk with interrupted EINIT attempts, launches the
         host policy refuses, or a host with one launch enclave.
@@ -883,8 +914,11 @@ class ExactSimulation:
         guest rewriting its virtual MSRs before each (:meth:`GuestLc.lewr`).
         A launch the policy refuses makes no attempt (host) or one (a trapped
         guest's: the guest sees the refusal code, not SGX_UNMASKED_EVENT, so
-        its driver does not retry), takes no lock and joins no queue. A
-        single-LE host loads the LE's words and presents its token.
+        its driver does not retry), takes no lock and joins no queue. So does
+        one the PROVISIONKEY gate refuses: ``-EACCES`` on the host (latency 0),
+        #GP at a guest's trapped ECREATE (latency ``encls_trap``), before the
+        lewr WRMSRs and any EINIT exit. A single-LE host loads the LE's words
+        and presents its token.
         """
         tr = self.rows
         T, K, C, V, VC, SG, U, exits = self._columns(lo, hi, unmasked=True)
@@ -901,6 +935,10 @@ class ExactSimulation:
         hwords, htok, href = self._hwords, self._htoken, self.tables.host_refused
         grefused = self.tables.guest_refused
         gcheck = traps and any(map(any, grefused))
+        hgated = self.tables.host_gated
+        ggated = self.tables.guest_gated if any(map(any, self.tables.guest_gated)) else None
+        gate_n = self.gate_refusals
+        gate_record = self._gate_record
         guests = self.guests
         lewr = [spec.lewr for spec in tr.vms]
         forbidden = self._forbidden
@@ -922,7 +960,7 @@ class ExactSimulation:
         check_bypass = any(forbidden)
         s3_base = self.s3_events
         resume = self._resume
-        retries = msr_cycles = wait_sum = sched_over = attempts_n = refused = 0
+        retries = msr_cycles = wait_sum = sched_over = attempts_n = refused = gate_over = 0
         sched_ins = encls = msr_exits = s3 = bypasses = 0
 
         for t, k, c, v, vc, s, u in zip(T, K, C, V, VC, SG, U):
@@ -935,11 +973,30 @@ class ExactSimulation:
                         if rec_append is not None:
                             rec_append(self._refusal_record(t, c, v, vc, s, 0, 0, 0, 0))
                         continue
+                    if hgated and hgated[s]:  # sgx_encl_init() says -EACCES: no lock, no MSR, no EINIT
+                        refused += 1
+                        gate_n[GATE_EACCES] += 1
+                        lat_append(0)
+                        if rec_append is not None:
+                            rec_append(gate_record(t, c, v, vc, s, GATE_EACCES, 0))
+                        continue
                     res, ne, _, rd, wr, nu = deinit(cpu, hwords[s], infos[s], forks[s](), htok[s], interrupts=u)
                     att = 1 + nu
                     trap_c = mx_c = 0
                 else:
                     g = guests[v][vc]
+                    if ggated is not None and ggated[v][s]:
+                        # KVM traps the guest's ECREATE and injects #GP: the launch ends there,
+                        # before the lewr WRMSRs and any EINIT exit; one ECREATE exit, no queue.
+                        if not g.sgx_enabled:
+                            raise _guest_fault(g.encls_refusal() or "", v, vc, t)
+                        refused += 1
+                        gate_n[GATE_ECREATE_GP] += 1
+                        gate_over += c_trap
+                        lat_append(c_trap)
+                        if rec_append is not None:
+                            rec_append(gate_record(t, c, v, vc, s, GATE_ECREATE_GP, c_trap))
+                        continue
                     enclave = forks[s]()
                     info = infos[s]
                     guest_lewr = lewr[v]
@@ -1034,6 +1091,7 @@ class ExactSimulation:
         self._account(
             launches, refused, attempts_n, retries, msr_cycles, wait_sum, sched_over, sched_ins, encls, msr_exits
         )
+        self.overhead += gate_over  # the gate's ECREATE exits (their latency is their overhead)
         self.exits += exits
         self.s3_events += s3
         self.bypasses += bypasses
@@ -1134,6 +1192,7 @@ class ExactSimulation:
             "exit_cycles": self.exits * costs.vm_exit,
             "bypasses": self.bypasses,
             "refusals": self.refusals,
+            "gate_refusals": {code: n for code, n in self.gate_refusals.items() if n},
             "vms_refused": self.vms_refused,
         }
 
@@ -1158,7 +1217,7 @@ class ExactSimulation:
         for r in self.record_tuples():
             f = dict(zip(RAW_COLUMNS, r))
             f["design"] = d
-            f["name"] = _CODE_NAMES[f["code"]]
+            f["name"] = _code_name(f["code"], f["step"])
             f["outcome"] = _outcome(f["code"], f["step"])
             out.append(LaunchRecord(**f))
         return out
@@ -1170,7 +1229,7 @@ class ExactSimulation:
         cols = list(zip(*rows)) if rows else [()] * len(RAW_COLUMNS)
         data: dict[str, Any] = {name: list(col) for name, col in zip(RAW_COLUMNS, cols)}
         data["design"] = [self.design_name] * len(rows)
-        data["name"] = [_CODE_NAMES[c] for c in data["code"]]
+        data["name"] = [_code_name(c, st) for c, st in zip(data["code"], data["step"])]
         data["outcome"] = [_outcome(c, st) for c, st in zip(data["code"], data["step"])]
         return LAUNCH_RECORDS.frame(data)
 

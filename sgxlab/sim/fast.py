@@ -67,7 +67,12 @@ signer ``host_refused``, or a trapped guest launch of one
 the launches before any of the arithmetic above, so it touches no H or C,
 takes no lock and waits in no queue; it is counted in ``refusals`` and
 ``launches`` with its own latency (0 for the host; the ENCLS trap plus, for
-a lewr guest, its 4 intercepted WRMSRs). A host with one launch enclave
+a lewr guest, its 4 intercepted WRMSRs). ``mainline``'s PROVISIONKEY gate
+(:func:`~sgxlab.sim.hostpolicy.gate_rows`) takes its launches out the same
+way, counted in ``gate_refusals`` too: a host one (``-EACCES``) with latency
+0, a guest one (#GP at its trapped ECREATE, before the lewr WRMSRs and any
+EINIT exit, so no ``encls_exits`` or ``msr_exits``) with latency
+``encls_trap``. A host with one launch enclave
 (``single-le``) loads the LE's hash for every host launch: the host
 launches' wanted words are the LE's, and a launch fails exactly when H
 differs from them, as without a token (a token's MAC only verifies under
@@ -113,15 +118,15 @@ from sgxlab.host.designs import (
     ReadCompare,
     design_class,
 )
-from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
-from sgxlab.hw.crypto import load_test_key
+from sgxlab.hw.arch import INTEL_LEPUBKEYHASH, Words
 from sgxlab.kvm.policy import HostPolicy
+from sgxlab.sim.budget import Budget, check_trace
 from sgxlab.sim.costs import CostModel
-from sgxlab.sim.hostpolicy import PolicyTables, run_tables
+from sgxlab.sim.hostpolicy import GATE_EACCES, GATE_ECREATE_GP, PolicyTables, gate_rows, run_tables, signer_hashes
 from sgxlab.sim.stats import exact_sum, latency_summary
 from sgxlab.sim.trace import EXIT, LAUNCH, MAX_EINIT_ATTEMPTS, S3, SCHED, Trace
 
-__all__ = ["simulate", "model_of", "Model", "signer_word_ids", "BUILTIN_MODES"]
+__all__ = ["simulate", "model_of", "Model", "signer_words", "signer_word_ids", "BUILTIN_MODES"]
 
 BUILTIN_MODES: dict[type[Design], str] = {
     AlwaysWrite: "always-write",
@@ -193,16 +198,23 @@ def model_of(design: str | type[Design]) -> Model:
     return Model(mode, cls.lock, bool(cls.traps_einit), initial)
 
 
+def signer_words(nsigners: int) -> list[Words]:
+    """The four MSR words of signers ``0..nsigners-1``' hashes
+    (:func:`sgxlab.sim.hostpolicy.signer_hashes`, cached per process)."""
+    return [h.words for h in signer_hashes(nsigners)]
+
+
 def signer_word_ids(nsigners: int) -> np.ndarray:
     """``(4, nsigners + 2)`` small ints: entry ``[k, s]`` identifies hash word *k* of signer *s*.
 
     Column ``-1`` (the last) is Intel's reset value, so a signer code of -1
     means "Intel's hash"; column ``-2`` is the all-zero hash (what the 2019
     per-CPU cache held at boot). Two entries of a row are equal iff the
-    64-bit words are equal. Keys are loaded from ``data/keys`` for this call
-    only.
+    64-bit words are equal. The signers' hashes are
+    :func:`sgxlab.sim.hostpolicy.signer_hashes` (each key file read once per
+    process).
     """
-    words = [load_test_key(s).mrsigner.words for s in range(nsigners)]
+    words = signer_words(nsigners)
     words.append((0, 0, 0, 0))
     words.append(INTEL_LEPUBKEYHASH.words)
     ids = np.empty((4, nsigners + 2), dtype=np.int8)
@@ -456,10 +468,17 @@ class _Refusals:
     """The launches the host policy refused, taken out before the designs see any."""
 
     n: int = 0
-    n_guest: int = 0  # refused trapped guest launches (each an ENCLS exit)
+    n_guest: int = 0  # refused trapped guest EINITs (each an ENCLS exit)
     n_lewr: int = 0  # of those, lewr guests (they wrote their 4 MSRs first)
     rows: np.ndarray | None = None  # trace rows of the refused launches
     lat: np.ndarray | None = None  # their latencies (= service; they queue nowhere)
+    n_eacces: int = 0  # host launches the PROVISIONKEY gate refused (-EACCES)
+    n_gp: int = 0  # guest launches it refused (#GP at ECREATE)
+
+    def gate(self) -> dict[str, int]:
+        """The summary's ``gate_refusals`` (non-zero entries only)."""
+        out = {GATE_EACCES: self.n_eacces, GATE_ECREATE_GP: self.n_gp}
+        return {k: n for k, n in out.items() if n}
 
 
 @dataclass(frozen=True)
@@ -550,10 +569,11 @@ def _checked_costs(trace: Trace, costs: CostModel | None, validate: bool) -> Cos
 def _host_refusals(
     trace: Trace, tables: PolicyTables, is_launch: np.ndarray, traps: bool, costs: CostModel
 ) -> _Refusals:
-    """Find the launches the host policy refuses and clear them from ``is_launch`` (in place)."""
+    """Find the launches the host policy or the PROVISIONKEY gate refuses and clear them
+    from ``is_launch`` (in place)."""
     host_ref = np.array(tables.host_refused, dtype=bool)
     guest_check = traps and len(trace.vms) > 0 and any(map(any, tables.guest_refused))
-    if not (host_ref.any() or guest_check):
+    if not (host_ref.any() or guest_check or tables.gates_anything):
         return _Refusals()
     lrows = np.flatnonzero(is_launch)
     if not len(lrows):
@@ -561,25 +581,37 @@ def _host_refusals(
     sig_l = trace.signer[lrows]
     vm_l = trace.vm[lrows]
     ref = (vm_l < 0) & host_ref[sig_l]
+    n_eacces = n_gp = 0
+    gp: np.ndarray | None = None
+    gated = gate_rows(tables, np.ones(len(lrows), dtype=bool), vm_l, sig_l)
+    if gated is not None:  # -EACCES on the host (after the policy); #GP at a guest's ECREATE (first)
+        eacces, gp = gated
+        n_eacces, n_gp = int(np.count_nonzero(eacces)), int(np.count_nonzero(gp))
+        ref |= eacces | gp
     gref: np.ndarray | None = None
     if guest_check:
         gtab = np.array(tables.guest_refused, dtype=bool)  # (VM, signer)
         gref = (vm_l >= 0) & gtab[np.maximum(vm_l, 0), sig_l]
+        if gp is not None:
+            gref &= ~gp  # ECREATE failed: the guest never got to EINIT
         ref |= gref
     nref = int(np.count_nonzero(ref))
     if not nref:
         return _Refusals()
     rows = lrows[ref]
     is_launch[rows] = False
-    lat = np.zeros(nref - (int(np.count_nonzero(gref)) if gref is not None else 0), dtype=_I64)
+    n_ref_guest = int(np.count_nonzero(gref)) if gref is not None else 0
+    lat = np.zeros(nref - n_ref_guest - n_gp, dtype=_I64)  # the host's: no time at all
     nref_guest = nref_lewr = 0
-    if gref is not None and gref.any():
+    if gref is not None and n_ref_guest:
         lewr_g = np.array([v.lewr for v in trace.vms], dtype=bool)[vm_l[gref]]
         nref_guest = len(lewr_g)
         nref_lewr = int(np.count_nonzero(lewr_g))
         g_lat = lewr_g.astype(_I64) * _I64(4 * costs.vm_exit) + _I64(costs.encls_trap)
         lat = np.concatenate([lat, g_lat])
-    return _Refusals(nref, nref_guest, nref_lewr, rows, lat)
+    if n_gp:  # the trapped ECREATE's exit
+        lat = np.concatenate([lat, np.full(n_gp, costs.encls_trap, dtype=_I64)])
+    return _Refusals(nref, nref_guest, nref_lewr, rows, lat, n_eacces, n_gp)
 
 
 def _events(trace: Trace, mode: str) -> _Events:
@@ -869,6 +901,7 @@ def simulate(
     *,
     validate: bool = True,
     policy: HostPolicy | str | None = None,
+    budget: Budget | None = None,
 ) -> dict[str, Any]:
     """Run ``trace`` under ``design`` with ``costs``; return the summary dict of docs/simulator.md.
 
@@ -881,7 +914,8 @@ def simulate(
     """
     model = model_of(design)
     costs = _checked_costs(trace, costs, validate)
-    tables = run_tables(trace, design_class(design), policy)
+    check_trace(trace, budget)  # refuse work over the budget (sgxlab.sim.budget) before allocating
+    tables = run_tables(trace, design_class(design), policy, gate=True)
     trace = trace.without_vms([v for v, r in enumerate(tables.vm_refused) if r])
     ids = signer_word_ids(trace.nsigners)
 
@@ -950,5 +984,6 @@ def simulate(
         "exit_cycles": nexit * costs.vm_exit,
         "bypasses": bypasses,
         "refusals": ref.n,
+        "gate_refusals": ref.gate(),
         "vms_refused": sum(tables.vm_refused),
     }

@@ -406,7 +406,7 @@ def builtin_equivalent(policy: HostPolicy, trace: Trace) -> str | None:
     itself (so a run config can name it), or ``None``."""
     name = policy.name
     if POLICIES.get(name) is not type(policy) or name not in TRACE_POLICY_NAMES:
-        return None  # (mainline, until the trace format accepts its name)
+        return None
     try:
         builtin = resolve_policy(name, trace.approved, trace.nsigners)
     except ConfigError:

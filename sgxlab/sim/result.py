@@ -63,6 +63,7 @@ SUMMARY_KEYS = (
     "exit_cycles",
     "bypasses",
     "refusals",
+    "gate_refusals",
     "vms_refused",
 )
 """The summary's keys, in order (``docs/simulator.md``)."""
@@ -305,16 +306,17 @@ def _toml_value(v: Any) -> str:
 
 def flatten_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
     """One flat row: ``latency_cycles`` → ``latency_mean/p50/p99/max``, ``failures`` →
-    ``failures_total`` and ``failures_<NAME>``."""
+    ``failures_total`` and ``failures_<NAME>``, ``gate_refusals`` →
+    ``gate_refusals_total`` and ``gate_refusals_<code>`` (``eacces``, ``ecreate-gp``)."""
     row: dict[str, Any] = {}
     for k, v in summary.items():
         if k == "latency_cycles":
             for q in ("mean", "p50", "p99", "max"):
                 row[f"latency_{q}"] = v[q]
-        elif k == "failures":
-            row["failures_total"] = sum(v.values())
+        elif k in ("failures", "gate_refusals"):
+            row[f"{k}_total"] = sum(v.values())
             for name, n in v.items():
-                row[f"failures_{name}"] = n
+                row[f"{k}_{name}"] = n
         else:
             row[k] = v
     return row

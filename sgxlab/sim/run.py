@@ -43,6 +43,7 @@ from sgxlab.errors import ConfigError
 from sgxlab.host.designs import DESIGNS, Design, design_class, design_label
 from sgxlab.kvm.policy import HostPolicy
 from sgxlab.sim import fast
+from sgxlab.sim.budget import Budget, check_trace
 from sgxlab.sim.costs import CostModel, check_int64_budget
 from sgxlab.sim.exact import ExactSimulation
 from sgxlab.sim.hostpolicy import builtin_equivalent, run_policy, same_policy
@@ -202,6 +203,7 @@ def run_trace(
     allow_import: bool = False,
     policy: HostPolicy | str | None = None,
     progress: ProgressArg | Progress = None,
+    budget: Budget | None = None,
 ) -> Result:
     """Run an existing trace (from :func:`sgxlab.sim.workloads.make_trace` or your own).
 
@@ -214,10 +216,12 @@ def run_trace(
     the trace's own; how the run's config records it is in the module
     docstring. Refused with :class:`ConfigError` (before anything runs) when
     the costs are too large for the trace's int64 arithmetic
-    (:func:`sgxlab.sim.costs.check_int64_budget`).
+    (:func:`sgxlab.sim.costs.check_int64_budget`), or when the trace is over
+    ``budget`` (:mod:`sgxlab.sim.budget`; default: the documented limits).
     """
     if not isinstance(trace, Trace):
         raise ConfigError("trace", trace, "expected a sgxlab.sim.trace.Trace (make_trace or read_trace_csv)")
+    check_trace(trace, budget)
     cls = resolve_design(design, allow_import=allow_import)
     model = cost_model(costs)
     engine = _check_engine(engine)
@@ -231,9 +235,9 @@ def run_trace(
     if pol is not None:
         config = _policy_config(config, trace, pol)
     if isinstance(progress, Progress):
-        return _run_one(trace, cls, model, engine, records, config, pol, progress)
+        return _run_one(trace, cls, model, engine, records, config, pol, progress, budget=budget)
     with Progress(progress, 0, long=is_long(engine, trace.launches), desc=design_label(cls)) as bar:
-        return _run_one(trace, cls, model, engine, records, config, pol, bar)
+        return _run_one(trace, cls, model, engine, records, config, pol, bar, budget=budget)
 
 
 def _run_one(
@@ -247,6 +251,7 @@ def _run_one(
     bar: Progress,
     *,
     counted: bool = False,
+    budget: Budget | None = None,
 ) -> Result:
     """One run, reporting :func:`_steps` steps to ``bar`` (``counted``: they are already
     in its total, so a widget's bar does not reach its end before the last run)."""
@@ -257,7 +262,7 @@ def _run_one(
         bar.add(expected)
     sim: ExactSimulation | None
     if engine == "exact":
-        sim = ExactSimulation(trace, cls, model, records=records, policy=pol)
+        sim = ExactSimulation(trace, cls, model, records=records, policy=pol, budget=budget)
         made = sim.progress_steps() if bar.active else 0
         sim.run(bar)
         if bar.active and expected > made:  # rows of VMs the policy refused never run
@@ -265,7 +270,7 @@ def _run_one(
         body = sim.summary()
     else:
         sim = None
-        body = fast.simulate(trace, cls, model, policy=pol)
+        body = fast.simulate(trace, cls, model, policy=pol, budget=budget)
         bar.step(expected)
     summary = {**head, **{k: v for k, v in body.items() if k not in head}}
     return Result(summary, config, simulation=sim, trace=trace, cpu_ghz=model.cpu_ghz)
@@ -279,11 +284,13 @@ def _steps(engine: str, trace: Trace) -> int:
     return max(1, -(-len(trace) // EXACT_STEP_ROWS))
 
 
-def _prepare(workload: str, params: Mapping[str, Any] | None, seed: int) -> tuple[Trace, dict[str, Any], int]:
+def _prepare(
+    workload: str, params: Mapping[str, Any] | None, seed: int, budget: Budget | None = None
+) -> tuple[Trace, dict[str, Any], int]:
     from sgxlab.sim.workloads import _seed, make_workload
 
     seed = _seed(seed)
-    wl = make_workload(workload, params)
+    wl = make_workload(workload, params, budget=budget)
     trace = wl.trace(seed)
     return trace, dict(wl.values), seed
 
@@ -298,6 +305,7 @@ def run(
     records: bool | None = None,
     allow_import: bool = False,
     progress: ProgressArg = None,
+    budget: Budget | None = None,
 ) -> Result:
     """Generate ``workload`` with ``params`` and ``seed`` and run it under ``design``.
 
@@ -305,16 +313,17 @@ def run(
     runs of at most 200,000 launches). ``allow_import``: let a
     ``"module:Class"`` design import its module (see the module docstring).
     ``progress``: see :func:`run_trace` (the trace's generation is one step).
+    ``budget``: the limits of :mod:`sgxlab.sim.budget` (default: the documented ones).
     """
     cls = resolve_design(design, allow_import=allow_import)
     model = cost_model(costs)
     engine = _check_engine(engine)
     with Progress(progress, 1, long=_looks_long(engine, workload, params, 1), desc="generate trace") as bar:
-        trace, values, seed = _prepare(workload, params, seed)
+        trace, values, seed = _prepare(workload, params, seed, budget)
         bar.step()
         bar.set_long(is_long(engine, trace.launches))
         config = RunConfig(design_ref(cls), workload, values, model.as_dict(), seed, engine)
-        return run_trace(trace, cls, model, engine=engine, records=records, config=config, progress=bar)
+        return run_trace(trace, cls, model, engine=engine, records=records, config=config, progress=bar, budget=budget)
 
 
 def _looks_long(engine: str, workload: str, params: Mapping[str, Any] | None, designs: int) -> bool:

@@ -29,10 +29,11 @@ a workload makes them from its ``unmasked_rate`` parameter.
 
 Static facts sit beside the columns: the number of physical CPUs, the number
 of signers, one :class:`VmSpec` per VM (vCPU count, lewr, the signer
-index whose hash is the VM's initial ``lehash``, or -1 for Intel's), and the
-host launch policy: ``policy``, a name of
-:data:`sgxlab.kvm.policy.POLICY_NAMES` (``allow-all``, ``allowlist``,
-``single-le``, ``approved-set``, ``host-only``), and ``allowlist``, the
+index whose hash is the VM's initial ``lehash``, or -1 for Intel's, and
+``provision``: its QEMU passed ``/dev/sgx_provision``, so it holds
+KVM_CAP_SGX_ATTRIBUTE), and the host launch policy: ``policy``, a name of
+:data:`sgxlab.kvm.policy.HOST_POLICY_NAMES` (``allow-all``, ``allowlist``,
+``single-le``, ``approved-set``, ``host-only``, ``mainline``), and ``allowlist``, the
 host-approved signer indices it is built with (the allowlist of
 ``allowlist`` and ``host-only``, the approved launch enclaves of
 ``approved-set``; for ``single-le`` the first index is the host's one launch
@@ -43,7 +44,10 @@ carry was ``host-only``: a trace built with an ``allowlist`` and no
 engines turn the name and the indices into a
 :class:`~sgxlab.kvm.policy.HostPolicy` (:mod:`sgxlab.sim.hostpolicy`) and
 apply it (``docs/simulator.md``, "Host launch policy"); the trace itself
-never changes with the policy.
+never changes with the policy. Two more facts feed ``mainline``'s
+PROVISIONKEY gate: ``provisionkey``, the signer indices whose enclaves ask
+for PROVISIONKEY (empty: none), and ``host_provision``, whether the host's
+launching process holds ``/dev/sgx_provision``.
 
 Rules a trace obeys (``Trace.validate`` checks them):
 
@@ -57,7 +61,8 @@ Rules a trace obeys (``Trace.validate`` checks them):
 * a guest without lewr launches only enclaves of its ``lehash`` signer (its
   launch enclave's vendor), because it cannot change its virtual hash;
 * ``policy`` is a known name and every ``allowlist`` index a signer of the
-  trace; ``single-le`` needs at least one index (its launch enclave). Host
+  trace; ``single-le`` needs at least one index (its launch enclave); every
+  ``provisionkey`` index is a signer of the trace. Host
   launches of signers the policy refuses are allowed: the engines refuse
   them at run time and count them;
 * ``unmasked`` (if present) is in ``[0, MAX_EINIT_ATTEMPTS]`` on LAUNCH rows
@@ -75,6 +80,7 @@ would be bigger is checked by one stable sort of its guest rows by vCPU.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,9 +111,10 @@ MAX_EINIT_ATTEMPTS = 1000
 in each of 50 passes (``sgxlab.host.designs.EINIT_MAX_ATTEMPTS``; not imported,
 so traces and workloads stay free of the emulator; a test checks they agree)."""
 
-POLICY_NAMES = ("allow-all", "allowlist", "single-le", "approved-set", "host-only")
-"""The host policies a trace may name: :data:`sgxlab.kvm.policy.POLICY_NAMES` (not
-imported, so traces and workloads stay free of the emulator; a test checks they agree)."""
+POLICY_NAMES = ("allow-all", "allowlist", "single-le", "approved-set", "host-only", "mainline")
+"""The host policies a trace may name: :data:`sgxlab.kvm.policy.HOST_POLICY_NAMES`, the
+2017 thread's five and ``mainline`` (not imported, so traces and workloads stay free of
+the emulator; a test checks they agree)."""
 
 
 def canonical_policy(name: object, option: str = "policy") -> str:
@@ -135,14 +142,21 @@ _COLUMNS = (
 )
 
 
+_INT16_MAX = int(np.iinfo(np.int16).max)
+
+
 @dataclass(frozen=True, slots=True)
 class VmSpec:
-    """A guest: ``nvcpus`` vCPUs, ``lewr`` (guest may write its hash), and
-    ``lehash`` = index of the signer whose hash the VM starts with (-1: Intel's)."""
+    """A guest: ``nvcpus`` vCPUs, ``lewr`` (guest may write its hash),
+    ``lehash`` = index of the signer whose hash the VM starts with (-1: Intel's),
+    and ``provision``: its QEMU opened ``/dev/sgx_provision`` (``+sgx-provisionkey``),
+    so the VM holds KVM_CAP_SGX_ATTRIBUTE (``mainline``'s gate lets its
+    PROVISIONKEY enclaves through)."""
 
     nvcpus: int
     lewr: bool
     lehash: int = -1
+    provision: bool = False
 
 
 @dataclass(eq=False)
@@ -163,18 +177,40 @@ class Trace:
     allowlist: tuple[int, ...] | None = None
     unmasked: np.ndarray | None = None
     policy: str | None = None
+    provisionkey: tuple[int, ...] = ()
+    host_provision: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("ncpus", "nsigners"):
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise ConfigError(f"trace {name}", v, "expected an integer")
+            setattr(self, name, int(v))
+        if isinstance(self.vms, list):
+            self.vms = tuple(self.vms)
+        if not isinstance(self.vms, tuple) or not all(isinstance(v, VmSpec) for v in self.vms):
+            raise ConfigError("trace vms", self.vms, "expected a tuple of VmSpec")
         if self.allowlist is not None:
             self.allowlist = tuple(int(x) for x in self.allowlist)
+        self.provisionkey = _signer_indices(self.provisionkey, "trace provisionkey")
+        if not isinstance(self.host_provision, (bool, np.bool_)):
+            raise ConfigError("trace host_provision", self.host_provision, "expected true or false")
+        self.host_provision = bool(self.host_provision)
         if self.policy is None:  # a trace from before policies had names: an allowlist meant host-only
             self.policy = "allow-all" if self.allowlist is None else "host-only"
         else:
             self.policy = canonical_policy(self.policy, "trace policy")
-        for col, dt in _COLUMNS:
-            setattr(self, col, np.ascontiguousarray(getattr(self, col), dtype=dt))
-        if self.unmasked is not None:
-            self.unmasked = np.ascontiguousarray(self.unmasked, dtype=np.int16)
+        for col, dt in (*_COLUMNS, ("unmasked", np.int16)):
+            value = getattr(self, col)
+            if value is None and col == "unmasked":
+                continue
+            try:
+                arr = np.ascontiguousarray(value, dtype=dt)
+            except (TypeError, ValueError, OverflowError):
+                raise ConfigError(f"trace.{col}", value, f"expected a column of {np.dtype(dt).name} values") from None
+            if arr.ndim != 1:
+                raise ConfigError(f"trace.{col}", arr.shape, "expected a one-dimensional column")
+            setattr(self, col, arr)
         n = len(self.t)
         for col in self._column_names():
             if len(getattr(self, col)) != n:
@@ -236,6 +272,8 @@ class Trace:
             allowlist=self.allowlist,
             unmasked=None if self.unmasked is None else self.unmasked[keep],
             policy=self.policy,
+            provisionkey=self.provisionkey,
+            host_provision=self.host_provision,
         )
         if getattr(self, "_valid", False):
             for col in out._column_names():
@@ -270,6 +308,8 @@ class Trace:
         params: dict[str, object] | None = None,
         allowlist: tuple[int, ...] | None = None,
         policy: str | None = None,
+        provisionkey: tuple[int, ...] = (),
+        host_provision: bool = False,
     ) -> Trace:
         """Build from ``(t, kind, cpu, vm, vcpu, signer)`` tuples (sorted stably by t).
 
@@ -296,6 +336,8 @@ class Trace:
             allowlist=allowlist,
             unmasked=cols[6] if len(cols) == 7 else None,
             policy=policy,
+            provisionkey=provisionkey,
+            host_provision=host_provision,
         )
 
     def validate(self) -> None:
@@ -324,6 +366,10 @@ class Trace:
         for j, spec in enumerate(self.vms):
             if spec.nvcpus < 1:
                 raise _err(None, f"vm {j} nvcpus", spec.nvcpus, "a VM has at least one vCPU")
+            if spec.nvcpus > _INT16_MAX:
+                raise _err(
+                    None, f"vm {j} nvcpus", spec.nvcpus, f"at most {_INT16_MAX} vCPUs (the vcpu column is int16)"
+                )
             if not -1 <= spec.lehash < self.nsigners:
                 raise _err(
                     None, f"vm {j} lehash", spec.lehash, f"must be -1 (Intel's) or a signer in [0, {self.nsigners})"
@@ -335,6 +381,9 @@ class Trace:
                     raise _err(None, "allowlist", s, f"signer index must be in [0, {self.nsigners})")
         if self.policy == "single-le" and not self.approved:
             raise _err(None, "allowlist", self.allowlist, "policy single-le needs its launch enclave's signer first")
+        for s in self.provisionkey:
+            if not 0 <= s < self.nsigners:
+                raise _err(None, "provisionkey", s, f"signer index must be in [0, {self.nsigners})")
 
     def _rows_ok(self) -> bool:
         """All row rules, vectorised; True iff :meth:`_validate_rows` would pass."""
@@ -609,6 +658,18 @@ class Trace:
                 )
             if k == LAUNCH and not spec.lewr and s != spec.lehash:
                 raise _err(i, " signer", s, f"VM {v} has no lewr: it can launch only signer {spec.lehash}")
+
+
+def _signer_indices(values: object, option: str) -> tuple[int, ...]:
+    """``values`` (an iterable of signer indices) as a sorted tuple without repeats."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ConfigError(option, values, "expected a sequence of signer indices")
+    out: set[int] = set()
+    for x in values:
+        if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
+            raise ConfigError(option, x, "a signer index is a whole number")
+        out.add(int(x))
+    return tuple(sorted(out))
 
 
 def _err(row: int | None, what: str, value: object, reason: str) -> ConfigError:

@@ -61,6 +61,13 @@ columns, and temporaries are drawn and freed in blocks. A 10 M-launch
 ``multi-tenant`` trace (about 31 M rows, 17 bytes each) is generated and
 validated within 1 GB.
 
+*The PROVISIONKEY gate* (``mixed`` and ``workshop``, with ``policy=mainline``):
+``provisionkey`` names the signers whose enclaves ask for PROVISIONKEY,
+``provision`` the VMs whose QEMU passed ``/dev/sgx_provision`` and
+``host_provision`` whether the host's launcher holds it (defaults: none, none,
+no). They go into the trace's static facts, never into its rows, so the
+events are the same with or without them.
+
 *Interrupts during EINIT* (every generated workload's ``unmasked_rate``,
 default 0): each EINIT attempt is aborted with SGX_UNMASKED_EVENT
 independently with that probability, so a launch's count of aborted attempts
@@ -94,7 +101,9 @@ it, a trace of more than :data:`MAX_TRACE_ROWS` rows (50 M rows are about
 0.9 GB of columns) or a schedule of more than :data:`MAX_SCHEDULE_CELLS`
 slot draws (slices x (VM CPUs + vCPUs); this bounds the scheduler's time and
 memory, and how often it may fall back to re-running slices in Python). A 10 M-launch ``host-only``
-trace is 10 M rows and well inside both.
+trace is 10 M rows and well inside both. The rest of the work (the events a generator draws
+before cutting, S3 events x CPUs, VMs' vCPUs, CSV files) is bounded by :mod:`sgxlab.sim.budget`,
+whose ``rows`` limit is the one applied here (``budget=`` raises it).
 
 CSV traces (``trace:PATH``)
 ---------------------------
@@ -116,16 +125,21 @@ facts (so ``pandas.read_csv(path, comment="#")`` still reads the events)::
     #@ vm=0 vcpus=2 lewr=yes lehash=3   # one line per VM; lehash -1 = Intel's
     #@ policy=approved-set          # the host launch policy (default below)
     #@ allowlist=0,1                # the host-approved signers it is built with
+    #@ provisionkey=1,3             # signers whose enclaves ask for PROVISIONKEY
+    #@ host_provision=yes           # the host holds /dev/sgx_provision (default no)
 
 Undeclared VMs get ``vcpus`` = highest vCPU seen + 1, ``lewr=yes`` and
-``lehash=-1``. ``policy`` is one of ``allow-all``, ``allowlist``,
-``single-le``, ``approved-set`` and ``host-only`` (:mod:`sgxlab.kvm.policy`;
+``lehash=-1``; a ``vm`` line may add ``provision=yes`` (its QEMU passed
+``/dev/sgx_provision``: KVM_CAP_SGX_ATTRIBUTE). ``policy`` is one of
+``allow-all``, ``allowlist``, ``single-le``, ``approved-set``, ``host-only``
+and ``mainline`` (:mod:`sgxlab.kvm.policy`;
 ``single-le`` takes the first ``allowlist`` index as its launch enclave);
 without a ``policy`` line a file with an ``allowlist`` line means
 ``host-only`` and one without ``allow-all``, as before policies had names.
 The host may launch any signer: the engines refuse what the policy refuses
 and count it. ``signers`` defaults to one more than the highest signer
-index anywhere in the file (launches, ``lehash``, ``allowlist``).
+index anywhere in the file (launches, ``lehash``, ``allowlist``,
+``provisionkey``).
 :func:`format_trace_csv` writes a trace in this format. Signers are the 64 test keys, so a signer cell or ``lehash``
 is at most 63 and ``signers=`` at most 64; a CPU cell is at most 4,095; a
 ``launch``, ``sched`` or ``exit`` row needs its CPU (only ``s3`` rows leave
@@ -140,10 +154,9 @@ launching another signer, ...).
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -153,6 +166,16 @@ import numpy as np
 from sgxlab.errors import ConfigError
 from sgxlab.files import read_user_text, write_atomic
 from sgxlab.hw.platform import MAX_CPUS
+from sgxlab.sim.budget import (
+    Budget,
+    CsvRows,
+    check_generator,
+    check_trace,
+    csv_cells,
+    csv_lines,
+    resolve_budget,
+    vcpu_counts,
+)
 from sgxlab.sim.trace import (
     EXIT,
     KIND_NAMES,
@@ -221,6 +244,7 @@ class Param:
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] | None = None
+    parse: Callable[[Any, str], Any] | None = None
 
     def convert(self, value: Any, workload: str) -> Any:
         """``value`` (a Python value or a command-line string) as this parameter's type.
@@ -230,6 +254,8 @@ class Param:
         ``[min, max]``. Errors show the value as given.
         """
         opt = f"{workload} param {self.name}"
+        if self.parse is not None:
+            return self.parse(value, opt)
         given = value
         t = self.type
         if isinstance(value, str) and t is not str:
@@ -393,11 +419,90 @@ _P_POLICY = Param(
     str,
     "allow-all",
     "host launch policy (sgxlab.kvm.policy), built with the host's own signers as the approved set: "
-    "allow-all (mainline), allowlist (host and trapped guest EINIT), single-le (the first host signer is "
+    "allow-all (every signer), allowlist (host and trapped guest EINIT), single-le (the first host signer is "
     "the host's one LE, tokens for the others; refuses lewr VMs and other lehashes), approved-set "
     "(refuses lewr VMs and unapproved lehashes), host-only (host EINIT only; guests unchecked, their other "
-    "launches count as bypasses)",
+    "launches count as bypasses), mainline (what Linux merged: every signer, PROVISIONKEY gated; see "
+    "provisionkey, provision, host_provision)",
     choices=POLICY_NAMES,
+)
+NO_INDICES = "none"
+"""The value of an index-list parameter (``provisionkey``, ``provision``) that names nothing."""
+
+
+def _index_list(value: Any, opt: str) -> str:
+    """An index-list parameter (``"1,3"``, ``"none"``/``""``, an int or a sequence of ints)
+    as its canonical text: sorted, without repeats, ``"none"`` when empty."""
+    items: list[Any]
+    if isinstance(value, str):
+        text = value.strip()
+        items = [] if text.lower() in ("", NO_INDICES) else [x.strip() for x in text.split(",")]
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        items = [value]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ConfigError(opt, value, "expected comma-separated indices (e.g. 1,3), a list of them, or none")
+    out: set[int] = set()
+    for x in items:
+        if isinstance(x, str):
+            try:
+                n = int(x)
+            except ValueError:
+                raise ConfigError(opt, value, f"{x!r} is not an index; expected e.g. 1,3 or none") from None
+        elif isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)):
+            n = int(x)
+        else:
+            raise ConfigError(opt, value, f"{x!r} is not an index; expected e.g. 1,3 or none")
+        if not 0 <= n < MAX_SIGNERS:
+            raise ConfigError(opt, value, f"an index is in [0, {MAX_SIGNERS - 1}]")
+        out.add(n)
+    return ",".join(str(n) for n in sorted(out)) if out else NO_INDICES
+
+
+def index_set(text: str) -> tuple[int, ...]:
+    """The indices of an index-list parameter's canonical text (``"none"``: none)."""
+    return () if text == NO_INDICES else tuple(int(x) for x in text.split(","))
+
+
+def _flag(value: Any, opt: str) -> bool:
+    """A yes/no parameter: a bool, 0 or 1, or true/false, yes/no, on/off, 1/0 as text."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+    raise ConfigError(opt, value, "expected 0 or 1 (or true/false)")
+
+
+_P_PROVISIONKEY = Param(
+    "provisionkey",
+    str,
+    NO_INDICES,
+    "signer indices whose enclaves ask for PROVISIONKEY, e.g. 1,3 (none: no signer); under mainline a host "
+    "launch of one fails with -EACCES unless host_provision, a guest's with #GP at ECREATE unless its VM "
+    "is in provision",
+    parse=_index_list,
+)
+_P_PROVISION = Param(
+    "provision",
+    str,
+    NO_INDICES,
+    "VM indices whose QEMU passed /dev/sgx_provision (+sgx-provisionkey), so the VM holds "
+    "KVM_CAP_SGX_ATTRIBUTE, e.g. 0,2 (none: no VM)",
+    parse=_index_list,
+)
+_P_HOST_PROVISION = Param(
+    "host_provision",
+    bool,
+    False,
+    "the host's launching process holds /dev/sgx_provision (SGX_IOC_ENCLAVE_PROVISION): 0 or 1",
+    parse=_flag,
 )
 
 
@@ -411,11 +516,12 @@ class Workload:
     summary: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
 
-    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
-        self.values = self.resolve(params)
+    def __init__(self, params: Mapping[str, Any] | None = None, budget: Budget | None = None) -> None:
+        self.budget = budget
+        self.values = self.resolve(params, budget)
 
     @classmethod
-    def resolve(cls, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    def resolve(cls, params: Mapping[str, Any] | None, budget: Budget | None = None) -> dict[str, Any]:
         """Defaults overridden by ``params``; unknown names and bad values raise ConfigError."""
         known = {p.name: p for p in cls.params}
         values = {p.name: p.default for p in cls.params}
@@ -432,7 +538,7 @@ class Workload:
                 )
             values[k] = known[k].convert(v, cls.name)
         cls.check(values)
-        cls.check_size(values)
+        cls.check_size(values, budget)
         return values
 
     @classmethod
@@ -447,11 +553,13 @@ class Workload:
         return {"launch": values.get("launches", 0), "s3": values.get("s3", 0)}
 
     @classmethod
-    def check_size(cls, values: dict[str, Any]) -> None:
-        """Refuse parameters whose trace would be too big (see "Bounds"), naming them."""
+    def check_size(cls, values: dict[str, Any], budget: Budget | None = None) -> None:
+        """Refuse parameters whose trace would be too big (see "Bounds") or whose generation
+        would be over ``budget`` (:mod:`sgxlab.sim.budget`), naming them."""
         est = cls.estimate(values)
         rows = sum(est.get(k, 0) for k in ("launch", "exit", "sched", "s3"))
-        if rows > MAX_TRACE_ROWS:
+        max_rows = resolve_budget(budget).rows
+        if rows > max_rows:
             parts = {"launch": "launches", "exit": "VM exits", "sched": "schedule-ins", "s3": "S3 events"}
             detail = ", ".join(f"{est[k]:,.0f} {what}" for k, what in parts.items() if est.get(k))
             biggest = max(("launch", "exit", "sched", "s3"), key=lambda k: est.get(k, 0))
@@ -466,7 +574,7 @@ class Workload:
                 names,
                 values,
                 f"the trace would have about {rows:,.0f} rows ({detail}), more than the limit of "
-                f"{MAX_TRACE_ROWS:,}; {advice}",
+                f"{max_rows:,}; {advice}",
             )
         cells = est.get("cells", 0)
         if cells > MAX_SCHEDULE_CELLS:
@@ -486,6 +594,7 @@ class Workload:
                 values,
                 f"the trace would last about {est['span']:.3g} cycles; times must stay below 2**62",
             )
+        check_generator(cls.name, values, est, budget)
 
     def trace(self, seed: int = 0) -> Trace:
         """The validated trace for ``seed``."""
@@ -626,12 +735,29 @@ class Mixed(Workload):
         _P_S3,
         _P_POLICY,
         _P_UNMASKED,
+        _P_PROVISIONKEY,
+        _P_PROVISION,
+        _P_HOST_PROVISION,
     )
     s3_window: ClassVar[tuple[float, float]] = (0.0, 1.0)
 
     @classmethod
     def check(cls, v: dict[str, Any]) -> None:
         _check_guests(cls.name, v, host_signers=v["host_signers"])
+        nsigners = v["host_signers"] + _vm_signer_count(v)
+        for s in index_set(v["provisionkey"]):
+            if s >= nsigners:
+                raise ConfigError(
+                    f"{cls.name} param provisionkey",
+                    v["provisionkey"],
+                    f"signer {s} is not in the trace: it has signers 0..{nsigners - 1} "
+                    f"({v['host_signers']} host signers, then the VMs')",
+                )
+        for j in index_set(v["provision"]):
+            if j >= v["vms"]:
+                raise ConfigError(
+                    f"{cls.name} param provision", v["provision"], f"VM {j} does not exist: VMs are 0..{v['vms'] - 1}"
+                )
 
     @classmethod
     def estimate(cls, values: dict[str, Any]) -> dict[str, float]:
@@ -653,7 +779,7 @@ def _with_defaults(params: tuple[Param, ...], **defaults: Any) -> tuple[Param, .
     out = []
     for p in params:
         if p.name in defaults:
-            p = Param(p.name, p.type, defaults[p.name], p.doc, p.min, p.max, p.choices)
+            p = replace(p, default=defaults[p.name])
         out.append(p)
     return tuple(out)
 
@@ -680,13 +806,13 @@ class TraceFile(Workload):
     summary = "replay a CSV trace: trace:PATH (format in sgxlab.sim.workloads; example data/traces/example.csv)"
     params = ()
 
-    def __init__(self, path: str | Path, params: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, path: str | Path, params: Mapping[str, Any] | None = None, budget: Budget | None = None) -> None:
         self.path = Path(path)
-        super().__init__(params)
+        super().__init__(params, budget)
 
     def trace(self, seed: int = 0) -> Trace:
         _seed(seed)
-        tr = read_trace_csv(self.path)
+        tr = read_trace_csv(self.path, budget=self.budget)
         tr.name = f"trace:{self.path}"
         return tr
 
@@ -724,20 +850,23 @@ def describe_workloads() -> list[dict[str, Any]]:
     return out
 
 
-def make_workload(name: str, params: Mapping[str, Any] | None = None) -> Workload:
-    """Resolve ``name`` and check ``params`` without generating anything."""
+def make_workload(name: str, params: Mapping[str, Any] | None = None, *, budget: Budget | None = None) -> Workload:
+    """Resolve ``name`` and check ``params`` (and the work they ask for, against ``budget``:
+    :mod:`sgxlab.sim.budget`) without generating anything."""
     cls = workload_class(name)
     if cls is TraceFile:
         path = name[len("trace:") :] if name.startswith("trace:") else ""
         if not path:
             raise ConfigError("workload", name, "give the CSV file as trace:PATH")
-        return TraceFile(path, params)
-    return cls(params)
+        return TraceFile(path, params, budget)
+    return cls(params, budget)
 
 
-def make_trace(name: str, params: Mapping[str, Any] | None = None, seed: int = 0) -> Trace:
-    """The validated trace of workload ``name`` with ``params`` for ``seed``."""
-    return make_workload(name, params).trace(seed)
+def make_trace(
+    name: str, params: Mapping[str, Any] | None = None, seed: int = 0, *, budget: Budget | None = None
+) -> Trace:
+    """The validated trace of workload ``name`` with ``params`` for ``seed`` (within ``budget``)."""
+    return make_workload(name, params, budget=budget).trace(seed)
 
 
 # --------------------------------------------------------------------------- generation helpers
@@ -830,8 +959,8 @@ def _empty_s3() -> np.ndarray:
 
 
 def _s3_times(rng: np.random.Generator, t: np.ndarray, count: int, lo: float, hi: float) -> np.ndarray:
-    """``count`` sorted S3 times uniform in the [lo, hi] fraction of the launches' span."""
-    if count == 0:
+    """``count`` sorted S3 times uniform in the [lo, hi] fraction of the launches' span (none without launches)."""
+    if count == 0 or not len(t):
         return _empty_s3()
     a = int(t[0]) if len(t) else 0
     b = int(t[-1]) if len(t) else 1
@@ -878,10 +1007,11 @@ def _vm_layout(v: dict[str, Any], base: int) -> tuple[tuple[VmSpec, ...], np.nda
     """VM specs and each VM's signer range (first index, count), starting at signer ``base``."""
     specs, first, count = [], [], []
     s = base
+    provision = set(index_set(v.get("provision", NO_INDICES)))
     for j in range(v["vms"]):
         lewr = j < v["vms"] - v["nolewr"]
         k = v["signers_per_vm"] if lewr else 1
-        specs.append(VmSpec(v["vcpus"], lewr, s))
+        specs.append(VmSpec(v["vcpus"], lewr, s, j in provision))
         first.append(s)
         count.append(k)
         s += k
@@ -1375,6 +1505,8 @@ def _generate_mixed(
         signer,
         allowlist=approved,
         policy=v.get("policy", "allow-all"),
+        provisionkey=index_set(v.get("provisionkey", NO_INDICES)),
+        host_provision=bool(v.get("host_provision", False)),
     )
 
 
@@ -1398,10 +1530,16 @@ _CSV_WHY = {
 }
 
 
-def read_trace_csv(path: str | Path) -> Trace:
-    """Read and validate a CSV trace (format in the module docstring)."""
-    text = read_user_text(path, "workload trace", max_bytes=MAX_CSV_BYTES, what="a CSV trace")
-    return parse_trace_csv(text, source=str(path))
+_VmDecl = tuple[int | None, bool, int, bool]
+"""A ``#@ vm=`` line: vCPUs (``None``: as the rows use them), lewr, lehash, provision."""
+
+
+def read_trace_csv(path: str | Path, *, budget: Budget | None = None) -> Trace:
+    """Read and validate a CSV trace (format in the module docstring) within ``budget``
+    (:mod:`sgxlab.sim.budget`: the file's bytes, rows, line length and VMs' vCPUs)."""
+    max_bytes = resolve_budget(budget).csv_bytes
+    text = read_user_text(path, "workload trace", max_bytes=max_bytes, what="a CSV trace")
+    return parse_trace_csv(text, source=str(path), budget=budget)
 
 
 @dataclass(frozen=True)
@@ -1481,40 +1619,39 @@ def _csv_row(
     return tuple(vals)
 
 
-def _csv_vm_specs(
-    vm: np.ndarray, vcpu: np.ndarray, ns: np.ndarray, vm_decl: dict[int, tuple[int | None, bool, int]]
-) -> tuple[VmSpec, ...]:
+def _csv_vm_specs(vm: np.ndarray, vcpu: np.ndarray, ns: np.ndarray, vm_decl: dict[int, _VmDecl]) -> tuple[VmSpec, ...]:
     """The VMs: those declared by ``#@ vm=`` lines, else as the rows use them (vCPUs seen, lewr)."""
     nvms = max([int(vm.max()) + 1 if len(vm) else 0, *(j + 1 for j in vm_decl)])
     specs = []
+    used = vcpu_counts(vm, vcpu, ns, nvms)  # per VM: highest vCPU seen + 1 (0: none)
     for j in range(nvms):
-        seen = vcpu[(vm == j) & ns]
         if j in vm_decl:
-            nv, lewr, lh = vm_decl[j]
-            nv = nv if nv is not None else (int(seen.max()) + 1 if len(seen) else 1)
+            nv, lewr, lh, prov = vm_decl[j]
+            nv = nv if nv is not None else int(used[j])
         else:
-            nv, lewr, lh = (int(seen.max()) + 1 if len(seen) else 1), True, -1
-        specs.append(VmSpec(max(nv, 1), lewr, lh))
+            nv, lewr, lh, prov = int(used[j]), True, -1, False
+        specs.append(VmSpec(max(nv, 1), lewr, lh, prov))
     return tuple(specs)
 
 
 def _csv_trace(
-    rows: list[tuple[int, ...]],
+    rows: CsvRows,
     names: tuple[str, ...],
     directives: dict[str, Any],
-    vm_decl: dict[int, tuple[int | None, bool, int]],
+    vm_decl: dict[int, _VmDecl],
 ) -> Trace:
     """Build the (unvalidated) trace from the rows; CPUs, signers and VMs default to what the rows use."""
-    arr = np.array(rows, dtype=np.int64).reshape(-1, len(names))
-    t, kind, cpu, vm, vcpu, signer = (arr[:, i] for i in range(6))
-    unmasked = arr[:, 6] if len(names) == 7 else None
+    arr = rows.columns()
+    t, kind, cpu, vm, vcpu, signer = arr[:6]
+    unmasked = arr[6] if len(names) == 7 else None
     ns = kind != S3
     ncpus = directives.get("cpus", int(cpu[ns].max()) + 1 if ns.any() else 1)
     launch = kind == LAUNCH
     max_signer = int(signer[launch].max()) if launch.any() else -1
-    decl_hash = max((lh for _, _, lh in vm_decl.values()), default=-1)
+    decl_hash = max((d[2] for d in vm_decl.values()), default=-1)
     approved_max = max(directives.get("allowlist", ()), default=-1)
-    nsigners = directives.get("signers", max(max_signer, decl_hash, approved_max) + 1)
+    pk_max = max(directives.get("provisionkey", ()), default=-1)
+    nsigners = directives.get("signers", max(max_signer, decl_hash, approved_max, pk_max) + 1)
     return Trace(
         int(ncpus),
         int(nsigners),
@@ -1528,10 +1665,12 @@ def _csv_trace(
         allowlist=directives.get("allowlist"),
         unmasked=unmasked,
         policy=directives.get("policy"),
+        provisionkey=directives.get("provisionkey", ()),
+        host_provision=directives.get("host_provision", False),
     )
 
 
-def _validated_csv_trace(tr: Trace, lines: list[int], source: str) -> Trace:
+def _validated_csv_trace(tr: Trace, lines: Sequence[int], source: str) -> Trace:
     """Validate the trace, naming the CSV line of a bad row (or the directives) in the error."""
     try:
         tr.validate()
@@ -1545,46 +1684,59 @@ def _validated_csv_trace(tr: Trace, lines: list[int], source: str) -> Trace:
     return tr
 
 
-def parse_trace_csv(text: str, source: str = "trace") -> Trace:
-    """Parse CSV text (see the module docstring); errors name ``source`` and the line number."""
+def parse_trace_csv(text: str, source: str = "trace", *, budget: Budget | None = None) -> Trace:
+    """Parse CSV text (see the module docstring); errors name ``source`` and the line number.
+
+    A leading BOM is dropped. The text is read line by line into compact columns,
+    within ``budget`` (:mod:`sgxlab.sim.budget`): its size, rows and line length,
+    and the VMs' vCPUs, each refused on the line that goes over.
+    """
     src = _CsvSource(source)
     directives: dict[str, Any] = {}
-    vm_decl: dict[int, tuple[int | None, bool, int]] = {}
+    vm_decl: dict[int, _VmDecl] = {}
     col_index: dict[str, int] | None = None  # None: before the header line
-    rows: list[tuple[int, ...]] = []
-    lines: list[int] = []
+    rows = CsvRows(source, len(_CSV_COLUMNS), budget)
+    rows.check_text(text)
     names: tuple[str, ...] = _CSV_COLUMNS
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(csv_lines(text), start=1):
         line = raw.strip()
         if not line:
             continue
         if line.startswith("#@"):
+            rows.check_line(line, lineno)
             _directive(line[2:], lineno, directives, vm_decl, src.bad)
+            rows.declared(vm_decl, lineno)
             continue
         if line.startswith("#"):
             continue
-        cells = [c.strip() for c in next(csv.reader([line]))]
+        rows.check_line(line, lineno)
+        cells = csv_cells(line, lineno, source)
         if col_index is None:
             col_index, names = _csv_header(cells, lineno, src)
+            rows.width(len(names))
             continue
-        rows.append(_csv_row(cells, line, lineno, col_index, names, src))
-        lines.append(lineno)
+        rows.add(_csv_row(cells, line, lineno, col_index, names, src), lineno)
     if col_index is None:
         raise ConfigError(source, "", f"no header line ({','.join(_CSV_COLUMNS)})")
-    return _validated_csv_trace(_csv_trace(rows, names, directives, vm_decl), lines, source)
+    tr = _csv_trace(rows, names, directives, vm_decl)
+    check_trace(tr, budget)
+    return _validated_csv_trace(tr, rows.lines, source)
+
+
+_DIRECTIVES = "cpus=, signers=, vm=, policy=, allowlist=, provisionkey=, host_provision="
 
 
 def _directive(
     body: str,
     lineno: int,
     directives: dict[str, Any],
-    vm_decl: dict[int, tuple[int | None, bool, int]],
+    vm_decl: dict[int, _VmDecl],
     bad: Callable[..., ConfigError],
 ) -> None:
     items: dict[str, str] = {}
     for tok in body.split("#")[0].split():
         if "=" not in tok:
-            raise bad(lineno, "", tok, "a #@ directive is key=value (cpus=, signers=, vm=, policy=, allowlist=)")
+            raise bad(lineno, "", tok, f"a #@ directive is key=value ({_DIRECTIVES})")
         k, _, val = tok.partition("=")
         k = k.strip().lower()
         if k in items:
@@ -1602,20 +1754,25 @@ def _directive(
             raise bad(lineno, f", {key}", x, f"must be in [{lo}, {hi}]")
         return x
 
+    def yes_no(key: str, default: str) -> bool:
+        text = items.get(key, default).lower()
+        if text not in ("yes", "no", "true", "false", "1", "0"):
+            raise bad(lineno, f", {key}", items[key], "expected yes or no")
+        return text in ("yes", "true", "1")
+
     first = next(iter(items))
     if first == "vm":
-        unknown = set(items) - {"vm", "vcpus", "lewr", "lehash"}
+        unknown = set(items) - {"vm", "vcpus", "lewr", "lehash", "provision"}
         if unknown:
-            raise bad(lineno, "", sorted(unknown)[0], "unknown VM key; a vm line takes vcpus=, lewr=, lehash=")
+            raise bad(
+                lineno, "", sorted(unknown)[0], "unknown VM key; a vm line takes vcpus=, lewr=, lehash=, provision="
+            )
         j = num("vm", 0, 32767)
         if j in vm_decl:
             raise bad(lineno, ", vm", j, "VM declared twice")
         nv = num("vcpus", 1, 32767) if "vcpus" in items else None
-        lewr_s = items.get("lewr", "yes").lower()
-        if lewr_s not in ("yes", "no", "true", "false", "1", "0"):
-            raise bad(lineno, ", lewr", items["lewr"], "expected yes or no")
         lh = num("lehash", -1, MAX_SIGNERS - 1) if "lehash" in items else -1
-        vm_decl[j] = (nv, lewr_s in ("yes", "true", "1"), lh)
+        vm_decl[j] = (nv, yes_no("lewr", "yes"), lh, yes_no("provision", "no"))
         return
     for k in items:
         if k in directives:
@@ -1632,27 +1789,29 @@ def _directive(
                     e.value,
                     f"{e.reason}: there are {MAX_SIGNERS} test keys (data/keys/key00..key63)",
                 ) from None
-        elif k == "allowlist":
+        elif k in ("allowlist", "provisionkey"):
             out = []
             for part in items[k].split(","):
                 part = part.strip()
-                if not part:
+                if not part or (k == "provisionkey" and part.lower() == NO_INDICES):
                     continue
                 try:
                     x = int(part)
                 except ValueError:
-                    raise bad(lineno, ", allowlist", part, "not an integer") from None
+                    raise bad(lineno, f", {k}", part, "not an integer") from None
                 if not 0 <= x < MAX_SIGNERS:
-                    raise bad(lineno, ", allowlist", x, f"a signer index is in [0, {MAX_SIGNERS - 1}] (the test keys)")
+                    raise bad(lineno, f", {k}", x, f"a signer index is in [0, {MAX_SIGNERS - 1}] (the test keys)")
                 out.append(x)
             directives[k] = tuple(out)
+        elif k == "host_provision":
+            directives[k] = yes_no(k, "no")
         elif k == "policy":
             try:
                 directives[k] = canonical_policy(items[k])
             except ConfigError as e:
                 raise bad(lineno, ", policy", items[k], e.reason) from None
         else:
-            raise bad(lineno, "", k, "unknown directive; expected cpus=, signers=, vm=, policy=, allowlist=")
+            raise bad(lineno, "", k, f"unknown directive; expected {_DIRECTIVES}")
 
 
 def format_trace_csv(trace: Trace) -> str:
@@ -1669,10 +1828,15 @@ def format_trace_csv(trace: Trace) -> str:
         f"#@ signers={trace.nsigners}",
     ]
     for j, spec in enumerate(trace.vms):
-        out.append(f"#@ vm={j} vcpus={spec.nvcpus} lewr={'yes' if spec.lewr else 'no'} lehash={spec.lehash}")
+        line = f"#@ vm={j} vcpus={spec.nvcpus} lewr={'yes' if spec.lewr else 'no'} lehash={spec.lehash}"
+        out.append(line + (" provision=yes" if spec.provision else ""))
     out.append(f"#@ policy={trace.policy_name}")
     if trace.allowlist is not None:
         out.append(f"#@ allowlist={','.join(str(s) for s in trace.allowlist)}")
+    if trace.provisionkey:
+        out.append(f"#@ provisionkey={','.join(str(s) for s in trace.provisionkey)}")
+    if trace.host_provision:
+        out.append("#@ host_provision=yes")
     cols = [trace.t.tolist(), trace.kind.tolist(), trace.cpu.tolist(), trace.vm.tolist(), trace.vcpu.tolist()]
     cols.append(trace.signer.tolist())
     header = list(_CSV_COLUMNS)

@@ -29,7 +29,7 @@ from sgxlab.present.style import attach_provenance
 from sgxlab.sim.costs import COST_PARAMS, CostModel, preset_names
 from sgxlab.sim.result import RunConfig, flatten_summary
 from sgxlab.sim.run import design_ref, resolve_design
-from sgxlab.sim.trace import LAUNCH, Trace, VmSpec
+from sgxlab.sim.trace import LAUNCH, Trace
 from sgxlab.sim.workloads import make_workload, workload_names, workload_params
 
 __all__ = [
@@ -256,7 +256,7 @@ class RunnerModel:
             spec = specs[j]
             own = spec.lehash
             lehash = {"own": own, "intel": -1, "host-approved": 0}[c.lehash]
-            specs[j] = VmSpec(spec.nvcpus, c.lewr, lehash)
+            specs[j] = dataclasses.replace(spec, lewr=c.lewr, lehash=lehash)
             if not c.lewr:
                 signer[(trace.vm == j) & (trace.kind == LAUNCH)] = lehash
         out = dataclasses.replace(trace, vms=tuple(specs), signer=signer, params=dict(trace.params))
