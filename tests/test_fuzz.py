@@ -280,18 +280,32 @@ CONFIG_VALUES = st.recursive(
 )
 
 
+VALID_CONFIG = {
+    "design": "percpu-cache",
+    "workload": "workshop",
+    "params": {"launches": 40},
+    "costs": {"einit": 60000},
+    "seed": 3,
+    "engine": "fast",
+}
+CONFIG_KEYS = ("design", "workload", "params", "costs", "seed", "engine", "policy", "version", "x")
+
+
 @FUZZ
 @given(
-    st.dictionaries(
-        st.sampled_from(("design", "workload", "params", "costs", "seed", "engine", "policy", "version", "x")),
-        CONFIG_VALUES,
-        max_size=6,
+    st.one_of(
+        st.dictionaries(st.sampled_from(CONFIG_KEYS), CONFIG_VALUES, max_size=6),
+        # a valid config with one field replaced or dropped, so that some examples parse
+        st.tuples(st.sampled_from(CONFIG_KEYS), CONFIG_VALUES | st.just(VALID_CONFIG["design"]), st.booleans()).map(
+            lambda kv: {k: v for k, v in {**VALID_CONFIG, kv[0]: kv[1]}.items() if not (kv[2] and k == kv[0])}
+        ),
+        st.just(VALID_CONFIG),
     )
 )
 def test_run_config_dicts(data: dict[str, Any]) -> None:
     c = _ok_or_typed(RunConfig.from_dict, data)
     if c is not None:
-        assert RunConfig.from_dict(c.to_dict()) == c
+        assert RunConfig.from_dict(c.as_dict()) == c
 
 
 # --------------------------------------------------------------------------- the command line, in subprocesses
