@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sgxlab.errors import ConfigError
@@ -284,6 +286,26 @@ def _steps(engine: str, trace: Trace) -> int:
     return max(1, -(-len(trace) // EXACT_STEP_ROWS))
 
 
+TRACE_MEMO_ROWS = 200_000
+"""Generated traces expected to have at most this many rows are memoised (see :func:`_memo_trace`)."""
+
+
+@lru_cache(maxsize=16)
+def _memo_trace(workload: str, values: str, seed: int) -> Trace:
+    """The generated trace of a built-in workload, remembered.
+
+    A generated trace is a pure function of (workload, parameters, seed), and
+    once validated it is frozen (read-only columns), so sharing one object
+    between calls is safe; a warm ``compare`` (a widget redrawing on every
+    change) then skips generation. Bounded: 16 traces of at most
+    :data:`TRACE_MEMO_ROWS` rows each (about 4 MB). CSV traces are never memoised,
+    as their file may change.
+    """
+    from sgxlab.sim.workloads import make_workload
+
+    return make_workload(workload, json.loads(values)).trace(seed)
+
+
 def _prepare(
     workload: str, params: Mapping[str, Any] | None, seed: int, budget: Budget | None = None
 ) -> tuple[Trace, dict[str, Any], int]:
@@ -291,8 +313,17 @@ def _prepare(
 
     seed = _seed(seed)
     wl = make_workload(workload, params, budget=budget)
-    trace = wl.trace(seed)
-    return trace, dict(wl.values), seed
+    values = dict(wl.values)
+    est = type(wl).estimate(values)
+    rows = sum(est.get(k, 0) for k in ("launch", "exit", "sched", "s3"))
+    memo = budget is None and not workload.startswith("trace:") and rows <= TRACE_MEMO_ROWS
+    if memo:
+        try:
+            key = json.dumps(values, sort_keys=True)
+        except (TypeError, ValueError):
+            memo = False
+    trace = _memo_trace(workload, key, seed) if memo else wl.trace(seed)
+    return trace, values, seed
 
 
 def run(
