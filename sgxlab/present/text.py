@@ -147,49 +147,66 @@ def summary_html(s: Mapping[str, Any], cpu_ghz: float = 2.0) -> str:
     return f"<table><caption>{cap}</caption>{body}</table>"
 
 
-_MATRIX_HEADER = (" #", "policy", "lewr", "lehash", "signer", "vm", "run", "code", "bypass", "hw-ok")
-_MATRIX_WIDTHS = (2, 12, 4, 8, 9, 3, 3, 4, 6, 5)
+_MATRIX_HEADER = (" #", "policy", "lewr", "lehash", "signer", "pk", "host", "vm", "run", "code", "byp", "hw")
+_MATRIX_WIDTHS = (3, 12, 4, 8, 9, 3, 6, 3, 3, 4, 3, 3)
+
+MATRIX_LEGEND = (
+    "pk: the enclave asks for PROVISIONKEY, its tenant with (+fd) or",
+    "without (-fd) /dev/sgx_provision; host: that tenant on the host gets",
+    "einit, eacces (the gate) or policy; vm: VM created; run: launched;",
+    "code: guest-visible EINIT code, #GP: ECREATE faulted (the gate),",
+    "-: no VM; byp: policy bypass; hw: hardware-consistent.",
+)
 
 
 def _yn(v: object) -> str:
     return "yes" if v else "no"
 
 
+def _matrix_code(r: Mapping[str, object]) -> str:
+    if r.get("step") == "ecreate-gp":
+        return "#GP"
+    return "-" if r["code"] is None else str(r["code"])
+
+
+def _matrix_line(cells: Sequence[str]) -> str:
+    out = [c.rjust(w) if i in (0, 9) else c.ljust(w) for i, (c, w) in enumerate(zip(cells, _MATRIX_WIDTHS))]
+    return " ".join(out).rstrip()
+
+
 def matrix_table(rows: Sequence[Mapping[str, object]], *, reasons: bool = False, width: int = WIDTH) -> str:
-    """The policy matrix as a table (every line at most ``width`` characters).
+    """The policy matrix as a table at most 72 columns wide, with its legend.
 
-    With ``reasons``, each row's reason follows the table, wrapped, never cut.
+    ``pk`` marks a PROVISIONKEY enclave (``+fd``/``-fd``: its tenant may or
+    may not open ``/dev/sgx_provision``); ``code`` is ``#GP`` where the gate
+    faulted the guest's ECREATE, so no EINIT code exists. With ``reasons``,
+    each row's reason follows the table, wrapped to ``width``, never cut.
     """
-
-    def line(cells: tuple[str, ...]) -> str:
-        out = []
-        for i, (c, w) in enumerate(zip(cells, _MATRIX_WIDTHS)):
-            out.append(c.rjust(w) if i in (0, 7) else c.ljust(w))
-        return " ".join(out).rstrip()
-
-    lines = [line(_MATRIX_HEADER), line(tuple("-" * w for w in _MATRIX_WIDTHS))]
+    lines = [_matrix_line(_MATRIX_HEADER), _matrix_line(tuple("-" * w for w in _MATRIX_WIDTHS))]
     for i, r in enumerate(rows, 1):
+        pk = ("+fd" if r["provision"] else "-fd") if r["provisionkey"] else ""
         cells = (
             str(i),
             str(r["policy"]),
             _yn(r["lewr"]),
             str(r["lehash"]),
             str(r["signer"]),
+            pk,
+            str(r["host"]),
             _yn(r["vm_created"]),
             _yn(r["launched"]),
-            "-" if r["code"] is None else str(r["code"]),
+            _matrix_code(r),
             _yn(r["bypass"]),
             _yn(r["hw_consistent"]),
         )
-        lines.append(line(cells))
+        lines.append(_matrix_line(cells))
     lines.append("")
-    lines.append("vm: VM created; run: enclave launched; code: guest-visible EINIT code;")
-    lines.append("bypass: guest ran a signer the host forbids; hw-ok: hardware-consistent.")
+    lines.extend(MATRIX_LEGEND)
     if reasons:
         lines.append("")
         for i, r in enumerate(rows, 1):
             lines.extend(
-                textwrap.wrap(f"{i:2d}. {r['reason']}", width, subsequent_indent="    ", break_on_hyphens=False)
+                textwrap.wrap(f"{i:3d}. {r['reason']}", width, subsequent_indent="     ", break_on_hyphens=False)
             )
     return "\n".join(lines)
 
