@@ -119,14 +119,12 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
 EXAMPLES = {"sweep": 4, "plot": 8, "compare": 12}
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", [c for c in COMMANDS if _options(c)])
 def test_every_option_takes_hostile_values(command: str, vectors: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     base = _base(vectors)
     assert set(base) == set(COMMANDS), "a new subcommand needs a cheap valid command line here"
     options = _options(command)
-    if not options:
-        pytest.skip(f"sgxlab {command} has no option that takes a value")
 
     @settings(
         max_examples=EXAMPLES.get(command, 30),
