@@ -14,7 +14,7 @@ from typing import Any
 from sgxlab.errors import ConfigError, SgxlabError
 from sgxlab.present.apps.export_model import ExportModel
 from sgxlab.present.apps.export_panel import export_widgets
-from sgxlab.present.apps.runner_model import FIGURES, VM_LEHASH, Cancelled, RunnerModel, timeline_available
+from sgxlab.present.apps.runner_model import FIGURES, VM_LEHASH, Cancelled, RunnerModel
 from sgxlab.present.apps.ui import (
     CSS_FIGURE,
     CSS_LEWR,
@@ -72,7 +72,7 @@ def runner(*, background: bool = True, folder: str = ".") -> Runner:
     export = ExportModel(model, folder)
     err = ErrorLine()
     cancel_flag = threading.Event()
-    figures = [f for f in FIGURES if f != "timeline" or timeline_available()]
+    figures = list(FIGURES)
     w: dict[str, Any] = {
         "workload": W.Dropdown(options=model.workload_names(), value=model.workload, description="workload"),
         "params": W.VBox([]),
@@ -347,8 +347,6 @@ def runner(*, background: bool = True, folder: str = ".") -> Runner:
         titles=("workload", "host policy and VMs", "designs and costs"),
     )
     settings.selected_index = 0
-    if not timeline_available():
-        w["figure_note"].value = "<i>(the CPU timeline figure is not available in this version)</i>"
     results = W.Tab(
         children=[W.VBox([w["figure_choice"], w["figure_note"], w["figure"]]), w["summary"], eroot],
         titles=("figures", "summary", "export"),

@@ -11,7 +11,6 @@ it. Every setter validates first and changes nothing on a bad value. No widgets 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,10 +21,8 @@ from matplotlib.figure import Figure
 
 from sgxlab.errors import Cancelled, ConfigError
 from sgxlab.host.designs import DESIGNS
-from sgxlab.present import plots
 from sgxlab.present.export import CompareSpec
 from sgxlab.present.result import EXACT_RERUN_MAX, Comparison, Result, run_trace
-from sgxlab.present.style import attach_provenance
 from sgxlab.sim.costs import COST_PARAMS, CostModel, preset_names
 from sgxlab.sim.result import RunConfig, flatten_summary
 from sgxlab.sim.run import design_ref, resolve_design
@@ -40,7 +37,6 @@ __all__ = [
     "VM_LEHASH",
     "SUMMARY_COLUMNS",
     "FIGURES",
-    "timeline_available",
 ]
 
 VM_LEHASH = ("own", "intel", "host-approved")
@@ -62,14 +58,6 @@ SUMMARY_COLUMNS = (
 
 FIGURES = ("msr traffic", "latency", "timeline")
 MAX_SEEDS = 50
-
-
-_TIMELINE = "plot_timeline"
-
-
-def timeline_available() -> bool:
-    """Whether the presentation layer draws CPU timelines (``Comparison.plot_timeline``)."""
-    return callable(getattr(Comparison, _TIMELINE, None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,10 +304,11 @@ class RunnerModel:
             if progress is not None:
                 progress(i + 1, len(plan), f"{d}, seed {seed}")
         table = _table(rows)
-        # Where the presentation layer can keep a comparison's exact runs (``Comparison.of(runs=)``),
-        # its figures reuse them instead of re-running (and re-generating the trace without the VM changes).
-        keep: dict[str, Any] = {"runs": exact_runs} if exact_runs and _keeps_runs() else {}
-        comparison = Comparison.of(table, spec, {lab: classes[d] for d, lab in zip(designs, spec.labels)}, **keep)
+        # The comparison keeps the exact runs, so its figures reuse them instead of re-running
+        # (and re-generating the trace without the VM changes).
+        comparison = Comparison.of(
+            table, spec, {lab: classes[d] for d, lab in zip(designs, spec.labels)}, runs=exact_runs or None
+        )
         lat = None
         if want_lat:
             lat = {lab: np.concatenate(latencies[d]) for d, lab in zip(designs, spec.labels)}
@@ -347,26 +336,12 @@ class RunnerModel:
             if name == "msr traffic":
                 out.figures[name] = c.plot_msr_traffic()
             elif name == "latency":
-                out.figures[name] = _latency_figure(out)
-            elif name == "timeline" and timeline_available() and not out.vm_changes:
+                out.figures[name] = c.plot_latency()
+            elif name == "timeline" and not out.vm_changes:
                 failed = [d for d in c.designs if int(c[c["design"] == d]["failures_total"].sum()) > 0]
                 design = failed[0] if failed else c.spec.baseline
-                plot_timeline = getattr(c, _TIMELINE)  # a DataFrame attribute would read as a column
-                out.figures[name] = plot_timeline(design=design, seed=c.seeds[0])
+                out.figures[name] = c.plot_timeline(design=design, seed=c.seeds[0])
         return out.figures
-
-
-def _keeps_runs() -> bool:
-    return "runs" in inspect.signature(Comparison.of).parameters
-
-
-def _latency_figure(out: RunOutcome) -> Figure:
-    c = out.comparison
-    if out.latencies is None or _keeps_runs():
-        return c.plot_latency()
-    comps = plots.latency_components(plots.cost_breakdown(pd.DataFrame(c), c.spec.costs, c._classes()))
-    fig = plots.plot_latency(out.latencies, comps, caption=c.caption(), engine="exact")
-    return attach_provenance(fig, c.provenance("EINIT latency per design (VMs changed by hand)"))
 
 
 def _table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
