@@ -288,8 +288,41 @@ def test_reuse_signers_match(seed, n, ncpus, reuse):
     cpu = np.random.default_rng(seed).integers(0, ncpus, n).astype(np.int16)
     for choices in (np.arange(5), np.array([4, 2, 7])):
         a = old_reuse_signers(np.random.default_rng(seed), cpu, choices, reuse)
-        b = W._reuse_signers(np.random.default_rng(seed), cpu, choices, reuse)
+        b, order = W._reuse_signers(np.random.default_rng(seed), cpu, choices, reuse, ncpus)
         assert np.array_equal(a, b) and b.dtype == np.int16
+        if order is not None:
+            assert np.array_equal(order, np.argsort(cpu, kind="stable"))
+
+
+@pytest.mark.parametrize(
+    ("workload", "params"),
+    [
+        ("host-only", {"launches": 3000, "cpus": 5}),
+        ("host-only", {"launches": 300, "cpus": 1}),
+        ("host-only", {"launches": 3000, "cpus": 3, "reuse": 0.0}),
+        ("suspend-resume", {"launches": 3000, "cpus": 4, "s3": 7}),
+        ("multi-tenant", {"launches": 2000}),
+    ],
+)
+def test_kept_cpu_order(workload, params):
+    """The CPU order a generator hands over is the one the trace would compute itself."""
+    tr = make_trace(workload, params, seed=3)
+    kept = tr.launch_cpu_order()
+    fresh = Trace(tr.ncpus, tr.nsigners, tr.vms, tr.t, tr.kind, tr.cpu, tr.vm, tr.vcpu, tr.signer)
+    want = fresh.launch_cpu_order()
+    assert (kept is None) == (want is None)
+    if want is not None:
+        assert np.array_equal(kept, want)
+        cpu_l = tr.cpu[tr.kind == 0]
+        assert np.array_equal(want, np.argsort(cpu_l, kind="stable"))
+
+
+def test_cpu_order_forgotten_on_new_column():
+    tr = make_trace("host-only", {"launches": 500, "cpus": 3}, seed=1)
+    assert tr.launch_cpu_order() is not None
+    tr.cpu = np.zeros(len(tr), np.int16)
+    tr.validate()
+    assert tr.launch_cpu_order() is None
 
 
 # --------------------------------------------------------------------------- pinned traces

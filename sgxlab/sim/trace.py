@@ -159,6 +159,10 @@ class VmSpec:
     provision: bool = False
 
 
+_IN_ORDER = np.zeros(0, np.int64)
+"""The kept :meth:`Trace.launch_cpu_order` of a trace whose launches are already in CPU order."""
+
+
 @dataclass(eq=False)
 class Trace:
     """Columnar events plus the static facts of the workload."""
@@ -221,10 +225,43 @@ class Trace:
         return (*cols, "unmasked") if self.unmasked is not None else cols
 
     def __setattr__(self, name: str, value: object) -> None:
-        # Any change to what validate() checked makes the trace unchecked again.
+        # Any change to what validate() checked makes the trace unchecked again,
+        # and a new kind or cpu column forgets the launches' CPU order.
         object.__setattr__(self, name, value)
-        if name != "_valid":
+        if name not in ("_valid", "_cpu_order"):
             object.__setattr__(self, "_valid", False)
+            if name in ("kind", "cpu"):
+                object.__setattr__(self, "_cpu_order", None)
+
+    def launch_cpu_order(self) -> np.ndarray | None:
+        """The launches stably sorted by CPU: positions among the LAUNCH rows (0 for the
+        first launch, in row order), as int64, or ``None`` when they already are (one CPU).
+
+        What every engine run needs first ("the previous launch on this CPU", per-CPU
+        queues). A validated (frozen) trace computes it once and keeps it, so five
+        designs over one trace sort once; a generator that has sorted its launches by
+        CPU anyway hands its order over (:meth:`_keep_cpu_order`).
+        """
+        kept = getattr(self, "_cpu_order", None)
+        if kept is not None and getattr(self, "_valid", False):
+            return None if kept is _IN_ORDER else kept
+        launch = self.kind == LAUNCH
+        cpu_l = self.cpu if bool(launch.all()) else self.cpu[launch]
+        del launch
+        order: np.ndarray | None = None
+        if len(cpu_l) and self.ncpus > 1 and int(cpu_l.min()) != int(cpu_l.max()):
+            order = np.argsort(cpu_l, kind="stable")  # int16 keys: numpy's radix sort
+            order.flags.writeable = False
+        if getattr(self, "_valid", False):
+            self._cpu_order = _IN_ORDER if order is None else order
+        return order
+
+    def _keep_cpu_order(self, order: np.ndarray | None) -> None:
+        """Take ``order`` (as :meth:`launch_cpu_order` would compute it) from the generator
+        that built this trace; it is used once the trace is validated."""
+        if order is not None:
+            order.flags.writeable = False
+        self._cpu_order = _IN_ORDER if order is None else order
 
     def __len__(self) -> int:
         return len(self.t)

@@ -643,8 +643,8 @@ class HostOnly(Workload):
         return est
 
     def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
-        t, cpu, signer = _host_stream(rng, v["launches"], v["cpus"], v["signers"], v["interval"], v["reuse"])
-        return _assemble_host(v["cpus"], v["signers"], t, cpu, signer, _empty_s3())
+        t, cpu, signer, order = _host_stream(rng, v["launches"], v["cpus"], v["signers"], v["interval"], v["reuse"])
+        return _assemble_host(v["cpus"], v["signers"], t, cpu, signer, _empty_s3(), order)
 
 
 class SuspendResume(HostOnly):
@@ -659,9 +659,9 @@ class SuspendResume(HostOnly):
     )
 
     def generate(self, rng: np.random.Generator, v: dict[str, Any]) -> Trace:
-        t, cpu, signer = _host_stream(rng, v["launches"], v["cpus"], v["signers"], v["interval"], v["reuse"])
+        t, cpu, signer, order = _host_stream(rng, v["launches"], v["cpus"], v["signers"], v["interval"], v["reuse"])
         s3 = _s3_times(rng, t, v["s3"], 0.0, 1.0)
-        return _assemble_host(v["cpus"], v["signers"], t, cpu, signer, s3)
+        return _assemble_host(v["cpus"], v["signers"], t, cpu, signer, s3, order)
 
 
 class EnclaveChurn(Workload):
@@ -878,15 +878,23 @@ def _poisson_times(rng: np.random.Generator, n: int, mean_gap: float, t0: int = 
         return np.zeros(0, np.int64)
     t = rng.exponential(mean_gap, n)
     np.cumsum(t, out=t)
-    np.floor(t, out=t)
-    out = t.astype(np.int64)
+    out = t.view(np.int64)  # floor and convert in place: no second 8-byte column
+    np.floor(t, out=out, casting="unsafe")
+    del t
     if t0:
         out += t0
     return out
 
 
-def _reuse_signers(rng: np.random.Generator, cpu: np.ndarray, choices: np.ndarray, reuse: float) -> np.ndarray:
-    """Per launch, a signer from ``choices``; with probability ``reuse`` the previous one on its CPU."""
+def _reuse_signers(
+    rng: np.random.Generator, cpu: np.ndarray, choices: np.ndarray, reuse: float, ncpus: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per launch, a signer from ``choices``; with probability ``reuse`` the previous one on its CPU.
+
+    Also returns the launches' stable order by CPU when it was needed (``None``:
+    not computed, or one CPU), which is :meth:`Trace.launch_cpu_order` of a trace
+    of these launches: the caller hands it over so the engines do not sort again.
+    """
     n = len(cpu)
     pick = rng.integers(0, len(choices), n, dtype=np.int32)  # int32 draws = int64 draws here
     if np.array_equal(choices, np.arange(len(choices))):
@@ -895,45 +903,41 @@ def _reuse_signers(rng: np.random.Generator, cpu: np.ndarray, choices: np.ndarra
         draw = choices[pick].astype(np.int16)
     del pick
     if reuse <= 0.0 or n == 0:
-        return draw
+        return draw, None
     fresh = rng.random(n) >= reuse
-    if int(cpu.min()) == int(cpu.max()):  # one CPU: no sort needed
-        order = None
-        first = np.zeros(n, bool)
-    else:
-        order = np.argsort(cpu, kind="stable")
-        cs = cpu[order]
-        first = np.empty(n, bool)
-        np.not_equal(cs[1:], cs[:-1], out=first[1:])
-        del cs
+    order: np.ndarray | None = None
+    if int(cpu.min()) != int(cpu.max()):
+        order = np.argsort(cpu, kind="stable")  # int16 keys: numpy's radix sort
         fresh = fresh[order]
         draw = draw[order]
-    first[0] = True
-    fresh |= first
-    del first
+        starts = np.cumsum(np.bincount(cpu, minlength=ncpus)[:-1])  # each CPU's first launch
+        fresh[starts[starts < n]] = True
+    fresh[0] = True
     pdt = np.int32 if n < 2**31 else np.int64
-    src = np.where(fresh, np.arange(n, dtype=pdt), pdt(0))
+    src = np.arange(n, dtype=pdt)
+    np.multiply(src, fresh, out=src)  # a fresh draw's own place, else 0 ...
     del fresh
-    np.maximum.accumulate(src, out=src)
+    np.maximum.accumulate(src, out=src)  # ... and the running maximum: the last fresh one
     got = draw[src]
     del src, draw
     if order is None:
-        return got
+        return got, None
     out = np.empty(n, np.int16)
     out[order] = got
-    return out
+    return out, order
 
 
 def _host_stream(
     rng: np.random.Generator, n: int, ncpus: int, nsigners: int, interval: int, reuse: float, cpu0: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exactly ``n`` host launches: a per-CPU Poisson process (merged), signers with reuse."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Exactly ``n`` host launches: a per-CPU Poisson process (merged), signers with reuse;
+    and their stable order by CPU if it was computed (see :func:`_reuse_signers`)."""
     t = _poisson_times(rng, n, interval / ncpus)
     cpu = rng.integers(0, ncpus, n, dtype=np.int32).astype(np.int16)  # int32 draws = int64 draws here
     if cpu0:
         cpu += np.int16(cpu0)
-    signer = _reuse_signers(rng, cpu, np.arange(nsigners), reuse)
-    return t, cpu, signer
+    signer, order = _reuse_signers(rng, cpu, np.arange(nsigners), reuse, ncpus + cpu0)
+    return t, cpu, signer, order
 
 
 def _unmasked_draws(seed: int, kind: np.ndarray, rate: float) -> np.ndarray:
@@ -969,20 +973,34 @@ def _s3_times(rng: np.random.Generator, t: np.ndarray, count: int, lo: float, hi
 
 
 def _assemble_host(
-    ncpus: int, nsigners: int, t: np.ndarray, cpu: np.ndarray, signer: np.ndarray, s3: np.ndarray
+    ncpus: int,
+    nsigners: int,
+    t: np.ndarray,
+    cpu: np.ndarray,
+    signer: np.ndarray,
+    s3: np.ndarray,
+    order: np.ndarray | None = None,
 ) -> Trace:
-    """A host-only trace from sorted launch columns, with S3 rows merged in (after equal times)."""
+    """A host-only trace from sorted launch columns, with S3 rows merged in (after equal times).
+
+    ``order``: the launches' stable order by CPU if the caller has it (S3 rows are
+    not launches, so it stays that of the trace); the trace keeps it for the engines.
+    """
     n, m = len(t), len(s3)
     if m == 0:
         minus = np.full(n, -1, np.int16)
-        return Trace(ncpus, nsigners, (), t, np.zeros(n, np.int8), cpu, minus, minus.copy(), signer)
-    at = np.searchsorted(t, s3, side="right")
-    tt = np.insert(t, at, s3)
-    kind = np.insert(np.zeros(n, np.int8), at, S3)
-    c = np.insert(cpu, at, -1)
-    sg = np.insert(signer, at, -1)
-    minus = np.full(n + m, -1, np.int16)
-    return Trace(ncpus, nsigners, (), tt, kind, c, minus, minus.copy(), sg)
+        tr = Trace(ncpus, nsigners, (), t, np.zeros(n, np.int8), cpu, minus, minus.copy(), signer)
+    else:
+        at = np.searchsorted(t, s3, side="right")
+        tt = np.insert(t, at, s3)
+        kind = np.insert(np.zeros(n, np.int8), at, S3)
+        c = np.insert(cpu, at, -1)
+        sg = np.insert(signer, at, -1)
+        minus = np.full(n + m, -1, np.int16)
+        tr = Trace(ncpus, nsigners, (), tt, kind, c, minus, minus.copy(), sg)
+    if order is not None:
+        tr._keep_cpu_order(order)
+    return tr
 
 
 def _check_guests(name: str, v: dict[str, Any], host_signers: int) -> None:
@@ -1291,6 +1309,19 @@ def _mixed_vm_batch(
     return _VmBatch(sk, sc.astype(np.int16), sg, rk, rc, rg, tuple(events)), last
 
 
+# A row's fields packed into one int64 while its chunk is sorted (see _merge_batch):
+# signer + 1 in bits 0-7, kind in 8-9, vCPU + 1 in 10-19, VM + 1 in 20-27, CPU from 28.
+_P_KIND, _P_VCPU, _P_VM, _P_CPU = 8, 10, 20, 28
+
+
+def _source_pack(cpu: np.ndarray, vm: np.ndarray, vcpu: np.ndarray) -> np.ndarray:
+    """Each source's CPU, VM and vCPU packed as in :func:`_merge_batch` (int64)."""
+    pack = cpu.astype(np.int64) << _P_CPU
+    pack |= (vm.astype(np.int64) + 1) << _P_VM
+    pack |= (vcpu.astype(np.int64) + 1) << _P_VCPU
+    return pack
+
+
 def _merge_batch(
     lay: _MixedLayout, slice0: int, nsl: int, host: _Cols | None, vmb: _VmBatch | None, need: int | None
 ) -> _Cols:
@@ -1300,9 +1331,11 @@ def _merge_batch(
 
     Works slice chunk by slice chunk: each chunk's rows are sorted with one
     ``np.sort`` of unique int64 keys (time since the chunk's start, then the row's
-    place in the chunk), and written straight into the output columns. A row's CPU,
-    VM and vCPU come from its *source*: the running cell of a guest row (a SCHED
-    is in the cell it starts), or the host launch itself.
+    place in the chunk). The sorted keys give back the times; the rest of a row
+    (kind, signer, and the CPU, VM and vCPU of its *source*: the running cell of a
+    guest row, where a SCHED is in the cell it starts, or the host launch itself)
+    is packed into one int64 before the sort, so putting the chunk in order is a
+    single gather, unpacked straight into the output columns.
     """
     slice_, vcpus, hc0 = lay.slice_, lay.vcpus, lay.host_cpus
     base = slice0 * slice_
@@ -1317,24 +1350,22 @@ def _merge_batch(
         np.empty(total, np.int16),
         np.empty(total, np.int16),
     )
-    # Per source (running cells, then host launches): its CPU, VM and vCPU.
+    # Per source (running cells, then host launches): its CPU, VM and vCPU, packed.
     ncells = len(vmb.rk) if vmb is not None else 0
-    src_cpu = np.empty(ncells + nhost, np.int16)
-    src_vm = np.full(ncells + nhost, -1, np.int16)
-    src_vcpu = np.full(ncells + nhost, -1, np.int16)
+    src_pack = np.empty(ncells + nhost, np.int64)
     sched_src = np.zeros(0, np.int32)
     if vmb is not None:
         cell_base = vmb.rk.astype(np.int64)
         cell_base += slice0
         cell_base *= slice_
-        src_cpu[:ncells] = vmb.rc + np.int16(hc0)
-        src_vm[:ncells] = vmb.rg // vcpus
-        src_vcpu[:ncells] = vmb.rg % vcpus
+        src_pack[:ncells] = _source_pack(vmb.rc + np.int16(hc0), vmb.rg // vcpus, vmb.rg % vcpus)
         ckey = vmb.rk.astype(np.int64) * lay.vm_cpus + vmb.rc
         sched_src = np.searchsorted(ckey, vmb.sk.astype(np.int64) * lay.vm_cpus + vmb.sc).astype(np.int32)
         del ckey
     if host is not None:
-        src_cpu[ncells:] = host[2]
+        minus = np.full(nhost, -1, np.int16)
+        src_pack[ncells:] = _source_pack(host[2], minus, minus)
+        del minus
     per_slice = max(1, total // max(nsl, 1))
     g = max(1, (1 << 20) // per_slice)
     o = taken = k0 = 0
@@ -1357,54 +1388,72 @@ def _merge_batch(
                 break
             g = max(1, g // 2)
         if n:
-            ts, ks, srcs, sigs = [], [], [], []
+            key = np.empty(n, np.int64)  # time since t0, then (after the shift) the row's place
+            pay = np.empty(n, np.int64)
             nl = h1 - h0
+            r = 0
             if s1 > s0:
                 assert vmb is not None
-                ts.append((vmb.sk[s0:s1].astype(np.int64) + slice0) * slice_)
-                ks.append(np.full(s1 - s0, SCHED, np.int8))
-                srcs.append(sched_src[s0:s1])
-                sigs.append(np.full(s1 - s0, -1, np.int16))
+                q = r + s1 - s0
+                np.subtract(vmb.sk[s0:s1], k0, out=key[r:q], casting="unsafe")  # slices since t0
+                key[r:q] *= slice_
+                np.take(src_pack, sched_src[s0:s1], out=pay[r:q])
+                pay[r:q] |= SCHED << _P_KIND  # no signer: 0
+                r = q
             if h1 > h0:
                 assert host is not None
-                ts.append(host[0][h0:h1])
-                ks.append(host[1][h0:h1])
-                srcs.append(np.arange(ncells + h0, ncells + h1, dtype=np.int32))
-                sigs.append(host[5][h0:h1])
+                q = r + h1 - h0
+                np.subtract(host[0][h0:h1], t0, out=key[r:q])
+                pay[r:q] = host[5][h0:h1]
+                pay[r:q] += 1
+                pay[r:q] |= host[1][h0:h1].astype(np.int64) << _P_KIND
+                pay[r:q] |= src_pack[ncells + h0 : ncells + h1]
+                r = q
             for e, a, b in ev:
                 if b == a:
                     continue
+                q = r + b - a
                 cell = e.cells(c0, c1)
-                tt = cell_base[cell]
-                tt += e.off[a:b]
-                ts.append(tt)
-                ks.append(np.full(b - a, e.kind, np.int8))
-                srcs.append(cell)
-                sigs.append(e.signer[a:b] if e.signer is not None else np.full(b - a, -1, np.int16))
+                np.take(cell_base, cell, out=key[r:q])
+                key[r:q] -= t0
+                key[r:q] += e.off[a:b]
+                np.take(src_pack, cell, out=pay[r:q])
+                del cell
+                pay[r:q] |= e.kind << _P_KIND
+                if e.signer is not None:
+                    pay[r:q] += e.signer[a:b]
+                    pay[r:q] += 1
                 if e.kind == LAUNCH:
                     nl += b - a
-            t = np.concatenate(ts) if len(ts) > 1 else ts[0]
-            del ts
-            key = t - np.int64(t0)
+                r = q
             key <<= bits
             key += np.arange(n, dtype=np.int64)
             key.sort()
-            key &= (1 << bits) - 1  # now the chunk's rows in order
-            kind = np.concatenate(ks)[key]
+            tt = key >> bits  # the rows' times since t0, in order ...
+            key &= (1 << bits) - 1  # ... and their places in the chunk
+            p = pay[key]
+            del pay, key
+            f = p >> _P_KIND
+            f &= 3
+            kind = f.astype(np.int8)
             m = n
             if need is not None and taken + nl >= need:
                 m = int(np.flatnonzero(kind == LAUNCH)[need - taken - 1]) + 1
-                key, kind = key[:m], kind[:m]
-            src = np.concatenate(srcs)[key]
-            out[0][o : o + m] = t[key]
-            out[1][o : o + m] = kind
-            out[2][o : o + m] = src_cpu[src]
-            out[3][o : o + m] = src_vm[src]
-            out[4][o : o + m] = src_vcpu[src]
-            out[5][o : o + m] = np.concatenate(sigs)[key]
+            np.add(tt[:m], t0, out=out[0][o : o + m])
+            out[1][o : o + m] = kind[:m]
+            del tt, kind
+            np.bitwise_and(p[:m], 0xFF, out=f[:m])
+            np.subtract(f[:m], 1, out=out[5][o : o + m], casting="unsafe")
+            np.right_shift(p[:m], _P_VCPU, out=f[:m])
+            f &= 0x3FF
+            np.subtract(f[:m], 1, out=out[4][o : o + m], casting="unsafe")
+            np.right_shift(p[:m], _P_VM, out=f[:m])
+            f &= 0xFF
+            np.subtract(f[:m], 1, out=out[3][o : o + m], casting="unsafe")
+            np.right_shift(p[:m], _P_CPU, out=out[2][o : o + m], casting="unsafe")
             o += m
             taken += nl
-            del t, key, kind, src, ks, srcs, sigs
+            del p, f
             if need is not None and taken >= need:
                 break
         k0 = k1
