@@ -1367,7 +1367,7 @@ def _merge_batch(
         src_pack[ncells:] = _source_pack(host[2], minus, minus)
         del minus
     per_slice = max(1, total // max(nsl, 1))
-    g = max(1, (1 << 20) // per_slice)
+    g = max(1, (1 << 18) // per_slice)
     o = taken = k0 = 0
     while k0 < nsl:
         while True:  # a chunk of g slices whose keys fit
