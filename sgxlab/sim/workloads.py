@@ -904,7 +904,7 @@ def _reuse_signers(
     del pick
     if reuse <= 0.0 or n == 0:
         return draw, None
-    fresh = rng.random(n) >= reuse
+    fresh = _at_least(rng, n, reuse)
     order: np.ndarray | None = None
     if int(cpu.min()) != int(cpu.max()):
         order = np.argsort(cpu, kind="stable")  # int16 keys: numpy's radix sort
@@ -925,6 +925,17 @@ def _reuse_signers(
     out = np.empty(n, np.int16)
     out[order] = got
     return out, order
+
+
+def _at_least(rng: np.random.Generator, n: int, x: float) -> np.ndarray:
+    """``rng.random(n) >= x`` (the same draws), through one block-sized buffer: bool, 1 byte a draw."""
+    out = np.empty(n, bool)
+    buf = np.empty(min(n, _BLOCK), np.float64)
+    for a in range(0, n, len(buf)):
+        u = buf[: min(n, a + len(buf)) - a]
+        rng.random(out=u)
+        np.greater_equal(u, x, out=out[a : a + len(u)])
+    return out
 
 
 def _host_stream(
