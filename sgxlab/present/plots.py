@@ -36,11 +36,13 @@ Decisions
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -55,10 +57,13 @@ from sgxlab.present.style import (
     Caption,
     design_style,
     finish_axes,
+    fixed_grid,
     house_style,
     new_figure,
+    refit_grid,
     settle,
     signer_style,
+    text_size,
     tint,
     title_figure,
 )
@@ -236,10 +241,19 @@ def _cycles_formatter() -> EngFormatter:
     return EngFormatter(places=None, sep="")
 
 
-def _log_cycles_axis(ax: Any, span: float) -> None:
+def _log_cycles_axis(ax: Any, span: float, width: float | None = None) -> None:
     """A log axis of cycles labelled 50k, 100k, 200k ... (not 10^5); more labels when the
-    data ``span`` (largest / smallest) is under a decade."""
-    subs = (1.0, 2.0, 5.0) if span >= 10 else (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+    data ``span`` (largest / smallest) is under a decade, fewer when the axis, ``width``
+    inches long, has no room for them."""
+    subs: tuple[float, ...] = (1.0, 2.0, 5.0) if span >= 10 else (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+    if width is not None:
+        # Labels such as "150k" need about 0.45 in each; the closest of these ticks are
+        # 0.125 decade (1.5 to 2), 0.3 decade (1 to 2) or a decade apart.
+        per_decade = width / max(math.log10(max(span, 1.0) * 1.4), 0.1)  # the axis shows a little more than the data
+        if subs[1] == 1.5 and per_decade * 0.125 < 0.45:
+            subs = (1.0, 2.0, 5.0)
+        if per_decade * 0.3 < 0.45:
+            subs = (1.0,)
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
     ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.xaxis.set_minor_locator(LogLocator(base=10, subs=tuple(float(i) for i in range(1, 10))))
@@ -262,16 +276,24 @@ def plot_msr_traffic(table: pd.DataFrame, *, caption: Caption | None = None) -> 
     t["wrmsr_per_launch"] = t["wrmsr"] / t["launches"].where(t["launches"] > 0)
     t["rdmsr_per_launch"] = t["rdmsr"] / t["launches"].where(t["launches"] > 0)
     labels, mean, std, n = seed_stats(t, ["wrmsr", "rdmsr", "wrmsr_per_launch", "rdmsr_per_launch"])
+    proxies = [
+        Patch(facecolor="#555555", edgecolor="#555555", label="WRMSR (filled)"),
+        Patch(facecolor=tint("#555555", 0.35), edgecolor="#555555", hatch="..", label="RDMSR (light, dotted)"),
+    ]
+    units = ("accesses in the run (count)", "accesses per launch (count)")
     with house_style():
-        fig = new_figure((7.0, 4.2))
-        axes = fig.subplots(1, 2)
+        fig = new_figure((7.0, 4.2), fixed=True)
+        what = "IA32_SGXLEPUBKEYHASH accesses on physical CPUs"
+        if n > 1:
+            what += f" (mean ± stddev of {n} seeds)"
+        title_figure(fig, what, caption)
+        panels = _BarPanels.start(fig, labels, [str(p.get_label()) for p in proxies], units, (7.0, 4.2), (1.0, 1.0))
+        axes = panels.axes
         x = np.arange(len(labels), dtype=float)
         bw = 0.38
-        for ax, (wcol, rcol), unit in zip(
-            axes,
-            (("wrmsr", "rdmsr"), ("wrmsr_per_launch", "rdmsr_per_launch")),
-            ("accesses in the run (count)", "accesses per launch (count)"),
-            strict=True,
+        notes: list[list[tuple[float, str]]] = [[], []]  # (bar top, text) of each panel's counts
+        for k, (ax, (wcol, rcol), unit) in enumerate(
+            zip(axes, (("wrmsr", "rdmsr"), ("wrmsr_per_launch", "rdmsr_per_launch")), units, strict=True)
         ):
             for i, label in enumerate(labels):
                 st = design_style(label)
@@ -303,22 +325,27 @@ def plot_msr_traffic(table: pd.DataFrame, *, caption: Caption | None = None) -> 
                         va="bottom",
                         fontsize=9,
                     )
+                    notes[k].append((top, _count(v)))
             ax.set_xticks(x, labels, rotation=30, ha="right", rotation_mode="anchor")
             ax.set_ylabel(unit)
             ax.margins(y=0.25)
             finish_axes(ax)
         axes[0].yaxis.set_major_formatter(EngFormatter(sep=""))
-        axes[0].set_title("in total")
-        axes[1].set_title("per launch")
-        proxies = [
-            Patch(facecolor="#555555", edgecolor="#555555", label="WRMSR (filled)"),
-            Patch(facecolor=tint("#555555", 0.35), edgecolor="#555555", hatch="..", label="RDMSR (light, dotted)"),
-        ]
-        fig.legend(handles=proxies, loc="outside lower center", ncol=2, frameon=False)
-        what = "IA32_SGXLEPUBKEYHASH accesses on physical CPUs"
-        if n > 1:
-            what += f" (mean ± stddev of {n} seeds)"
-        title_figure(fig, what, caption)
+        # The counts stand upright on their bars; a long one may reach above the axes
+        # (past the y margin): the titles, and the axes' top, make room for it.
+        height = fig.get_figheight() - panels.grid["top"] - panels.grid["bottom"]
+        over = 0.0
+        for _ in range(5):
+            h = height - over
+            reach = 0.0
+            for ax, ns in zip(axes, notes, strict=True):
+                y0, y1 = ax.get_ylim()
+                reach = max(reach, *((top - y0) / (y1 - y0) * h + 3 * _PT + text_size(t, 9)[0] - h for top, t in ns))
+            over = max(over, reach)
+        panels.grid["top"] += over
+        axes[0].set_title("in total", pad=_TITLE_PAD + over / _PT)
+        axes[1].set_title("per launch", pad=_TITLE_PAD + over / _PT)
+        panels.finish(_yaxis_width(axes[0].yaxis), _LAYOUT_PAD * _PT + _yaxis_width(axes[1].yaxis), proxies)
         settle(fig)
     return fig
 
@@ -396,9 +423,30 @@ def plot_latency(
     empty = [k for k in labels if len(latencies[k]) == 0]
     if empty:
         raise ConfigError("latencies", empty[0], "no launches: nothing to plot")
+    comp = components.reindex(labels).fillna(0.0)
+    totals = np.zeros(len(labels))
+    for part in _LATENCY_PARTS:
+        totals += comp[part].to_numpy(dtype=float)  # in the bars' order: the same sums as the bars' ends
+    notes = [f"{t:,.0f}\n(+{t - e:,.0f} beyond EINIT)" for t, e in zip(totals, comp["einit"], strict=True)]
     with house_style():
-        fig = new_figure((10.0, 5.4))
-        gs = fig.add_gridspec(2, 2, width_ratios=(1.25, 1.0), height_ratios=(1.6, 1.0))
+        lay = _latency_layout(labels, totals, notes)
+        fig = new_figure((lay.width, 5.4), fixed=True)
+        title_figure(fig, "EINIT latency per design", caption, engine=engine)
+        lay = lay.with_title(fig.get_suptitle(), len(labels))
+        fig.set_size_inches(lay.width, lay.height)
+        gs = fixed_grid(
+            fig,
+            2,
+            2,
+            left=lay.left,
+            right=lay.right,
+            top=lay.top,
+            bottom=lay.bottom,
+            wgap=lay.wgap,
+            hgap=lay.hgap,
+            width_ratios=(lay.left_width, lay.right_width),
+            height_ratios=(1.6, 1.0),
+        )
         ax_cdf = fig.add_subplot(gs[0, 0])
         ax_box = fig.add_subplot(gs[1, 0], sharex=ax_cdf)
         ax_comp = fig.add_subplot(gs[:, 1])
@@ -421,16 +469,15 @@ def plot_latency(
         ax_box.set_ylim(-0.6, len(labels) - 0.4)
         ax_box.set_xscale("log")
         hi = max(int(np.max(latencies[k])) for k in labels)
-        _log_cycles_axis(ax_box, hi / max(lo, 1))
+        _log_cycles_axis(ax_box, hi / max(lo, 1), lay.left_width)
         ax_box.set_xlabel("EINIT latency (cycles, log scale): request to EINIT done")
         ax_box.set_title("box p25-p75, line p50, whiskers p1-p99, ◇ mean", fontsize=9)
         finish_axes(ax_box, grid="x")
         ax_cdf.set_xlim(left=max(lo * 0.8, 1))
 
-        comp = components.reindex(labels).fillna(0.0)
         y = np.arange(len(labels))[::-1].astype(float)
         left = np.zeros(len(labels))
-        for part in ("einit", "msr", "lock", "trap"):
+        for part in _LATENCY_PARTS:
             cs = COMPONENTS[part]
             vals = comp[part].to_numpy(dtype=float)
             for i, label in enumerate(labels):
@@ -447,20 +494,14 @@ def plot_latency(
                 )
             left += vals
         for i in range(len(labels)):
-            non_einit = left[i] - float(comp["einit"].iloc[i])
             ax_comp.annotate(
-                f"{left[i]:,.0f}\n(+{non_einit:,.0f} beyond EINIT)",
-                (left[i], y[i]),
-                xytext=(3, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=9,
+                notes[i], (left[i], y[i]), xytext=(_NOTE_OFFSET, 0), textcoords="offset points", va="center", fontsize=9
             )
         ax_comp.set_yticks(y, labels)
         ax_comp.set_xlabel("mean cycles per launch")
         ax_comp.set_title("mean latency, by part")
         ax_comp.xaxis.set_major_formatter(_cycles_formatter())
-        ax_comp.set_xlim(0, float(left.max()) * 1.55 if left.max() > 0 else 1)
+        ax_comp.set_xlim(0, lay.xmax)
         finish_axes(ax_comp, grid="x")
         proxies = [
             Patch(
@@ -469,18 +510,171 @@ def plot_latency(
                 hatch=COMPONENTS[p].hatch or None,
                 label=COMPONENTS[p].label,
             )
-            for p in ("einit", "msr", "lock", "trap")
+            for p in _LATENCY_PARTS
         ]
-        ax_comp.legend(handles=proxies, loc="upper left", bbox_to_anchor=(0.0, -0.13), ncol=1, frameon=False)
-        fig.legend(
-            handles=ax_cdf.get_legend_handles_labels()[0],
-            loc="outside lower left",
-            ncol=min(len(labels), 3),
+        # Both legends hang from the top of the band under the x-axis labels: the parts
+        # under the right-hand axes, the designs (the CDF's lines) at the left.
+        band_top = lay.band_top / lay.height
+        comp_x = (lay.left + lay.left_width + lay.wgap) / lay.width
+        ax_comp.legend(
+            handles=proxies,
+            loc="upper left",
+            bbox_to_anchor=(comp_x, band_top),
+            bbox_transform=fig.transFigure,
+            ncol=1,
             frameon=False,
         )
-        title_figure(fig, "EINIT latency per design", caption, engine=engine)
+        fig.legend(
+            handles=ax_cdf.get_legend_handles_labels()[0],
+            loc="upper left",
+            bbox_to_anchor=(0.0, band_top),
+            ncol=lay.legend_cols,
+            frameon=False,
+        )
         settle(fig)
     return fig
+
+
+_LATENCY_PARTS = ("einit", "msr", "lock", "trap")
+"""The parts of the mean latency the latency figure stacks (no schedule-in loads: they
+are not on a launch's path)."""
+
+_NOTE_OFFSET = 3.0
+"""Points between a bar's end and its note (total and part beyond EINIT)."""
+
+_PT = 1 / 72
+"""Inches per point."""
+
+
+@dataclass(frozen=True)
+class _LatencyLayout:
+    """Where the latency figure's parts go, in inches: the margins (``left`` ... ``bottom``),
+    the gaps between the two columns (``wgap``) and the two left-hand rows (``hgap``),
+    the columns' widths, the top of the legends' band (from the figure's bottom), the
+    designs' legend columns and the right-hand axes' upper x limit (``xmax``, cycles)."""
+
+    width: float
+    height: float
+    left: float
+    right: float
+    top: float
+    bottom: float
+    wgap: float
+    hgap: float
+    left_width: float
+    right_width: float
+    band_top: float
+    legend_cols: int
+    xmax: float
+
+    def with_title(self, suptitle: str, n_designs: int) -> _LatencyLayout:
+        """The layout with room for ``suptitle`` (several lines) above the axes, and a taller
+        figure when the box view would give a design less than a line of text."""
+        pad = _LAYOUT_PAD * _PT
+        title_h = text_size(suptitle, 11)[1]
+        top = 0.02 * self.height + title_h + pad + text_size("CDF", 10)[1] + _TITLE_PAD * _PT
+        height = self.height
+        # The box view gets 1/2.6 of the axes' height; a design needs 13 pt of it.
+        need_axes = 2.6 * n_designs * 13 * _PT
+        axes = height - top - self.bottom - self.hgap
+        if axes < need_axes:
+            height += need_axes - axes
+            top = 0.02 * height + title_h + pad + text_size("CDF", 10)[1] + _TITLE_PAD * _PT
+        return dataclasses.replace(self, height=height, top=top)
+
+
+_LAYOUT_PAD = 6.0
+"""Points of space kept between neighbouring parts of a fixed layout, and at the figure's edges."""
+_TITLE_PAD = 6.0
+"""Points between an axes and its title (matplotlib's ``axes.titlepad``)."""
+_LEGEND_PAD = 0.5 + 0.4
+"""A frameless legend's space around its entries, in font sizes (``borderaxespad`` + ``borderpad``)."""
+
+
+def _legend_size(texts: Sequence[str], ncol: int, fontsize: float = 9.0) -> tuple[float, float]:
+    """Width and height (inches) of a frameless legend of ``texts`` in ``ncol`` columns
+    (filled column by column, as matplotlib does) with line or patch handles, from
+    matplotlib's default legend spacing (in font sizes): handle 2.0, handle-text gap 0.8,
+    column gap 2.0, row gap 0.5, and :data:`_LEGEND_PAD` round it."""
+    em = fontsize * _PT
+    rows = math.ceil(len(texts) / ncol)
+    cols = [list(col) for col in np.array_split(np.asarray(texts, dtype=object), ncol)]  # as Legend does
+    widths = [max(text_size(str(t), fontsize)[0] for t in col) + 2.8 * em for col in cols if col]
+    line = max(text_size("lp", fontsize)[1], 0.7 * em)
+    width = sum(widths) + 2.0 * em * (len(widths) - 1) + 2 * _LEGEND_PAD * em
+    height = rows * line + (rows - 1) * 0.5 * em + 2 * _LEGEND_PAD * em
+    return width, height
+
+
+def _latency_layout(labels: Sequence[str], totals: np.ndarray, notes: Sequence[str]) -> _LatencyLayout:
+    """The fixed layout of :func:`plot_latency` for designs ``labels`` (so long labels get
+    room), the bars' ``totals`` (cycles) and their ``notes`` (which must fit right of
+    the bars); the title's room is added by :meth:`_LatencyLayout.with_title`.
+
+    Widths come from :func:`text_size`; the figure is 10 x 5.4 in unless the labels
+    need more width. Left column: the CDF above the box view (heights 1.6 : 1);
+    right column: the mean latency by part; under them, a band with the legends.
+    """
+    pt = _PT
+    pad = _LAYOUT_PAD * pt
+    tick = (mpl.rcParams["ytick.major.size"] + mpl.rcParams["ytick.major.pad"]) * pt
+    label_w = max(text_size(lab, 9)[0] for lab in labels)
+    # A log-axis tick label (50k ... 500k) reaches half its width past the axes' ends.
+    tick_half = text_size("500k", 9)[0] / 2
+    cdf_left = text_size("fraction", 10)[1] + mpl.rcParams["axes.labelpad"] * pt + text_size("0.0", 9)[0] + tick
+    left = pad + max(cdf_left, label_w + tick)
+    wgap = tick_half + pad + label_w + tick
+    right_base = pad + tick_half
+    parts_w, parts_h = _legend_size([COMPONENTS[p].label for p in _LATENCY_PARTS], 1)
+    xlabel_w = text_size("EINIT latency (cycles, log scale): request to EINIT done", 10)[0]
+    min_left_w = max(2.6, xlabel_w + 2 * pad - 2 * min(left, wgap))
+    min_right_w = max(2.0, parts_w)
+    peak = float(totals.max()) if len(totals) and totals.max() > 0 else 0.0
+    xmax = peak * 1.55 if peak > 0 else 1.0
+    note_w = [text_size(n, 9)[0] + _NOTE_OFFSET * pt for n in notes]
+
+    width, right = 10.0, right_base
+    left_w = right_w = 0.0
+    for _ in range(50):
+        room = width - left - wgap - right
+        right_w = max(room / 2.25, min_right_w)
+        left_w = max(room - right_w, min_left_w)
+        # A note starts at its bar's end; what does not fit in the axes goes in the margin.
+        over = max((t / xmax - 1) * right_w + w for t, w in zip(totals, note_w, strict=True)) if peak > 0 else 0.0
+        new_right = max(right_base, over + pad)
+        need = left + left_w + wgap + right_w + right
+        new_width = math.ceil(need * 10 - 1e-6) / 10 if need > width + 1e-6 else width  # wider only for long labels
+        if abs(new_right - right) < 1e-4 and abs(new_width - width) < 1e-4:
+            break
+        right, width = new_right, new_width
+
+    # The designs' legend: as many columns (up to 3) as fit left of the parts' legend.
+    avail = left + left_w + wgap - pad
+    cols = 1
+    for k in range(min(len(labels), 3), 0, -1):
+        if _legend_size(labels, k)[0] <= avail:
+            cols = k
+            break
+    band = max(parts_h, _legend_size(labels, cols)[1])
+    xaxis = tick + text_size("500k", 9)[1] + mpl.rcParams["axes.labelpad"] * pt + text_size("EINIT", 10)[1]
+    bottom = pad + band + xaxis
+    # Between the CDF and the box view: the CDF's ticks and the box view's 9 pt title.
+    hgap = tick + text_size("box", 9)[1] + _TITLE_PAD * pt
+    return _LatencyLayout(
+        width=width,
+        height=5.4,
+        left=left,
+        right=right,
+        top=0.0,
+        bottom=bottom,
+        wgap=wgap,
+        hgap=hgap,
+        left_width=left_w,
+        right_width=right_w,
+        band_top=bottom - xaxis,
+        legend_cols=cols,
+        xmax=xmax,
+    )
 
 
 _OVERHEAD_LABELS = {"lock": "lock held + global-lock wait"}
@@ -510,12 +704,38 @@ def plot_overhead(components: pd.DataFrame, *, caption: Caption | None = None) -
     values = {p: components[p].to_numpy(dtype=float) for p in parts}
     total = sum(values.values(), np.zeros(len(labels)))
     share = {p: np.divide(values[p] * 100.0, total, out=np.zeros(len(labels)), where=total > 0) for p in parts}
+    std = components["total_std"].to_numpy(dtype=float) if "total_std" in components else np.zeros(len(labels))
+    launches = components["launches"].to_numpy(dtype=float) if "launches" in components else np.zeros(0)
+    per_launch_axis = bool(len(launches) and launches[0] > 0 and np.all(launches == launches[0]))
+    proxies = [
+        Patch(
+            facecolor=tint("#555555", COMPONENTS[p].strength),
+            edgecolor="#555555",
+            hatch=COMPONENTS[p].hatch or None,
+            label=_OVERHEAD_LABELS.get(p, COMPONENTS[p].label),
+        )
+        for p in parts
+    ]
     with house_style():
-        fig = new_figure((9.5, 4.8))
-        ax, ax_pct = fig.subplots(1, 2, width_ratios=(1.35, 1.0))
+        fig = new_figure((9.5, 4.8), fixed=True)
+        n_seeds = " (mean ± stddev over seeds)" if np.any(std > 0) else ""
+        title_figure(fig, "Launch-control overhead per design" + n_seeds, caption)
+        # The annotated totals reach above the tallest bar (its top is a sticky edge, so the
+        # y margin does not apply there): the axes' titles sit above them.
+        title_pad = _TITLE_PAD + 3 + text_size("133M", 9)[1] / _PT
+        panels = _BarPanels.start(
+            fig,
+            labels,
+            [str(p.get_label()) for p in proxies],
+            ("cycles per run (EINIT excluded)", "cycles per launch", "share of the overhead (%)"),
+            (9.5, 4.8),
+            (1.35, 1.0),
+            title_pad=title_pad,
+        )
+        ax, ax_pct = panels.axes
         x = np.arange(len(labels), dtype=float)
         for target, data in ((ax, values), (ax_pct, share)):
-            bottom = np.zeros(len(labels))
+            bottoms = np.zeros(len(labels))
             for part in parts:
                 cs = COMPONENTS[part]
                 for i, label in enumerate(labels):
@@ -524,16 +744,15 @@ def plot_overhead(components: pd.DataFrame, *, caption: Caption | None = None) -
                         x[i],
                         data[part][i],
                         0.62,
-                        bottom=bottom[i],
+                        bottom=bottoms[i],
                         color=tint(st.color, cs.strength),
                         edgecolor=st.color,
                         linewidth=0.8,
                         hatch=cs.hatch or None,
                     )
-                bottom += data[part]
+                bottoms += data[part]
             target.set_xticks(x, labels, rotation=30, ha="right", rotation_mode="anchor")
             finish_axes(target)
-        std = components["total_std"].to_numpy(dtype=float) if "total_std" in components else np.zeros(len(labels))
         if np.any(std > 0):
             ax.errorbar(x, total, yerr=std, fmt="none", ecolor="#222222", elinewidth=1.0, capsize=3)
         for i in range(len(labels)):
@@ -548,12 +767,12 @@ def plot_overhead(components: pd.DataFrame, *, caption: Caption | None = None) -
         ax.set_ylabel("cycles per run (EINIT excluded)")
         ax.yaxis.set_major_formatter(_cycles_formatter())
         ax.margins(y=0.15)
-        ax.set_title("in total")
+        ax.set_title("in total", pad=title_pad)
         ax_pct.set_ylabel("share of the overhead (%)")
         ax_pct.set_ylim(0, 100)
-        ax_pct.set_title("by part")
-        launches = components["launches"].to_numpy(dtype=float) if "launches" in components else np.zeros(0)
-        if len(launches) and launches[0] > 0 and np.all(launches == launches[0]):
+        ax_pct.set_title("by part", pad=title_pad)
+        sec = None
+        if per_launch_axis:
             n = float(launches[0])
 
             def per_launch(v: Any) -> Any:
@@ -566,22 +785,103 @@ def plot_overhead(components: pd.DataFrame, *, caption: Caption | None = None) -
             sec.set_ylabel("cycles per launch")
             sec.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
             sec.tick_params(labelsize=9)
-        proxies = [
-            Patch(
-                facecolor=tint("#555555", COMPONENTS[p].strength),
-                edgecolor="#555555",
-                hatch=COMPONENTS[p].hatch or None,
-                label=_OVERHEAD_LABELS.get(p, COMPONENTS[p].label),
-            )
-            for p in parts
-        ]
-        fig.legend(handles=proxies, loc="outside lower center", ncol=2, frameon=False)
-        n_seeds = ""
-        if np.any(std > 0):
-            n_seeds = " (mean ± stddev over seeds)"
-        title_figure(fig, "Launch-control overhead per design" + n_seeds, caption)
+        sec_axis = 0.0
+        if sec is not None:
+            sec.apply_aspect()  # its limits follow the left axis's
+            sec_axis = _yaxis_width(sec.yaxis)
+        panels.finish(_yaxis_width(ax.yaxis), sec_axis + _LAYOUT_PAD * _PT + _yaxis_width(ax_pct.yaxis), proxies)
         settle(fig)
     return fig
+
+
+_SIN30, _COS30 = 0.5, math.sqrt(3) / 2
+"""Of the 30 degrees the bar figures' design labels slant at."""
+
+
+def _yaxis_width(axis: Any) -> float:
+    """Inches beside an axes that its y ``axis`` takes: ticks, tick labels and a (rotated) label."""
+    pt = _PT
+    tick = float(mpl.rcParams["ytick.major.size"] + mpl.rcParams["ytick.major.pad"]) * pt
+    label = text_size("cycles", 10)[1] + float(mpl.rcParams["axes.labelpad"]) * pt
+    return tick + _tick_labels_width(axis) + label
+
+
+@dataclass
+class _BarPanels:
+    """The fixed layout of two bar panels side by side (overhead, MSR traffic): one bar
+    group per design, its label slanted 30 degrees under it; each panel titled; the
+    legend centred under both; the caption's title above.
+
+    :meth:`start` fixes the rows (title, slanted labels, legend) and makes the axes on a
+    provisional grid; :meth:`finish`, once the bars are drawn, fixes the columns from the
+    y axes' texts and the labels' slant, and adds the legend."""
+
+    fig: Figure
+    gs: Any
+    axes: tuple[Any, Any]
+    labels: list[str]
+    grid: dict[str, float]
+    width: float
+    ratios: tuple[float, float]
+    legend_texts: list[str]
+
+    @classmethod
+    def start(
+        cls,
+        fig: Figure,
+        labels: Sequence[str],
+        legend_texts: Sequence[str],
+        ylabels: Sequence[str],
+        size: tuple[float, float],
+        ratios: tuple[float, float],
+        *,
+        title_pad: float = _TITLE_PAD,
+    ) -> _BarPanels:
+        """Rows for ``fig`` (titled already) of ``size`` inches: taller only when long
+        labels leave the axes less height than their longest y label (``ylabels``) needs."""
+        pt, pad = _PT, _LAYOUT_PAD * _PT
+        tick = (mpl.rcParams["xtick.major.size"] + mpl.rcParams["xtick.major.pad"]) * pt
+        lab_w, lab_h = max(text_size(lab, 9)[0] for lab in labels), text_size("lp", 9)[1]
+        above = text_size(fig.get_suptitle(), 11)[1] + pad + text_size("in total", 10)[1] + title_pad * pt
+        bottom = _legend_size(legend_texts, 2)[1] + pad + tick + lab_w * _SIN30 + lab_h * _COS30
+        need = (above + bottom + max(text_size(t, 10)[0] for t in ylabels) + 2 * pt) / 0.98
+        height = size[1] if need <= size[1] else math.ceil(need * 10) / 10
+        fig.set_size_inches(size[0], height)
+        grid = {"top": 0.02 * height + above, "bottom": bottom, "right": pad + lab_h * _SIN30}
+        gs = fixed_grid(fig, 1, 2, left=1.0, wgap=1.5, width_ratios=ratios, **grid)
+        axes = (fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1]))
+        return cls(fig, gs, axes, list(labels), grid, size[0], ratios, list(legend_texts))
+
+    def finish(self, left_axis: float, gap: float, handles: Sequence[Any]) -> None:
+        """Columns: ``left_axis`` inches for the left panel's y axis, ``gap`` between the
+        panels, and room for the design labels, which slant left of their ticks (the
+        figure gets wider only when long labels leave the left panel under 2.6 in)."""
+        pad = _LAYOUT_PAD * _PT
+        slants = [text_size(lab, 9)[0] * _COS30 + 2 * _PT for lab in self.labels]
+        x0, x1 = self.axes[0].get_xlim()
+        r0, r1 = self.ratios
+        width, left = self.width, pad + left_axis
+        for _ in range(20):
+            ax_w = (width - left - gap - self.grid["right"]) * r0 / (r0 + r1)
+            reach = max(sl - (i - x0) / (x1 - x0) * ax_w for i, sl in enumerate(slants))  # left of the axes
+            left = max(pad + left_axis, pad + reach)
+            need = left + gap + self.grid["right"] + 2.6 * (r0 + r1) / r0
+            if need > width + 1e-6:
+                width = math.ceil(need * 10 - 1e-6) / 10
+        self.fig.set_size_inches(width, self.fig.get_figheight())
+        refit_grid(self.fig, self.gs, left=left, wgap=gap, **self.grid)
+        self.fig.legend(handles=list(handles), loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
+
+
+def _tick_labels_width(axis: Any) -> float:
+    """The widest major tick label (inches) ``axis`` will draw, from its locator and
+    formatter (no tick objects are made)."""
+    locs = list(axis.get_majorticklocs())
+    lo, hi = sorted(axis.get_view_interval())
+    eps = (hi - lo) * 1e-9
+    texts = axis.get_major_formatter().format_ticks(locs)
+    shown = [t for loc, t in zip(locs, texts, strict=True) if lo - eps <= loc <= hi + eps]
+    return max((text_size(t, 9)[0] for t in shown), default=0.0)  # tick labels are 9 pt (finish_axes)
 
 
 _MATRIX_PANELS = (

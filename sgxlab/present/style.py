@@ -7,9 +7,21 @@ with a hatch for bars and a dash pattern for lines.
 
 Decisions
 ---------
-* **Settled layout.** A figure is laid out once (constrained layout, without
-  drawing) when it is made, then frozen (:func:`settle`), so saving it
-  twice, or in another process, draws the same pixels.
+* **Settled layout.** A figure is laid out once when it is made, then
+  frozen (:func:`settle`: no layout engine), so saving it twice, or in
+  another process, draws the same pixels. Two kinds of layout:
+
+  - *Fixed* (the MSR traffic, EINIT latency and overhead figures, where
+    constrained layout cost two thirds of making the figure, over 0.2 s):
+    :func:`fixed_grid` places the figure's gridspec with margins and gaps
+    in inches, sized from the text they must hold (the longest design
+    label, tick labels, titles, the caption's lines, the legends),
+    measured by :func:`text_size` from the font's glyph metrics without a
+    draw; :func:`refit_grid` moves it once the tick labels are known. Long
+    labels widen the figure (and make it taller where they slant) rather
+    than being clipped.
+  - *Constrained* (the other figures): matplotlib's constrained layout,
+    run once without drawing.
 * **No global state.** Figures are :class:`matplotlib.figure.Figure` objects
   made by :func:`new_figure` inside :func:`house_style`, a
   :func:`matplotlib.rc_context` that is undone on exit; the font sizes that
@@ -28,6 +40,7 @@ from __future__ import annotations
 
 import colorsys
 import contextlib
+import functools
 import textwrap
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -36,8 +49,12 @@ from typing import Any, cast
 
 import matplotlib as mpl
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.gridspec import GridSpec
+from matplotlib.textpath import text_to_path
 
 from sgxlab.host.designs import DESIGNS
 
@@ -59,6 +76,9 @@ __all__ = [
     "new_figure",
     "finish_axes",
     "settle",
+    "text_size",
+    "fixed_grid",
+    "refit_grid",
     "title_figure",
     "Caption",
     "Provenance",
@@ -244,14 +264,119 @@ def house_style() -> Iterator[None]:
         yield
 
 
-def new_figure(size: tuple[float, float] = FIGSIZE) -> Figure:
-    """An empty figure of ``size`` inches with constrained layout (call inside :func:`house_style`)."""
-    return Figure(figsize=size, dpi=100, layout="constrained")
+def new_figure(size: tuple[float, float] = FIGSIZE, *, fixed: bool = False) -> Figure:
+    """An empty figure of ``size`` inches with constrained layout, or none when ``fixed``
+    (the caller places a :func:`fixed_grid`) (call inside :func:`house_style`)."""
+    fig = Figure(figsize=size, dpi=100, layout=None if fixed else "constrained")
+    if fixed:
+        fig.set_layout_engine("none")  # not rcParams["figure.constrained_layout.use"] either
+    return fig
+
+
+_FONT_FAMILY = "DejaVu Sans"
+_LINE_SPACING = 1.2
+"""matplotlib's default line spacing of multi-line text (a multiple of the font size)."""
+
+
+@functools.lru_cache(maxsize=4)
+def _agg(dpi: float) -> RendererAgg:
+    return RendererAgg(1, 1, dpi)  # type: ignore[no-untyped-call]  # backend_agg is untyped
+
+
+@functools.lru_cache(maxsize=1024)
+def text_size(text: str, size: float) -> tuple[float, float]:
+    """Width and height in inches of ``text`` set at ``size`` points in the house font:
+    the widest line, and the lines at matplotlib's 1.2 line spacing.
+
+    Measured from the font's glyph metrics without a figure or a draw: the widest of
+    the outlines (:data:`matplotlib.textpath.text_to_path`, as SVG and PDF draw them)
+    and Agg's hinted glyphs at the figure's 100 dpi and at :data:`DPI` (hinting rounds
+    each glyph's advance to whole pixels, up to 5 % wider at 100 dpi). A layout adds
+    its own padding.
+    """
+    prop = FontProperties(family=_FONT_FAMILY, size=size)
+    width = 0.0
+    for line in text.split("\n"):
+        if not line:
+            continue
+        width = max(width, text_to_path.get_text_width_height_descent(line, prop, ismath=False)[0] / 72.0)
+        for dpi in (100.0, float(DPI)):
+            agg_w = _agg(dpi).get_text_width_height_descent(line, prop, ismath=False)[0]  # type: ignore[no-untyped-call]
+            width = max(width, agg_w / dpi)
+    return width, (text.count("\n") + 1) * _LINE_SPACING * size / 72.0
+
+
+def _grid_fractions(
+    fig: Figure, nrows: int, ncols: int, left: float, right: float, top: float, bottom: float, wgap: float, hgap: float
+) -> dict[str, float]:
+    w, h = fig.get_size_inches()
+    cell_w = (w - left - right - wgap * (ncols - 1)) / ncols
+    cell_h = (h - top - bottom - hgap * (nrows - 1)) / nrows
+    if cell_w <= 0 or cell_h <= 0:
+        raise ValueError(f"margins leave no room for the axes of a {w:g} x {h:g} in figure")
+    return {
+        "left": left / w,
+        "right": 1 - right / w,
+        "bottom": bottom / h,
+        "top": 1 - top / h,
+        "wspace": wgap / cell_w,
+        "hspace": hgap / cell_h,
+    }
+
+
+def fixed_grid(
+    fig: Figure,
+    nrows: int,
+    ncols: int,
+    *,
+    left: float,
+    right: float,
+    top: float,
+    bottom: float,
+    wgap: float = 0.0,
+    hgap: float = 0.0,
+    width_ratios: Sequence[float] | None = None,
+    height_ratios: Sequence[float] | None = None,
+) -> GridSpec:
+    """A gridspec on ``fig`` with its margins (``left`` ... ``bottom``) and the gaps between
+    its columns (``wgap``) and rows (``hgap``) in inches, for a figure without a layout
+    engine (:func:`new_figure` with ``fixed=True``): the caller sizes them from the text
+    they hold (:func:`text_size`). The cells share what is left in ``width_ratios`` and
+    ``height_ratios``. :func:`refit_grid` moves it once its axes are drawn on."""
+    return fig.add_gridspec(
+        nrows,
+        ncols,
+        width_ratios=width_ratios,
+        height_ratios=height_ratios,
+        **_grid_fractions(fig, nrows, ncols, left, right, top, bottom, wgap, hgap),
+    )
+
+
+def refit_grid(
+    fig: Figure,
+    gs: GridSpec,
+    *,
+    left: float,
+    right: float,
+    top: float,
+    bottom: float,
+    wgap: float = 0.0,
+    hgap: float = 0.0,
+) -> None:
+    """Move ``gs`` (and its axes) to new margins and gaps in inches, as :func:`fixed_grid`:
+    for margins that depend on the axes' contents (tick labels, known once the data is
+    drawn on them)."""
+    nrows, ncols = gs.get_geometry()
+    gs.update(**_grid_fractions(fig, nrows, ncols, left, right, top, bottom, wgap, hgap))
+    for ax in fig.axes:  # GridSpec.update moves the axes of pyplot's figures only
+        spec = ax.get_subplotspec()
+        if spec is not None and spec.get_topmost_subplotspec().get_gridspec() is gs:
+            ax.set_position(spec.get_position(fig))
 
 
 def settle(fig: Figure) -> Figure:
     """Lay ``fig`` out once (constrained layout, which iterates internally), then freeze
-    it (no layout engine).
+    it (no layout engine); a figure with a fixed layout (:func:`fixed_grid`) is only frozen.
 
     Each draw of a constrained-layout figure starts from the last layout, so
     the first and second saves of a fresh figure would differ by a fraction
