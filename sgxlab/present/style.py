@@ -245,6 +245,7 @@ HOUSE_RC: Mapping[str, Any] = {
     "hatch.color": "#222222",
     "axes.formatter.use_locale": False,
     "axes.formatter.useoffset": False,
+    "axes.titley": 1.0,  # a fixed title place: no axes has labels on top, and finding one costs a layout per draw
     "figure.dpi": 100,
     "savefig.dpi": DPI,
     "svg.hashsalt": "sgxlab",
