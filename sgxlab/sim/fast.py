@@ -10,12 +10,15 @@ that). It knows the built-in designs only; for anything else it raises
 How each design becomes array arithmetic
 ----------------------------------------
 
-Launches are sorted stably by physical CPU, so every CPU's launches form one
-contiguous run in trace order and "the previous launch on this CPU" is the
-previous element. The four hash words are compared as small integer ids
-(equal 64-bit words get equal ids; Intel's reset value and zero have their
-own), so a partial collision between two signers' words would still be
-counted word by word. With ``s3[i]`` = number of S3 events before launch *i*:
+Launches are sorted stably by physical CPU (the trace's kept
+:meth:`Trace.launch_cpu_order`, sorted once per trace), so every CPU's
+launches form one contiguous run in trace order and "the previous launch on
+this CPU" is the previous element. The four hash words are compared as small
+integer ids (equal 64-bit words get equal ids; Intel's reset value and zero
+have their own), so a partial collision between two signers' words would
+still be counted word by word; a launch's pair (what the MSRs or the cache
+held, what it wants) is one small int indexing tables of those comparisons
+(:func:`_pair_codes`). With ``s3[i]`` = number of S3 events before launch *i*:
 
 * ``always-write``: 4 WRMSR per launch; never fails.
 * ``read-compare``: H before a launch is the previous launch's words on that
@@ -39,7 +42,9 @@ counted word by word. With ``s3[i]`` = number of S3 events before launch *i*:
   ``lehash``), lewr-guest launch or host launch on that CPU, unless an S3
   came later; a guest without lewr fails when that H is not its signer (on
   a valid trace it never does, see docs/simulator.md, but this engine
-  computes it rather than assume it).
+  computes it rather than assume it): per such launch, the last setter
+  launch comes from a running maximum over the CPU-sorted launches and the
+  last schedule-in from the schedule-ins sorted by CPU (:func:`_eager_failures`).
 
 Interrupts during EINIT (the trace's ``unmasked`` column, k per launch):
 a launch makes ``a = min(k + 1, 1000)`` attempts and fails with
@@ -85,23 +90,32 @@ contract's rules is refused, never approximated.
 
 Timing is Lindley's recursion per queue in closed form: with ``E`` the
 exclusive running sum of service times, ``wait = cummax(A - E) - (A - E)``
-(one queue for a global lock, else one per CPU; per-CPU runs are separated by
-adding a per-run offset so one running maximum serves them all). Everything
-is int64 and exact.
+(one queue for a global lock, else one per CPU), computed a block of
+launches at a time (:func:`_queue_pass`; the running sum and maximum carry
+over, the maximum restarts at each CPU's run). Without interrupts a launch's
+service time is ``table[code]``, ``code`` an int8 number made of its few
+counts (WRMSRs, trap, lewr exits, forced retry; :func:`_service`), so no
+int64 service column exists and the total comes from the counts. Everything
+is int64 and exact; the latencies are stored as int32 while they fit
+(:class:`_LatencyStore`), and their p50 and p99 are found by
+:func:`sgxlab.sim.stats.percentiles` (sampled brackets, exact).
 
-Memory: the per-launch working set is a handful of int64 columns (times,
-service, wait) plus int8/int16/bool columns; temporaries are dropped as soon
-as they are used, and updated in place where they can be (the arrival times
-become the queue's scratch array), about 41 bytes per launch at the peak
-(``bench/run.py`` and ``bench/trace.py`` measure 10 M-launch runs).
-Positions inside eager-load's per-vCPU and per-CPU passes are int32; the
-launch index arrays stay int64, as numpy would convert int32 indices on every
-gather (measured slower).
+Memory: the large passes go a block (``_BLOCK`` launches) at a time into
+small reused buffers, so the working set is a few narrow per-launch columns:
+the latencies (4 bytes while they fit in int32), the CPU-sorted trace rows
+when not every row is a launch (int32, 4), flags and codes (bool/int8, 1
+each). Measured with tracemalloc on 10 M launches: 5 to 6 bytes per launch
+on ``host-only``, 11 to 12 on ``multi-tenant`` (3.1 rows per launch), 15 for
+eager-load there (its schedule-ins). The trace's kept CPU order (int64, 8
+bytes per launch) belongs to the trace and is not counted; ``bench/run.py``
+and ``bench/trace.py`` measure whole 10 M-launch runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -147,6 +161,10 @@ _FLAGS = {
 }
 
 _I64 = np.int64
+
+_BLOCK = 1 << 16
+"""Launches per block of the blockwise passes: their buffers (512 KB of int64) stay in cache
+and are reused, instead of fresh full-length temporaries the kernel must zero."""
 
 
 class Model(NamedTuple):
@@ -244,6 +262,14 @@ def _pos_dtype(n: int) -> type[np.signedinteger[Any]]:
     return np.int32 if n < 2**31 - 1 else np.int64
 
 
+def _gather(col: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``col[idx]``, blockwise (a small index buffer, never a full-length int64 copy of ``idx``)."""
+    out = np.empty(len(idx), dtype=col.dtype)
+    for a in range(0, len(idx), _BLOCK):
+        np.take(col, idx[a : a + _BLOCK], out=out[a : a + _BLOCK], mode="clip")
+    return out
+
+
 def _prev(w: np.ndarray, first: np.ndarray, boot: int) -> np.ndarray:
     """The previous element on the same CPU (``boot`` for each CPU's first launch)."""
     p = np.empty_like(w)
@@ -254,43 +280,105 @@ def _prev(w: np.ndarray, first: np.ndarray, boot: int) -> np.ndarray:
     return p
 
 
-def _wait(A: np.ndarray, S: np.ndarray, starts: np.ndarray | None, *, overwrite: bool = False) -> np.ndarray:
-    """Waiting time of each job under FIFO single-server queues (Lindley, closed form).
+def _pair_codes(want: np.ndarray, reset: np.ndarray, boot: int, m: int) -> np.ndarray:
+    """``prev * m + want`` for each launch (CPU-sorted), ``prev`` being the previous launch's
+    ``want`` on its CPU, or ``boot`` where ``reset``: one small int that indexes a table of
+    ``(m, m)`` signer-column pairs (``m`` = columns of :func:`signer_word_ids`)."""
+    dt = np.int16 if m * m <= np.iinfo(np.int16).max else np.int32
+    pc = _prev(want, reset, boot).astype(dt, copy=False)
+    np.multiply(pc, dt(m), out=pc)
+    np.add(pc, want, out=pc, casting="unsafe")
+    return pc
 
-    ``A`` arrivals and ``S`` service times (int64) in queue order; ``starts``
-    are the indices where a new queue begins (``None``: one queue). Returns
-    ``start - A`` as int64. ``overwrite``: ``A`` (a writable int64 array the
-    caller no longer needs) is used as scratch space, one array less.
+
+def _words_differing(ids: np.ndarray) -> np.ndarray:
+    """For each pair code of :func:`_pair_codes`, how many of the four hash words differ (int8)."""
+    diff = ids[:, :, None] != ids[:, None, :]  # (4, m, m)
+    counts: np.ndarray = diff.sum(axis=0, dtype=np.int8)
+    return counts.reshape(-1)
+
+
+def _queue_pass(
+    arrivals: Callable[[int, int, np.ndarray], np.ndarray],
+    service: Callable[[int, int, np.ndarray], np.ndarray],
+    n: int,
+    starts: np.ndarray | None,
+    lat: _LatencyStore,
+    *,
+    block: int | None = None,
+) -> tuple[int, int]:
+    """FIFO single-server queues by Lindley's recursion in closed form, one block at a time.
+
+    Jobs ``0..n-1`` in queue order; ``arrivals(a, b, buf)`` and ``service(a, b, buf)``
+    give the int64 arrival and service times of jobs ``a:b`` (in ``buf``, or any array
+    the pass only reads). ``starts``: the ascending indices where a queue begins
+    (``None``: one queue). With ``E`` the exclusive running sum of the service times,
+    a job waits ``cummax(A - E) - (A - E)``, the running maximum taken within its
+    queue (``E``'s offset cancels out, so one running sum serves all queues). The
+    running sum and maximum are carried from block to block, so three block buffers
+    are all the memory it takes. Puts each job's latency (wait + service) in ``lat``
+    (from index 0); returns the exact total wait and the largest latency.
     """
-    n = len(A)
     if n == 0:
-        return np.zeros(0, dtype=_I64)
-    Y = np.cumsum(S, dtype=_I64)
-    Y -= S  # exclusive running sum E
-    if overwrite:
-        np.subtract(A, Y, out=A)
-        del Y
-        Y = A  # Y = A - E
-    else:
-        np.subtract(A, Y, out=Y)  # Y = A - E
-    if starts is not None and len(starts) > 1:
-        bounds = np.append(starts, n)
-        lo, hi = int(Y.min()), int(Y.max())
-        span = hi - lo + 1
-        if abs(lo) + abs(hi) + span * len(starts) < 2**62:
-            # Lift each queue above all earlier ones: one running max then serves all.
-            for g in range(1, len(starts)):
-                Y[bounds[g] : bounds[g + 1]] += _I64(g * span)
-            cm = np.maximum.accumulate(Y)
-        else:  # pragma: no cover - astronomically long runs only
-            cm = np.empty_like(Y)
-            for g in range(len(starts)):
-                a, b = bounds[g], bounds[g + 1]
-                np.maximum.accumulate(Y[a:b], out=cm[a:b])
-    else:
-        cm = np.maximum.accumulate(Y)
-    cm -= Y
-    return cm
+        return 0, 0
+    size = min(block or _BLOCK, n)
+    buf_a, buf_s, buf_c = (np.empty(size, dtype=_I64) for _ in range(3))
+    qs = np.zeros(1, dtype=np.int64) if starts is None else np.asarray(starts, dtype=np.int64)
+    before = 0  # service of the jobs before the block
+    carry = 0  # running maximum of A - E at the end of the previous block
+    total_wait = top = 0
+    for a in range(0, n, size):
+        b = min(a + size, n)
+        m = b - a
+        Y = buf_a[:m]
+        A = arrivals(a, b, Y)
+        if A is not Y:
+            np.copyto(Y, A)
+        S = service(a, b, buf_s[:m])
+        C = np.cumsum(S, out=buf_c[:m])
+        np.subtract(C, S, out=C)
+        C += _I64(before)  # E
+        before = int(C[-1]) + int(S[-1])
+        np.subtract(Y, C, out=Y)  # Y = A - E
+        cuts = qs[np.searchsorted(qs, a) : np.searchsorted(qs, b)] - a  # queue starts in the block
+        bounds = [0, *(int(c) for c in cuts if c), m]
+        for s, e in itertools.pairwise(bounds):
+            np.maximum.accumulate(Y[s:e], out=C[s:e])
+        if a and not (len(cuts) and cuts[0] == 0):  # the block's first queue goes on from the last block
+            np.maximum(C[: bounds[1]], _I64(carry), out=C[: bounds[1]])
+        carry = int(C[-1])
+        np.subtract(C, Y, out=C)  # the wait
+        total_wait += exact_sum(C)
+        np.add(C, S, out=C)  # the latency
+        top = max(top, int(C.max()))
+        lat.put(a, C, top)
+    return total_wait, top
+
+
+class _LatencyStore:
+    """The latencies of a run, for the percentiles: int32 while every one so far fits
+    (half the memory, and half the fresh pages), int64 from the first that does not."""
+
+    def __init__(self, n: int, *, narrow: bool = True):
+        self.values = np.empty(n, dtype=np.int32 if narrow else _I64)
+
+    def put(self, a: int, block: np.ndarray, top: int) -> None:
+        """Store ``block`` (int64, none above ``top``) at index ``a``."""
+        if self.values.dtype == np.int32 and top > np.iinfo(np.int32).max:
+            wide = np.empty(len(self.values), dtype=_I64)
+            wide[:a] = self.values[:a]
+            self.values = wide
+        self.values[a : a + len(block)] = block
+
+
+def _wait(A: np.ndarray, S: np.ndarray, starts: np.ndarray | None, *, block: int | None = None) -> np.ndarray:
+    """Waiting time of each job under FIFO single-server queues (:func:`_queue_pass` over
+    whole columns): ``A`` arrivals and ``S`` service times (int64) in queue order,
+    ``starts`` where each queue begins (``None``: one queue). Returns int64 waits."""
+    lat = _LatencyStore(len(A), narrow=False)
+    _queue_pass(lambda a, b, _: A[a:b], lambda a, b, _: S[a:b], len(A), starts, lat, block=block)
+    wait: np.ndarray = lat.values - S
+    return wait
 
 
 def _next_same(group: np.ndarray, rows: np.ndarray, none: int) -> np.ndarray:
@@ -341,123 +429,223 @@ def _s3_reloads(trace: Trace, s3_row: np.ndarray, *, expand: bool) -> tuple[int,
 
 
 def _eager_failures(
-    trace: Trace,
-    ids: np.ndarray,
-    s3_row: np.ndarray | None,
-    reloads: np.ndarray | None,
-    *,
-    skip: np.ndarray | None = None,
-    host_le: int | None = None,
+    trace: Trace, ids: np.ndarray, lo: _Order, lc: _Launches, ev: _Events, host_le: int | None
 ) -> np.ndarray:
     """Trace rows of the native guest EINITs that fail under eager-load (guests without lewr only).
 
-    ``reloads`` (from :func:`_s3_reloads`) are implicit SCHED rows placed
-    right after their S3 row. ``skip``: launch rows the host policy refused
-    (they write nothing). ``host_le``: host launches load that signer's hash
-    (a host with one launch enclave) instead of their own.
+    Such a launch (a *check*) meets the H that the last *setter* on its CPU
+    before it left: a schedule-in (a SCHED row, or an S3 resume's reload, right after its
+    S3 row: :func:`_s3_reloads`), a lewr guest's launch or a host launch (what it
+    writes: its signer's hash, the LE's for a ``host_le`` host), unless an S3 came
+    after that setter (then Intel's); it fails when H is not its signer's hash.
+    Refused launches (not in ``lo``) write nothing. One pass over the CPU-sorted
+    launches, a block at a time, carries the last setter launch (a running
+    maximum of positions); each block's checks then find the last schedule-in
+    among the schedule-ins sorted by CPU (:class:`_EagerChecks`). Memory: the
+    schedule-ins and blocks, nothing of the launches' length.
     """
-    kind = trace.kind
-    nvms = len(trace.vms)
     none = np.zeros(0, dtype=np.int64)
-    if nvms == 0:
+    if lc.guest_s is None or not lo.nl:
         return none
-    lewr_tab = np.array([s.lewr for s in trace.vms] + [False], dtype=bool)
-    lehash_tab = np.array([s.lehash for s in trace.vms] + [-1], dtype=np.int16)
-    r = np.flatnonzero((kind == SCHED) | (kind == LAUNCH)).astype(_pos_dtype(len(kind)))
-    if skip is not None and len(skip):
-        r = r[~np.isin(r, skip, assume_unique=True)]
-    k_r = kind[r]
-    vm_r = trace.vm[r]
-    if not (~lewr_tab[vm_r] & (vm_r >= 0) & (k_r == LAUNCH)).any():
-        return none
-    cpu_r = trace.cpu[r]
-    vcpu_r = trace.vcpu[r]
-    code = trace.signer[r]  # the signer for launches, to fill for SCHED rows
-    if host_le is not None:
-        code[vm_r < 0] = host_le  # what a host launch writes: the LE's hash
-    s3_r = s3_row[r] if s3_row is not None else None
-    if reloads is not None and reloads.shape[1]:
-        assert s3_row is not None
-        at = np.searchsorted(r, reloads[0])  # right after the S3 row
-        m = reloads.shape[1]
-        r = np.insert(r, at, -1)  # no trace row of its own
-        k_r = np.insert(k_r, at, np.full(m, SCHED, k_r.dtype))
-        cpu_r = np.insert(cpu_r, at, reloads[1].astype(cpu_r.dtype))
-        vm_r = np.insert(vm_r, at, reloads[2].astype(vm_r.dtype))
-        vcpu_r = np.insert(vcpu_r, at, reloads[3].astype(vcpu_r.dtype))
-        code = np.insert(code, at, np.full(m, -1, code.dtype))
-        assert s3_r is not None
-        s3_r = np.insert(s3_r, at, s3_row[reloads[0]])
-    sched_r = k_r == SCHED
-    del k_r
-    lewr_r = lewr_tab[vm_r]
-    check_r = ~sched_r & (vm_r >= 0) & ~lewr_r
-    if sched_r.any():
-        # The vCPU's virtual hash when it is scheduled in: its last lewr launch's signer, else lehash.
-        q = np.flatnonzero(sched_r | lewr_r)  # SCHED rows and lewr-guest launches
-        nq = len(q)
-        pdt = _pos_dtype(nq)
-        q = q.astype(pdt)
-        key = _vcpu_key(vm_r[q], vcpu_r[q], trace)
-        o = np.argsort(key, kind="stable").astype(pdt)
-        q = q[o]  # in vCPU order (stable: time order within a vCPU)
-        key = key[o]
-        del o
-        start = np.empty(nq, dtype=bool)
-        start[0] = True
-        np.not_equal(key[1:], key[:-1], out=start[1:])
-        del key
-        pos = np.arange(nq, dtype=pdt)
-        gstart = np.where(start, pos, 0)
-        del start
-        np.maximum.accumulate(gstart, out=gstart)
-        sq = sched_r[q]
-        last = np.where(~sq, pos, -1)
-        del pos
-        np.maximum.accumulate(last, out=last)
-        has = last >= gstart  # a lewr launch of this vCPU before: its signer, else the VM's lehash
-        del gstart
-        np.maximum(last, 0, out=last)
-        v = lehash_tab[vm_r[q]]
-        np.copyto(v, code[q][last], where=has)
-        del last, has
-        code[q[sq]] = v[sq]
-        del q, sq, v
-    # Per CPU: the last setter before each check row, unless an S3 came after it.
-    nr = len(r)
-    del vm_r, vcpu_r, sched_r, lewr_r
-    o = np.argsort(cpu_r, kind="stable")
-    cpu_s = cpu_r[o]
-    del cpu_r
-    o = o.astype(_pos_dtype(nr))
-    pos = np.arange(nr, dtype=_pos_dtype(nr))
-    start = np.empty(nr, dtype=bool)
-    start[0] = True
-    np.not_equal(cpu_s[1:], cpu_s[:-1], out=start[1:])
-    del cpu_s
-    gstart = np.where(start, pos, 0)
-    np.maximum.accumulate(gstart, out=gstart)
-    del start
-    chk_s = check_r[o]
-    del check_r
-    last = np.where(~chk_s, pos, -1)
-    del pos
+    if lo.order is None and len(lo.starts) > 1:  # an unvalidated trace: one CPU declared, more used
+        lo, lc = _sorted_by_cpu(trace, lo, lc)
+    guest_s, lewr_s = lc.guest_s, lc.lewr_s
+    assert guest_s is not None and lewr_s is not None
+    checks = _EagerChecks(trace, ids, lo, lc, ev, host_le)
+    fails = [none]
+    carry = -1  # the last setter launch so far on the current CPU
+    for a in range(0, lo.nl, _BLOCK):
+        b = min(a + _BLOCK, lo.nl)
+        setter = ~guest_s[a:b]
+        setter |= lewr_s[a:b]
+        runs = lo.starts[np.searchsorted(lo.starts, a, side="right") - 1 : np.searchsorted(lo.starts, b)]
+        last, carry = _last_setters(setter, [int(r) - a for r in runs if r >= a], a, carry)
+        c = np.flatnonzero(~setter)
+        if not len(c):
+            continue
+        c += a
+        rows = lo.rows(a, b)
+        cut = np.searchsorted(c, runs[1:])  # the checks of each CPU run in the block
+        for run, (i, j) in zip(runs, itertools.pairwise([0, *cut.tolist(), len(c)]), strict=True):
+            if i < j:
+                fails.append(checks.failing(c[i:j], last[c[i:j] - a], rows, a, int(run)))
+    return np.concatenate(fails)
+
+
+def _sorted_by_cpu(trace: Trace, lo: _Order, lc: _Launches) -> tuple[_Order, _Launches]:
+    """``lo`` and the guest flags of ``lc`` stably sorted by CPU (for launches the trace's
+    order leaves unsorted: a trace with ``ncpus=1`` that uses other CPUs, never validated)."""
+    assert lc.guest_s is not None and lc.lewr_s is not None
+    rows = lo.rows_at(np.arange(lo.nl))
+    order = np.argsort(trace.cpu[rows], kind="stable")
+    srows = rows[order]
+    starts = _run_starts(trace.cpu, srows, lo.nl)
+    first = np.zeros(lo.nl, dtype=bool)
+    first[starts] = True
+    return _Order(lo.nl, order, srows, first, starts), replace(lc, guest_s=lc.guest_s[order], lewr_s=lc.lewr_s[order])
+
+
+def _take_rows(rows: np.ndarray | slice, i: np.ndarray) -> np.ndarray:
+    """``rows[i]`` for a block's trace rows given as an array or as a slice (consecutive rows)."""
+    if isinstance(rows, slice):
+        out: np.ndarray = i + rows.start
+    else:
+        out = rows[i]
+    return out
+
+
+def _last_setters(setter: np.ndarray, starts: list[int], a: int, carry: int) -> tuple[np.ndarray, int]:
+    """For CPU-sorted positions ``a, a+1, ...`` (one block), the last position at or before
+    each on the same CPU where ``setter`` holds (-1: none), given ``carry``, the last one
+    before the block, and ``starts``, where CPU runs start in the block (relative to ``a``);
+    and the new carry."""
+    pos = np.arange(a, a + len(setter), dtype=np.int64)
+    last = np.where(setter, pos, -1)
+    np.maximum(last[:1], carry, out=last[:1])
     np.maximum.accumulate(last, out=last)
-    valid = last >= gstart
-    del gstart
-    np.maximum(last, 0, out=last)
-    lastc = last
-    if s3_r is not None:
-        s3_s = s3_r[o]
-        valid &= s3_s[lastc] == s3_s
-    code_s = code[o]
-    H = np.where(valid, code_s[lastc], np.int16(-1))[chk_s]
-    w = code_s[chk_s]
-    fail = np.zeros(len(w), dtype=bool)
-    for k in range(4):
-        fail |= ids[k][H] != ids[k][w]
-    rows: np.ndarray = r[o[np.flatnonzero(chk_s)[fail]]]
-    return rows
+    for s in starts:  # a setter of an earlier CPU is none of this one's
+        run = last[s:]
+        run[run < a + s] = -1
+    return last, int(last[-1])
+
+
+class _EagerChecks:
+    """What eager-load's checks need besides the running maximum: the schedule-ins by CPU,
+    the CPU of each run, and (built only if some check needs it) the lewr launches by vCPU."""
+
+    def __init__(self, trace: Trace, ids: np.ndarray, lo: _Order, lc: _Launches, ev: _Events, host_le: int | None):
+        self.trace, self.lo, self.lc, self.host_le, self.s3_row = trace, lo, lc, host_le, ev.s3_row
+        self.m = ids.shape[1]
+        self.differ = _words_differing(ids)
+        self.ent = ent = _schedule_ins(trace, ev)
+        run_cpu = trace.cpu[lo.rows_at(lo.starts)].astype(np.int64)
+        # Each run's schedule-ins: ent[bounds[i]:bounds[i + 1]] are on the CPU of run i.
+        self.ent_lo = np.searchsorted(ent.cpu, run_cpu, side="left")
+        self.ent_hi = np.searchsorted(ent.cpu, run_cpu, side="right")
+        # Each schedule-in's VM: its lehash, and whether it has lewr (then its vCPU's last lewr launch counts).
+        self.ent_lehash = np.array([v.lehash for v in trace.vms], dtype=np.int64)[ent.vm]
+        self.ent_lewr = np.array([v.lewr for v in trace.vms], dtype=bool)[ent.vm]
+        self.lewr_index: tuple[np.ndarray, np.ndarray, int] | None = None
+
+    def failing(
+        self, chk: np.ndarray, last: np.ndarray, block_rows: np.ndarray | slice, a: int, run_start: int
+    ) -> np.ndarray:
+        """Trace rows of the failing checks among ``chk`` (CPU-sorted positions, ascending,
+        all on the CPU whose run starts at ``run_start``, in the block from ``a`` whose
+        launches' trace rows are ``block_rows``), ``last`` being the last setter launch
+        before each on its CPU (-1: none)."""
+        trace, ent, m = self.trace, self.ent, self.m
+        rows = _take_rows(block_rows, chk - a).astype(np.int64)
+        e, has_e = self.last_schedule_ins(rows, int(np.searchsorted(self.lo.starts, run_start)))
+        e_key = np.full(len(chk), -1, dtype=np.int64)
+        e_key[has_e] = ent.key[e[has_e]]
+        has_l = last >= 0
+        l_rows = np.zeros(len(chk), dtype=np.int64)
+        inside = last >= a  # in the block (else an earlier one's, or none)
+        l_rows[inside] = _take_rows(block_rows, last[inside] - a)
+        before = has_l & ~inside
+        if before.any():
+            l_rows[before] = self.lo.rows_at(last[before])
+        by_sched = e_key > np.where(has_l, 2 * l_rows, -1)  # the schedule-in came later
+        H = np.full(len(chk), -1, dtype=np.int64)  # Intel's, unless a setter says otherwise
+        use = has_l & ~by_sched
+        if use.any():
+            lr = l_rows[use]
+            code = trace.signer[lr].astype(np.int64)
+            if self.host_le is not None:
+                code[trace.vm[lr] < 0] = self.host_le  # what a host launch writes: the LE's hash
+            H[use] = code
+        if by_sched.any():
+            H[by_sched] = self.virtual_hashes(e[by_sched])
+        if self.s3_row is not None:  # an S3 after the setter: Intel's again
+            assert ent.s3 is not None
+            s3_set = self.s3_row[l_rows]
+            s3_set[by_sched] = ent.s3[e[by_sched]]
+            H[(has_l | by_sched) & (s3_set != self.s3_row[rows])] = -1
+        H[H < 0] += m  # -1: Intel's (column -1 of ids)
+        H *= m
+        H += np.take(trace.signer, rows)
+        failed: np.ndarray = rows[self.differ[H] != 0]
+        return failed
+
+    def last_schedule_ins(self, rows: np.ndarray, run: int) -> tuple[np.ndarray, np.ndarray]:
+        """For launches at trace ``rows`` (ascending) on the CPU of run ``run``, the index of
+        the last schedule-in on that CPU before each (key 2*row; a reload's is 2*S3 row + 1)
+        and whether there is one. Only the schedule-ins between the first and the last
+        launch are placed among the launches (the fewer of the two), then counted."""
+        e0, e1 = int(self.ent_lo[run]), int(self.ent_hi[run])
+        keys = self.ent.key[e0:e1]
+        want = 2 * rows
+        i, j = np.searchsorted(keys, (want[0], want[-1]))
+        at = np.searchsorted(want, keys[i:j])  # the first launch after each of those schedule-ins
+        e = np.cumsum(np.bincount(at, minlength=len(want))[: len(want)])
+        e += e0 + int(i) - 1
+        return e, e >= e0
+
+    def virtual_hashes(self, e: np.ndarray) -> np.ndarray:
+        """The vCPU's virtual hash at schedule-ins ``e``: the signer of its last lewr launch
+        before, else its VM's ``lehash`` (a VM without lewr never has one: ``lehash``)."""
+        trace, ent = self.trace, self.ent
+        out: np.ndarray = self.ent_lehash[e]
+        find = self.ent_lewr[e]
+        if not find.any():
+            return out
+        # Rare (on a valid trace a check meets only its own vCPU's schedule-in): search
+        # the lewr launches by (vCPU, row).
+        comp, lrows, maxv = self.lewr_launches()
+        span = len(trace) + 1
+        vkey = ent.vm[e[find]].astype(np.int64) * maxv + ent.vcpu[e[find]]
+        j = np.searchsorted(comp, vkey * span + (ent.key[e[find]] - 1) // 2, side="right") - 1  # rows < key / 2
+        ok = j >= 0
+        ok[ok] = comp[j[ok]] // span == vkey[ok]
+        got = out[find]
+        got[ok] = trace.signer[lrows[j[ok]]]
+        out[find] = got
+        return out
+
+    def lewr_launches(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """The lewr guests' launches sorted by ``vCPU key * (rows + 1) + row``: those keys,
+        their rows and the vCPU key's multiplier (built once, on first need)."""
+        if self.lewr_index is None:
+            trace = self.trace
+            assert self.lc.lewr_s is not None
+            maxv = max(s.nvcpus for s in trace.vms) + 1
+            lrows = self.lo.rows_at(np.flatnonzero(self.lc.lewr_s)).astype(np.int64)
+            comp = (trace.vm[lrows].astype(np.int64) * maxv + trace.vcpu[lrows]) * (len(trace) + 1) + lrows
+            o = np.argsort(comp)
+            self.lewr_index = (comp[o], lrows[o], maxv)
+        return self.lewr_index
+
+
+class _ScheduleIns(NamedTuple):
+    """The schedule-ins (SCHED rows and S3 reloads) sorted by CPU, then time."""
+
+    cpu: np.ndarray  # int64
+    key: np.ndarray  # 2 * trace row (a reload: 2 * its S3 row + 1)
+    vm: np.ndarray
+    vcpu: np.ndarray
+    s3: np.ndarray | None  # S3 rows up to it (None: no S3)
+
+
+def _schedule_ins(trace: Trace, ev: _Events) -> _ScheduleIns:
+    """The schedule-ins eager-load loads the MSRs at, sorted by CPU (stably: by time within one)."""
+    rows = ev.sched_rows if ev.sched_rows is not None else np.zeros(0, dtype=np.int64)
+    rows = rows.astype(np.int64)
+    key = 2 * rows
+    cpu, vm, vcpu = trace.cpu[rows], trace.vm[rows], trace.vcpu[rows]
+    s3 = ev.s3_row[rows] if ev.s3_row is not None else None
+    if ev.reloads is not None and ev.reloads.shape[1]:
+        assert ev.s3_row is not None and s3 is not None
+        at, rc, rvm, rvc = ev.reloads
+        key = np.concatenate([key, 2 * at + 1])
+        cpu = np.concatenate([cpu, rc.astype(cpu.dtype)])
+        vm = np.concatenate([vm, rvm.astype(vm.dtype)])
+        vcpu = np.concatenate([vcpu, rvc.astype(vcpu.dtype)])
+        s3 = np.concatenate([s3, ev.s3_row[at]])
+        o = np.argsort(key, kind="stable")
+        key, cpu, vm, vcpu, s3 = key[o], cpu[o], vm[o], vcpu[o], s3[o]
+    o = np.argsort(cpu, kind="stable")
+    return _ScheduleIns(cpu[o].astype(np.int64), key[o], vm[o], vcpu[o], None if s3 is None else s3[o].astype(np.int64))
 
 
 # --------------------------------------------------------------------------- engine steps
@@ -471,6 +659,7 @@ class _Refusals:
     n_guest: int = 0  # refused trapped guest EINITs (each an ENCLS exit)
     n_lewr: int = 0  # of those, lewr guests (they wrote their 4 MSRs first)
     rows: np.ndarray | None = None  # trace rows of the refused launches
+    pos: np.ndarray | None = None  # their positions among the trace's launches
     lat: np.ndarray | None = None  # their latencies (= service; they queue nowhere)
     n_eacces: int = 0  # host launches the PROVISIONKEY gate refused (-EACCES)
     n_gp: int = 0  # guest launches it refused (#GP at ECREATE)
@@ -490,6 +679,7 @@ class _Events:
     ns3: int
     s3_row: np.ndarray | None  # number of S3 rows up to each row (None: no S3)
     reloads: np.ndarray | None  # (4, n) reloads of :func:`_s3_reloads` (eager-load only)
+    sched_rows: np.ndarray | None = None  # the SCHED rows (eager-load only)
 
 
 @dataclass(frozen=True)
@@ -497,25 +687,44 @@ class _Order:
     """Which trace rows are the launches and how to sort them by CPU."""
 
     nl: int  # launches the designs see
-    li: np.ndarray | None  # their trace rows (None: every row is one)
-    order: np.ndarray | None  # the stable CPU-sorting permutation (None: already sorted)
+    order: np.ndarray | None  # the stable CPU-sorting permutation of the launches (None: already sorted)
+    srows: np.ndarray | None  # trace rows of the CPU-sorted launches (int32 when they fit; None: = order,
+    # or 0..nl-1 without order, when every trace row is a launch)
     first: np.ndarray  # first launch on its CPU (CPU-sorted)
+    starts: np.ndarray  # where each CPU's run starts (CPU-sorted positions, ascending)
 
-    def take(self, col: np.ndarray) -> np.ndarray:
-        """A trace column restricted to the launches, in trace order."""
-        return col if self.li is None else col[self.li]
+    def column(self, col: np.ndarray) -> np.ndarray:
+        """A trace column's launches in CPU-sorted order (a blockwise gather)."""
+        idx = self.srows if self.srows is not None else self.order
+        return col if idx is None else _gather(col, idx)
 
-    def srt(self, col: np.ndarray) -> np.ndarray:
-        """A launch column in CPU-sorted order."""
-        return col if self.order is None else col[self.order]
+    def rows(self, a: int, b: int) -> np.ndarray | slice:
+        """The trace rows of the CPU-sorted launches ``a:b`` (a slice when they are consecutive)."""
+        idx = self.srows if self.srows is not None else self.order
+        return slice(a, b) if idx is None else idx[a:b]
+
+    def rows_at(self, pos: np.ndarray) -> np.ndarray:
+        """The trace rows of the CPU-sorted launches at positions ``pos``."""
+        idx = self.srows if self.srows is not None else self.order
+        return pos if idx is None else idx[pos]
+
+    def trace_order_rows(self) -> np.ndarray | None:
+        """The launches' trace rows in trace order (``None``: every row is one)."""
+        if self.srows is None:
+            return None
+        if self.order is None:
+            return self.srows
+        li = np.empty_like(self.srows)
+        li[self.order] = self.srows
+        return li
 
 
 @dataclass(frozen=True)
 class _Launches:
     """The CPU-sorted launch columns the designs' arithmetic reads."""
 
-    sig_s: np.ndarray  # signer
-    want_s: np.ndarray  # the words wanted in the MSRs (the LE's for a single-le host launch)
+    sig_s: np.ndarray | None  # signer (None: the design needs no words, no bypass is possible)
+    want_s: np.ndarray | None  # the words wanted in the MSRs (the LE's for a single-le host launch)
     guest_s: np.ndarray | None  # a guest launch (None: no VMs)
     lewr_s: np.ndarray | None  # a launch of a guest with lewr (None: no VMs)
     nguest: int
@@ -598,7 +807,8 @@ def _host_refusals(
     nref = int(np.count_nonzero(ref))
     if not nref:
         return _Refusals()
-    rows = lrows[ref]
+    pos = np.flatnonzero(ref)
+    rows = lrows[pos]
     is_launch[rows] = False
     n_ref_guest = int(np.count_nonzero(gref)) if gref is not None else 0
     lat = np.zeros(nref - n_ref_guest - n_gp, dtype=_I64)  # the host's: no time at all
@@ -611,13 +821,16 @@ def _host_refusals(
         lat = np.concatenate([lat, g_lat])
     if n_gp:  # the trapped ECREATE's exit
         lat = np.concatenate([lat, np.full(n_gp, costs.encls_trap, dtype=_I64)])
-    return _Refusals(nref, nref_guest, nref_lewr, rows, lat, n_eacces, n_gp)
+    return _Refusals(nref, nref_guest, nref_lewr, rows, pos, lat, n_eacces, n_gp)
 
 
 def _events(trace: Trace, mode: str) -> _Events:
     """Count the SCHED, EXIT and S3 rows, and the S3 resumes' implicit schedule-ins."""
     kind = trace.kind
-    nsched = int(np.count_nonzero(kind == SCHED))
+    is_sched = kind == SCHED
+    nsched = int(np.count_nonzero(is_sched))
+    sched_rows = _true_rows(is_sched, nsched) if mode == "eager-load" else None
+    del is_sched
     nexit = int(np.count_nonzero(kind == EXIT))
     is_s3 = kind == S3
     ns3 = int(np.count_nonzero(is_s3))
@@ -628,50 +841,121 @@ def _events(trace: Trace, mode: str) -> _Events:
     reloads: np.ndarray | None = None
     if s3_row is not None and nsched and len(trace.vms):
         nreload, reloads = _s3_reloads(trace, s3_row, expand=mode == "eager-load")
-    return _Events(nsched + nreload, nexit, ns3, s3_row, reloads)
+    return _Events(nsched + nreload, nexit, ns3, s3_row, reloads, sched_rows)
 
 
-def _cpu_order(trace: Trace, is_launch: np.ndarray) -> _Order:
-    """Select the launches and sort them stably by CPU; mark each CPU's first launch."""
+def _cpu_order(trace: Trace, is_launch: np.ndarray, ref: _Refusals) -> _Order:
+    """Select the launches and sort them stably by CPU; mark each CPU's first launch.
+
+    The order is the trace's kept :meth:`Trace.launch_cpu_order` (sorted once
+    per trace), with the refused launches taken out of it. When not every row is
+    a launch, the launches' rows are kept in CPU order (``srows``, int32: 4 bytes
+    per launch), so a column is one gather away. Each CPU's run is found by
+    binary search (the CPUs ascend along the order), not by a pass.
+    """
     nl = int(np.count_nonzero(is_launch))
-    li: np.ndarray | None = None
-    if nl != len(trace):
-        li = np.flatnonzero(is_launch)
-    cpu_l = trace.cpu if li is None else trace.cpu[li]
-    order: np.ndarray | None = None
-    if nl and trace.ncpus > 1 and int(cpu_l.min()) != int(cpu_l.max()):
-        order = np.argsort(cpu_l, kind="stable")  # int16 keys: numpy's radix sort
-    cpu_s = cpu_l if order is None else cpu_l[order]
-    del cpu_l
+    li = None if nl == len(trace) else _true_rows(is_launch, nl)
+    order = _kept_order(trace, ref)
+    srows = li
+    if li is not None and order is not None:
+        srows = _gather(li, order)
+        del li
+    idx = srows if srows is not None else order
+    if order is None:  # one CPU (or an unvalidated trace's odd CPU column): runs as they come
+        cpu_l = trace.cpu if idx is None else _gather(trace.cpu, idx)
+        starts = np.flatnonzero(np.r_[nl > 0, cpu_l[1:] != cpu_l[:-1]])
+        del cpu_l
+    else:
+        starts = _run_starts(trace.cpu, idx, nl)
     first = np.zeros(nl, dtype=bool)  # first launch on its CPU
-    if nl:
-        first[0] = True
-        np.not_equal(cpu_s[1:], cpu_s[:-1], out=first[1:])
-    return _Order(nl, li, order, first)
+    first[starts] = True
+    return _Order(nl, order, srows, first, starts)
 
 
-def _launch_columns(trace: Trace, lo: _Order, s3_row: np.ndarray | None, host_le: int | None) -> _Launches:
-    """Gather the CPU-sorted launch columns: signer, wanted words, guest/lewr flags, S3 counts."""
-    sig_s = lo.srt(lo.take(trace.signer))
+def _run_starts(cpu: np.ndarray, idx: np.ndarray | None, nl: int) -> np.ndarray:
+    """Where each CPU's run starts among ``nl`` launches sorted by CPU, whose trace rows are
+    ``idx`` (``None``: rows ``0..nl-1``): a vectorised binary search for the first launch
+    on each CPU ``>= c``, reading ``cpu`` at about ``ncpus * log2(nl)`` rows. The CPUs
+    searched run from the first launch's to the last's (at most ``ncpus`` of them on a
+    valid trace; an unvalidated one's out-of-range CPUs get runs of their own too)."""
+    if nl == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.array([0, nl - 1])
+    c0, c1 = (int(c) for c in cpu[ends if idx is None else idx[ends]])
+    want = np.arange(c0, c1 + 1)
+    lo = np.zeros(len(want), dtype=np.int64)
+    hi = np.full(len(want), nl, dtype=np.int64)
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            break
+        mid = (lo + hi) // 2
+        p = np.minimum(mid, nl - 1)
+        below = cpu[p if idx is None else idx[p]] < want  # the first >= want is after mid
+        below &= open_
+        lo[below] = mid[below] + 1
+        above = open_ & ~below
+        hi[above] = mid[above]
+    firsts = np.append(lo, nl)
+    starts: np.ndarray = lo[firsts[:-1] < firsts[1:]]  # CPUs with a launch
+    return starts
+
+
+def _true_rows(mask: np.ndarray, count: int) -> np.ndarray:
+    """``np.flatnonzero(mask)`` (``count`` of them) as int32 when the rows fit, built blockwise
+    (no int64 array of them all: 4 bytes per row instead of 8)."""
+    dt = _pos_dtype(len(mask))
+    if dt is np.int64:  # pragma: no cover - 2**31 rows
+        return np.flatnonzero(mask)
+    out = np.empty(count, dtype=dt)
+    j = 0
+    step = 16 * _BLOCK
+    for a in range(0, len(mask), step):
+        r = np.flatnonzero(mask[a : a + step])
+        np.add(r, a, out=out[j : j + len(r)], casting="unsafe")
+        j += len(r)
+    return out
+
+
+def _kept_order(trace: Trace, ref: _Refusals) -> np.ndarray | None:
+    """The stable CPU order of the launches the designs see: the trace's kept order of all
+    its launches, without the refused ones (positions renumbered among those left)."""
+    base = trace.launch_cpu_order()
+    if base is None or ref.pos is None:
+        return base
+    keep = np.ones(len(base), dtype=bool)
+    keep[ref.pos] = False
+    order: np.ndarray = base[keep[base]]  # positions among all launches
+    rank = np.cumsum(keep, dtype=_pos_dtype(len(keep)))  # 1 + position among the kept ones
+    del keep
+    for a in range(0, len(order), _BLOCK):
+        blk = order[a : a + _BLOCK]
+        blk[:] = rank[blk]
+    order -= 1
+    return order
+
+
+def _launch_columns(
+    trace: Trace, lo: _Order, s3_row: np.ndarray | None, host_le: int | None, *, signers: bool
+) -> _Launches:
+    """Gather the CPU-sorted launch columns: signer and wanted words (only with ``signers``),
+    guest/lewr flags, S3 counts."""
+    sig_s = lo.column(trace.signer) if signers else None
     guest_s: np.ndarray | None = None
     lewr_s: np.ndarray | None = None
     nguest = nlewr = 0
     if trace.vms:
-        vm_s = lo.srt(lo.take(trace.vm))
-        guest_s = vm_s >= 0
-        lewr_tab = np.array([v.lewr for v in trace.vms] + [False], dtype=bool)  # [-1]: the host
-        lewr_s = lewr_tab[vm_s]
-        del vm_s
+        guest_s, lewr_s = _guest_flags(trace, lo)
         nguest = int(np.count_nonzero(guest_s))
         nlewr = int(np.count_nonzero(lewr_s))
     # The words each launch needs in the MSRs: its signer's, but the LE's for a
     # host with one launch enclave (single-le), which launches with LE tokens.
     want_s = sig_s
-    if host_le is not None:
+    if host_le is not None and sig_s is not None:
         want_s = (
             np.full_like(sig_s, host_le) if guest_s is None else np.where(guest_s, sig_s, sig_s.dtype.type(host_le))
         )
-    s3_s = lo.srt(lo.take(s3_row)) if s3_row is not None else None
+    s3_s = lo.column(s3_row) if s3_row is not None else None
     s3_changed: np.ndarray | None = None  # an S3 since the previous launch on this CPU
     if s3_s is not None:
         s3_changed = np.zeros(lo.nl, dtype=bool)
@@ -680,12 +964,27 @@ def _launch_columns(trace: Trace, lo: _Order, s3_row: np.ndarray | None, host_le
     return _Launches(sig_s, want_s, guest_s, lewr_s, nguest, nlewr, s3_s, s3_changed)
 
 
+def _guest_flags(trace: Trace, lo: _Order) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each CPU-sorted launch is a guest's, and a lewr guest's (one blockwise pass)."""
+    lewr_tab = np.array([v.lewr for v in trace.vms] + [False], dtype=bool)  # [-1]: the host
+    guest_s = np.empty(lo.nl, dtype=bool)
+    lewr_s = np.empty(lo.nl, dtype=bool)
+    vm = np.empty(min(_BLOCK, lo.nl), dtype=trace.vm.dtype)
+    for a in range(0, lo.nl, _BLOCK):
+        b = min(a + _BLOCK, lo.nl)
+        rows = lo.rows(a, b)
+        v = trace.vm[rows] if isinstance(rows, slice) else np.take(trace.vm, rows, out=vm[: b - a], mode="clip")
+        np.greater_equal(v, 0, out=guest_s[a:b])
+        np.take(lewr_tab, v, out=lewr_s[a:b], mode="wrap")  # -1 wraps to the host's entry
+    return guest_s, lewr_s
+
+
 def _einit_attempts(trace: Trace, lo: _Order) -> _Attempts:
     """EINIT attempts per launch from the ``unmasked`` column, and the launches every attempt of which is cut short."""
     if not (lo.nl and trace.interrupted):
         return _Attempts(None, None, 0, lo.nl)
     assert trace.unmasked is not None
-    u_s = lo.srt(lo.take(trace.unmasked)).astype(_I64)
+    u_s = lo.column(trace.unmasked).astype(_I64)
     att_s = np.minimum(u_s + 1, MAX_EINIT_ATTEMPTS)
     capped_s = u_s >= MAX_EINIT_ATTEMPTS
     del u_s
@@ -695,11 +994,11 @@ def _einit_attempts(trace: Trace, lo: _Order) -> _Attempts:
 
 def _read_compare_msrs(ids: np.ndarray, intel: list[int], lo: _Order, lc: _Launches) -> _Msrs:
     """read-compare: every attempt reads all four words; the first writes the ones H differs in."""
+    assert lc.want_s is not None
     reset = lo.first if lc.s3_changed is None else lo.first | lc.s3_changed
-    acc = np.zeros(lo.nl, dtype=np.int8)
-    for k in range(4):
-        w = ids[k][lc.want_s]
-        acc += _prev(w, reset, intel[k]) != w
+    m = ids.shape[1]
+    pc = _pair_codes(lc.want_s, reset, m - 1, m)  # H = Intel's (column -1) after a reset
+    acc: np.ndarray = _words_differing(ids)[pc]
     return _Msrs(acc, rd=4)
 
 
@@ -711,7 +1010,10 @@ def _cache_msrs(
     # What the cache holds before a CPU's first EINIT (H holds Intel's then).
     boot = [int(ids[k][-2]) if initial == "zero" else intel[k] for k in range(4)]
     boot_stale = any(boot[k] != intel[k] and bool(np.any(ids[k][:-2] == boot[k])) for k in range(4))
-    acc = np.zeros(nl, dtype=np.int8)
+    assert lc.want_s is not None
+    m = ids.shape[1]
+    pc = _pair_codes(lc.want_s, first, m - 2 if initial == "zero" else m - 1, m)  # (C before, w)
+    acc: np.ndarray = _words_differing(ids)[pc]
     stale_any = np.zeros(nl, dtype=bool) if (s3_s is not None or boot_stale) else None
     pos = gstart = None
     if stale_any is not None and (not retry or capped_s is not None):
@@ -721,18 +1023,15 @@ def _cache_msrs(
             np.maximum.accumulate(gstart, out=gstart)
         # else an unwritten word at a CPU's first launch is Intel's (never stale), so that
         # launch may count as a set point and the running maximum never leaves the CPU
-    for k in range(4):
-        w = ids[k][lc.want_s]
-        written = _prev(w, first, boot[k]) != w  # the cache differs from w
-        acc += written
-        if stale_any is None:
-            continue
+    for k in range(4) if stale_any is not None else ():
+        pair_k = ids[k][:, None] != ids[k][None, :]  # (C, w) -> word k differs
+        written = pair_k.reshape(-1)[pc]  # the cache differs from w: written
         # Unwritten (C = w) but H = Intel's: no "set point" of word k on this
         # CPU since the last S3 (or boot). Set points: writes of word k, and
         # for the retry design every launch not cut short by interrupts (it
         # leaves H = w, by its forced rewrite if need be).
-        cand = ~written
-        cand &= w != intel[k]
+        pair_k = ~pair_k & (ids[k] != intel[k])[None, :]
+        cand = pair_k.reshape(-1)[pc]
         if pos is not None:
             sp = written | ~capped_s if retry else written  # type: ignore[operator]
             if gstart is None:
@@ -752,8 +1051,8 @@ def _cache_msrs(
             cand &= ~fresh
             del last, fresh
         stale_any |= cand
-        del w, written, cand
-    del pos, gstart
+        del written, cand
+    del pos, gstart, pc
     if not retry:
         if stale_any is not None and capped_s is not None:
             stale_any &= ~capped_s  # SGX_UNMASKED_EVENT instead
@@ -769,7 +1068,7 @@ def _cache_msrs(
 
 
 def _eager_msrs(
-    trace: Trace, ids: np.ndarray, lc: _Launches, at: _Attempts, ev: _Events, ref: _Refusals, host_le: int | None
+    trace: Trace, ids: np.ndarray, lo: _Order, lc: _Launches, at: _Attempts, ev: _Events, host_le: int | None
 ) -> _Msrs:
     """eager-load: writes on the host path, lewr passthrough and every schedule-in; the failing native EINITs."""
     wr: np.ndarray | int
@@ -780,7 +1079,7 @@ def _eager_msrs(
         wr = (~lc.guest_s | lc.lewr_s).astype(np.int8) * np.int8(4)  # host path, lewr passthrough
         if at.att_s is not None:
             wr = wr * at.att_s  # per attempt
-    fail_rows = _eager_failures(trace, ids, ev.s3_row, ev.reloads, skip=ref.rows, host_le=host_le)
+    fail_rows = _eager_failures(trace, ids, lo, lc, ev, host_le)
     if at.ncapped and len(fail_rows):  # SGX_UNMASKED_EVENT instead
         assert trace.unmasked is not None
         fail_rows = fail_rows[trace.unmasked[fail_rows] < MAX_EINIT_ATTEMPTS]
@@ -795,7 +1094,6 @@ def _msr_counts(
     lc: _Launches,
     at: _Attempts,
     ev: _Events,
-    ref: _Refusals,
     host_le: int | None,
 ) -> _Msrs:
     """The functional part: per-launch WRMSR counts and failures under the design's behaviour."""
@@ -806,7 +1104,7 @@ def _msr_counts(
         return _read_compare_msrs(ids, intel, lo, lc)
     if model.mode in ("percpu-cache", "percpu-cache-retry"):
         return _cache_msrs(model.mode == "percpu-cache-retry", model.initial, ids, intel, lo, lc, at)
-    return _eager_msrs(trace, ids, lc, at, ev, ref, host_le)
+    return _eager_msrs(trace, ids, lo, lc, at, ev, host_le)
 
 
 def _bypasses(trace: Trace, tables: PolicyTables, lc: _Launches, at: _Attempts, msr: _Msrs, failures: int) -> int:
@@ -869,29 +1167,94 @@ def _service_times(costs: CostModel, model: Model, nl: int, lc: _Launches, at: _
     return S
 
 
-def _in_trace_order(S: np.ndarray, lo: _Order) -> np.ndarray:
-    """A CPU-sorted launch column back in trace order (the global lock's queue order)."""
-    if lo.order is None:
-        return S
-    St = np.empty_like(S)
-    St[lo.order] = S
-    return St
+@dataclass(frozen=True)
+class _Service:
+    """Each launch's service time: ``table[code]``, or the int64 column ``full``."""
+
+    table: np.ndarray  # int64 service time of each code
+    code: np.ndarray | None  # int8 code of each launch (None: code 0 for all)
+    full: np.ndarray | None  # int64 times (with interrupts; table and code unused then)
+    total: int  # exact sum over the launches
+
+    def block(self, a: int, b: int, out: np.ndarray) -> np.ndarray:
+        """The service times of launches ``a:b`` (in ``out``, or a view of ``full``)."""
+        if self.full is not None:
+            return self.full[a:b]
+        if self.code is None:
+            out.fill(self.table[0])
+            return out
+        return np.take(self.table, self.code[a:b], out=out, mode="clip")
+
+    def in_trace_order(self, lo: _Order) -> _Service:
+        """The same times for the launches in trace order (the global lock's queue order)."""
+        col = self.full if self.full is not None else self.code
+        if lo.order is None or col is None:
+            return self
+        back = np.empty_like(col)
+        back[lo.order] = col
+        if self.full is not None:
+            return _Service(self.table, None, back, self.total)
+        return _Service(self.table, back, None, self.total)
 
 
-def _arrivals(trace: Trace, lock: str | None, lo: _Order) -> tuple[np.ndarray, np.ndarray | None]:
-    """The launches' arrival times in queue order (trace order for the global lock, else
-    CPU-sorted), as a new array, and where each queue starts (``None``: one queue)."""
-    if lock == "global":  # one FIFO in trace order
-        A = lo.take(trace.t)
-        starts = None
-    else:  # one FIFO per CPU: the CPU-sorted runs
-        li, order = lo.li, lo.order
-        if li is None:
-            A = trace.t if order is None else trace.t[order]
-        else:
-            A = trace.t[li] if order is None else trace.t[li[order]]
-        starts = np.flatnonzero(lo.first)
-    return (A.copy() if A is trace.t else A), starts
+def _service(costs: CostModel, model: Model, nl: int, lc: _Launches, at: _Attempts, msr: _Msrs) -> _Service:
+    """Each launch's service time (CPU-sorted): its attempts, MSR accesses, traps and a forced retry.
+
+    Without interrupts a launch's time is a fixed part plus a few terms, each a
+    small count times a cost: its WRMSRs (0..8), a trapped guest's ENCLS exit, a
+    lewr guest's intercepted WRMSRs, a forced second EINIT. So it is
+    ``table[code]``, ``code`` being those counts as one mixed-radix number (int8, at
+    most 72 values), and the exact total comes from the counts' sums: no int64
+    column at all. ``msr.wr``, when an int8 array, becomes the code array (in place:
+    the caller has counted its WRMSRs). With interrupts the attempts multiply the
+    terms: an int64 column (:func:`_service_times`).
+    """
+    if at.att_s is not None:
+        S = _service_times(costs, model, nl, lc, at, msr)
+        return _Service(np.zeros(1, dtype=_I64), None, S, exact_sum(S))
+    fixed = costs.einit + (costs.lock if model.lock is not None else 0) + msr.rd * costs.rdmsr_lehash
+    terms: list[tuple[np.ndarray, int, int]] = []  # (count of each launch, counts it can take, cost of one)
+    if isinstance(msr.wr, np.ndarray):
+        terms.append((msr.wr, 9, costs.wrmsr_lehash))
+    else:
+        fixed += msr.wr * costs.wrmsr_lehash
+    if lc.guest_s is not None:
+        assert lc.lewr_s is not None
+        if model.traps and costs.encls_trap and lc.nguest:
+            terms.append((lc.guest_s, 2, costs.encls_trap))
+        if costs.vm_exit and lc.nlewr:
+            terms.append((lc.lewr_s, 2, 4 * costs.vm_exit))
+    if msr.retry_s is not None:
+        terms.append((msr.retry_s, 2, costs.einit))  # the second EINIT (its 4 WRMSRs are in wr)
+    table = [fixed]
+    total = fixed * nl
+    code: np.ndarray | None = None
+    for col, nvals, cost in terms:
+        radix = len(table)
+        table = [t + d * cost for d in range(nvals) for t in table]  # code += count * radix
+        if col.dtype == bool:
+            total += cost * int(np.count_nonzero(col))
+            if code is None:
+                code = col.astype(np.int8)
+            else:
+                code += col.view(np.int8) * np.int8(radix)  # (a bool is one byte, 0 or 1)
+        else:  # the WRMSR counts (int8), always the first term
+            assert code is None and col.dtype == np.int8
+            total += cost * int(col.sum(dtype=_I64))
+            code = col
+    return _Service(np.array(table, dtype=_I64), code, None, total)
+
+
+def _arrival_blocks(t: np.ndarray, rows: Callable[[int, int], np.ndarray | slice]) -> Callable[..., np.ndarray]:
+    """The :func:`_queue_pass` arrivals of the launches whose trace rows ``rows(a, b)`` gives."""
+
+    def arrivals(a: int, b: int, out: np.ndarray) -> np.ndarray:
+        r = rows(a, b)
+        if isinstance(r, slice):
+            return t[r]
+        return np.take(t, r, out=out, mode="clip")
+
+    return arrivals
 
 
 def simulate(
@@ -922,11 +1285,12 @@ def simulate(
     is_launch = trace.kind == LAUNCH
     ref = _host_refusals(trace, tables, is_launch, model.traps, costs)
     ev = _events(trace, model.mode)
-    lo = _cpu_order(trace, is_launch)
+    lo = _cpu_order(trace, is_launch, ref)
     del is_launch
-    lc = _launch_columns(trace, lo, ev.s3_row, tables.host_le)
+    signers = model.mode not in ("always-write", "eager-load") or any(tables.forbidden)
+    lc = _launch_columns(trace, lo, ev.s3_row, tables.host_le, signers=signers)
     at = _einit_attempts(trace, lo)
-    msr = _msr_counts(model, trace, ids, lo, lc, at, ev, ref, tables.host_le)
+    msr = _msr_counts(model, trace, ids, lo, lc, at, ev, tables.host_le)
     nsched, nexit, ns3 = ev.nsched, ev.nexit, ev.ns3
     del ev  # the S3 counts and reloads
 
@@ -939,25 +1303,31 @@ def simulate(
     wrmsr = (int(wr.sum(dtype=_I64)) if isinstance(wr, np.ndarray) else wr * nl) + msr.extra_wrmsr
     encls_exits, msr_exits = _exits(model.traps, lc, at, ref)
 
-    S = _service_times(costs, model, nl, lc, at, msr)
+    svc = _service(costs, model, nl, lc, at, msr)
     del lc, wr  # the launch columns; msr's arrays go with msr
     rdmsr, extra_wrmsr, ncapped = msr.rd * at.attempts, msr.extra_wrmsr, at.ncapped
     del msr, at
-    if model.lock == "global":
-        S = _in_trace_order(S, lo)
-    A, starts = _arrivals(trace, model.lock, lo)
-    del lo  # the index arrays
-    wait = _wait(A, S, starts, overwrite=True)
-    del A, starts
-    sum_s = exact_sum(S)  # Python ints: a saturated lock's total wait can pass 2**63
-    sum_wait = exact_sum(wait)
-    wait += S  # now the latency
-    del S
+    if model.lock == "global":  # one FIFO in trace order
+        svc = svc.in_trace_order(lo)
+        li = lo.trace_order_rows()
+        del lo  # the CPU-sorted rows
+        lat = _LatencyStore(nl + ref.n)  # the latencies, in queue order
+        rows = (lambda a, b: slice(a, b)) if li is None else (lambda a, b: li[a:b])
+        sum_wait, top = _queue_pass(_arrival_blocks(trace.t, rows), svc.block, nl, None, lat)
+        del li
+    else:  # one FIFO per CPU: the CPU-sorted runs
+        lat = _LatencyStore(nl + ref.n)
+        sum_wait, top = _queue_pass(_arrival_blocks(trace.t, lo.rows), svc.block, nl, lo.starts, lat)
+        del lo  # the index arrays
+    sum_s = svc.total  # Python ints: a saturated lock's total wait can pass 2**63
+    del svc  # the service codes
     if ref.lat is not None:  # the refused launches: their own service, no queue
         sum_s += exact_sum(ref.lat)
-        wait = np.concatenate([wait, ref.lat])
-    lat = latency_summary(wait)
-    del wait
+        if len(ref.lat):
+            top = max(top, int(ref.lat.max()))
+            lat.put(nl, ref.lat, top)
+    lat_summary = latency_summary(lat.values, total=sum_s + sum_wait, maximum=top, overwrite=True)
+    del lat
 
     global_wait = sum_wait if model.lock == "global" else 0
     overhead = sum_s - einits * costs.einit + global_wait + extra_wrmsr * costs.wrmsr_lehash
@@ -978,7 +1348,7 @@ def simulate(
         "msr_exits": msr_exits,
         "exits": nexit,
         "s3_events": ns3,
-        "latency_cycles": lat,
+        "latency_cycles": lat_summary,
         "overhead_cycles": int(overhead),
         "sched_cycles": nsched * (costs.vcpu_load + costs.context_switch),
         "exit_cycles": nexit * costs.vm_exit,
