@@ -116,6 +116,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -230,16 +231,19 @@ def signer_word_ids(nsigners: int) -> np.ndarray:
     per-CPU cache held at boot). Two entries of a row are equal iff the
     64-bit words are equal. The signers' hashes are
     :func:`sgxlab.sim.hostpolicy.signer_hashes` (each key file read once per
-    process).
+    process); the table is read-only, made once per set of hashes.
     """
-    words = signer_words(nsigners)
-    words.append((0, 0, 0, 0))
-    words.append(INTEL_LEPUBKEYHASH.words)
-    ids = np.empty((4, nsigners + 2), dtype=np.int8)
+    return _word_ids((*map(tuple, signer_words(nsigners)), (0, 0, 0, 0), INTEL_LEPUBKEYHASH.words))
+
+
+@lru_cache(maxsize=16)
+def _word_ids(words: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    ids = np.empty((4, len(words)), dtype=np.int8)
     for k in range(4):
         col = np.array([w[k] for w in words], dtype=np.uint64)
         _, inv = np.unique(col, return_inverse=True)
         ids[k] = inv.reshape(-1)
+    ids.flags.writeable = False  # shared by every run with these hashes
     return ids
 
 
@@ -872,6 +876,10 @@ def _cpu_order(trace: Trace, is_launch: np.ndarray, ref: _Refusals) -> _Order:
     return _Order(nl, order, srows, first, starts)
 
 
+_SMALL_RUN = 1 << 16
+"""Up to this many launches, :func:`_run_starts` compares neighbours instead of searching."""
+
+
 def _run_starts(cpu: np.ndarray, idx: np.ndarray | None, nl: int) -> np.ndarray:
     """Where each CPU's run starts among ``nl`` launches sorted by CPU, whose trace rows are
     ``idx`` (``None``: rows ``0..nl-1``): a vectorised binary search for the first launch
@@ -880,6 +888,9 @@ def _run_starts(cpu: np.ndarray, idx: np.ndarray | None, nl: int) -> np.ndarray:
     valid trace; an unvalidated one's out-of-range CPUs get runs of their own too)."""
     if nl == 0:
         return np.zeros(0, dtype=np.int64)
+    if nl <= _SMALL_RUN:  # a small run: one pass is cheaper than the search's Python loop
+        cpu_s = cpu[:nl] if idx is None else cpu[idx]
+        return np.flatnonzero(np.r_[True, cpu_s[1:] != cpu_s[:-1]])
     ends = np.array([0, nl - 1])
     c0, c1 = (int(c) for c in cpu[ends if idx is None else idx[ends]])
     want = np.arange(c0, c1 + 1)
