@@ -3,7 +3,8 @@
 Run ``.venv/bin/python bench/trace.py`` (10 M launches of ``host-only`` and of
 ``multi-tenant``) or ``--quick`` (1 M). Each case runs in a fresh child process,
 as a user would: ``make_trace(workload, {"launches": N}, seed=1)`` (generation,
-including the trace's validation), then ``fast.simulate`` for each of the five
+including the trace's validation and its launches' CPU order, which the trace keeps
+for every design), then ``fast.simulate`` for each of the five
 designs (the trace's verdict is remembered, so the engines are not charged for
 validating again). The child reports wall and CPU seconds of each step and its
 peak resident set (``VmHWM`` from ``/proc/self/status``; ``ru_maxrss``
@@ -59,6 +60,7 @@ def child(workload: str, launches: int) -> None:
     rss0 = peak_rss_mb()
     w0, c0 = time.perf_counter(), time.process_time()
     trace = make_trace(workload, {"launches": launches}, seed=1)
+    trace.launch_cpu_order()  # kept on the trace for every design (host generators hand theirs over)
     gen_wall, gen_cpu = time.perf_counter() - w0, time.process_time() - c0
     rss_trace = peak_rss_mb()
     engine: dict[str, tuple[float, float]] = {}

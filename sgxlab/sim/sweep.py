@@ -11,7 +11,13 @@ Decisions
   a trace, so every design and every cost value runs on the same trace. A
   task is one workload configuration and seed with a share of the cost
   values; when there are fewer such traces than workers, the traces are made
-  here once and shipped to the tasks that share them.
+  here once and shipped to the tasks that share them. What does not depend
+  on costs is done once per trace, not per run: its generation and
+  validation, its launches' order by CPU (:meth:`Trace.launch_cpu_order`,
+  kept on the frozen trace) and the signers' MSR-word tables. Each run still redoes its design's per-launch MSR arithmetic and
+  the queue (a few milliseconds per 100 k launches). The same
+  holds for anyone calling :func:`sgxlab.run_trace` on one trace with many
+  cost models.
 * **Any executor.** Tasks go to a :class:`concurrent.futures.Executor`: a
   local process pool by default, or a Dask distributed cluster
   (``executor="dask"`` starts a local one, ``"dask:tcp://host:8786"``

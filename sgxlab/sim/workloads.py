@@ -910,7 +910,7 @@ def _reuse_signers(
         order = np.argsort(cpu, kind="stable")  # int16 keys: numpy's radix sort
         fresh = fresh[order]
         draw = draw[order]
-        starts = np.cumsum(np.bincount(cpu, minlength=ncpus)[:-1])  # each CPU's first launch
+        starts = np.cumsum(_counts(cpu, ncpus)[:-1])  # each CPU's first launch
         fresh[starts[starts < n]] = True
     fresh[0] = True
     pdt = np.int32 if n < 2**31 else np.int64
@@ -936,6 +936,14 @@ def _at_least(rng: np.random.Generator, n: int, x: float) -> np.ndarray:
         rng.random(out=u)
         np.greater_equal(u, x, out=out[a : a + len(u)])
     return out
+
+
+def _counts(cpu: np.ndarray, ncpus: int) -> np.ndarray:
+    """``np.bincount(cpu, minlength=ncpus)`` of an int16 column without its int64 copy
+    (one comparison per CPU while there are few)."""
+    if ncpus > 16:
+        return np.bincount(cpu, minlength=ncpus)
+    return np.array([np.count_nonzero(cpu == c) for c in range(ncpus)], dtype=np.int64)
 
 
 def _host_stream(
