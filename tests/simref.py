@@ -499,3 +499,17 @@ def with_interrupts(trace: Trace, rng: np.random.Generator, rate: float | None =
     )
     out.validate()
     return out
+
+
+def fifo_waits(A: np.ndarray, S: np.ndarray, starts: list[int]) -> list[int]:
+    """Lindley's recursion job by job: the waits of FIFO queues (arrivals ``A``, service
+    ``S``) of which a new one starts at each index in ``starts``."""
+    out, done = [], 0
+    bounds = set(starts)
+    for i, (a, s) in enumerate(zip(A.tolist(), S.tolist(), strict=True)):
+        if i in bounds:
+            done = a
+        start = max(a, done)
+        done = start + s
+        out.append(start - a)
+    return out

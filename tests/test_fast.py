@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import simref
-from simref import BUILTIN_DESIGNS, random_costs, random_trace, reference
+from simref import BUILTIN_DESIGNS, fifo_waits, random_costs, random_trace, reference
 
 from sgxlab.errors import ConfigError, EngineUnsupported
 from sgxlab.host.designs import AlwaysWrite, Design, EagerLoad, PerCpuCache, PerCpuCacheRetry, ReadCompare
@@ -327,18 +327,6 @@ def test_invalid_traces_are_refused_like_validate() -> None:
 # --------------------------------------------------------------------------- the queue and the percentiles
 
 
-def _wait_loop(A: np.ndarray, S: np.ndarray, starts: list[int]) -> list[int]:
-    out, done = [], 0
-    bounds = set(starts)
-    for i, (a, s) in enumerate(zip(A.tolist(), S.tolist())):
-        if i in bounds:
-            done = a
-        start = max(a, done)
-        done = start + s
-        out.append(start - a)
-    return out
-
-
 @pytest.mark.parametrize("seed", range(20))
 def test_lindley_closed_form_matches_a_loop(seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -350,7 +338,7 @@ def test_lindley_closed_form_matches_a_loop(seed: int) -> None:
     starts = np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
     starts = np.unique(starts[starts < len(A)])
     got = _wait(A, S, starts if len(starts) else None)
-    assert got.tolist() == _wait_loop(A, S, starts.tolist() or [0])
+    assert got.tolist() == fifo_waits(A, S, starts.tolist() or [0])
 
 
 def test_latency_summary_nearest_rank() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import simref
+from simref import fifo_waits
 
 from sgxlab.host.designs import EagerLoad
 from sgxlab.hw.arch import INTEL_LEPUBKEYHASH
@@ -19,19 +20,6 @@ from sgxlab.sim import fast
 from sgxlab.sim.costs import CostModel
 from sgxlab.sim.fast import _kept_order, _LatencyStore, _queue_pass, _Refusals, _run_starts, _wait
 from sgxlab.sim.trace import LAUNCH, S3, SCHED, Trace, VmSpec
-
-
-def _wait_loop(A: np.ndarray, S: np.ndarray, starts: list[int]) -> list[int]:
-    """Lindley's recursion job by job: the waits of FIFO queues starting at ``starts``."""
-    out, done = [], 0
-    bounds = set(starts)
-    for i, (a, s) in enumerate(zip(A.tolist(), S.tolist(), strict=True)):
-        if i in bounds:
-            done = a
-        start = max(a, done)
-        done = start + s
-        out.append(start - a)
-    return out
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -43,7 +31,7 @@ def test_queue_pass_blocks_match_a_loop(seed: int) -> None:
     S = rng.integers(0, 3 * 10**4, size=len(A)).astype(np.int64)
     starts = np.unique(np.concatenate(([0], np.cumsum(lens)[:-1])))
     starts = starts[starts < len(A)]
-    want = _wait_loop(A, S, starts.tolist() or [0])
+    want = fifo_waits(A, S, starts.tolist() or [0])
     for block in (1, 2, 3, 7, 64, 1 << 16):
         got = _wait(A, S, starts if len(starts) else None, block=block)
         assert got.tolist() == want, block
@@ -53,7 +41,7 @@ def test_queue_pass_returns_exact_totals_and_the_largest_latency() -> None:
     rng = np.random.default_rng(5)
     A = np.sort(rng.integers(0, 10**5, size=500)).astype(np.int64)
     S = rng.integers(0, 10**4, size=500).astype(np.int64)
-    wait = np.array(_wait_loop(A, S, [0]))
+    wait = np.array(fifo_waits(A, S, [0]))
     lat = _LatencyStore(len(A))
     total, top = _queue_pass(lambda a, b, _: A[a:b], lambda a, b, _: S[a:b], len(A), None, lat, block=13)
     assert total == int(wait.sum())
