@@ -245,3 +245,26 @@ def test_host_workloads_draw_their_launches():
         make_workload("host-only", {"launches": 1000}, budget=Budget(draws=500))
     assert ei.value.option == "host-only param launches"
     assert make_workload("host-only", {"launches": 500}, budget=Budget(draws=500)).values["launches"] == 500
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda b: sgxlab.run("always-write", "host-only", {"launches": 300}, engine="fast", budget=b),
+        lambda b: sgxlab.compare(["always-write"], "host-only", {"launches": 300}, engine="fast", budget=b),
+        lambda b: sgxlab.compare_seeds(
+            ["always-write"], "host-only", {"launches": 300}, seeds=2, engine="fast", budget=b
+        ),
+        lambda b: sgxlab.sweep(
+            ["always-write"], "host-only", {"cpus": [1, 2]}, params={"launches": 300}, progress=False, budget=b
+        ),
+        lambda b: sgxlab.run_trace(make_trace("host-only", {"launches": 300}), "always-write", engine="fast", budget=b),
+    ],
+    ids=["run", "compare", "compare_seeds", "sweep", "run_trace"],
+)
+def test_every_public_entry_takes_the_budget(call):
+    """The top-level API passes ``budget=`` down (docs/simulator.md, "Limits"): a budget
+    below the run is refused by name, and the default one runs it."""
+    with pytest.raises(ConfigError, match="launches"):
+        call(Budget(launches=100))
+    call(None)

@@ -48,7 +48,9 @@ def test_one_trace_per_workload_point_and_seed(monkeypatch):
             made.append((self.wl.values["launches"], seed))  # the workload's own parameter
             return self.wl.trace(seed)
 
-    monkeypatch.setattr(sw, "make_workload", lambda name, params: Counting(real(name, params)))
+    monkeypatch.setattr(
+        sw, "make_workload", lambda name, params, budget=None: Counting(real(name, params, budget=budget))
+    )
     small()
     assert sorted(made) == [(200, 0), (200, 1), (300, 0), (300, 1)]
 

@@ -67,6 +67,7 @@ from sgxlab.present.text import (
     wrap_command,
     wrap_words,
 )
+from sgxlab.sim.budget import Budget
 from sgxlab.sim.costs import COST_PARAMS, CostModel, preset_names
 from sgxlab.sim.result import ENGINES, RunConfig, flatten_summary
 from sgxlab.sim.result import Result as RunData
@@ -131,12 +132,15 @@ class CompareSpec:
         engine: str = "exact",
         baseline: str | type[Design] | None = None,
         allow_import: bool = False,
+        *,
+        budget: Budget | None = None,
     ) -> CompareSpec:
         """Resolve and check every argument (as :func:`sgxlab.compare` does), without running anything.
 
         ``seeds`` is a list of seeds or a count ``N`` (seeds ``0 .. N-1``);
         ``baseline`` a design among ``designs`` (default: ``always-write``,
-        mainline Linux, if compared, else the first design).
+        mainline Linux, if compared, else the first design); ``budget`` the limits the
+        workload's parameters are checked against (:mod:`sgxlab.sim.budget`).
         """
         classes = design_classes(designs, allow_import=allow_import)
         refs = tuple(design_ref(c) for c in classes)
@@ -144,7 +148,7 @@ class CompareSpec:
         if engine not in ENGINES:
             raise ConfigError("engine", engine, f"expected one of {', '.join(ENGINES)}")
         seed_list = _seed_list(seeds)
-        values = dict(make_workload(workload, params).values)
+        values = dict(make_workload(workload, params, budget=budget).values)
         model = cost_model(costs)
         if baseline is None:
             base = _default_baseline(labels)

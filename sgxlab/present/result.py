@@ -66,6 +66,7 @@ from sgxlab.present.export import (
 from sgxlab.present.style import Caption, Provenance, attach_provenance
 from sgxlab.present.text import WIDTH, summary_html, summary_text
 from sgxlab.sim import run as sim
+from sgxlab.sim.budget import Budget
 from sgxlab.sim.costs import CostModel
 from sgxlab.sim.exact import RECORDS_DEFAULT_MAX
 from sgxlab.sim.progress import ProgressArg
@@ -607,12 +608,22 @@ def run(
     records: bool | None = None,
     allow_import: bool = False,
     progress: ProgressArg = None,
+    budget: Budget | None = None,
 ) -> Result:
     """Generate ``workload`` and run it under ``design`` (see :func:`sgxlab.sim.run.run`;
-    ``progress`` as in :func:`compare`)."""
+    ``progress`` as in :func:`compare`; ``budget``: the limits of :mod:`sgxlab.sim.budget`)."""
     return Result.of(
         sim.run(
-            design, workload, params, costs, seed, engine, records=records, allow_import=allow_import, progress=progress
+            design,
+            workload,
+            params,
+            costs,
+            seed,
+            engine,
+            records=records,
+            allow_import=allow_import,
+            progress=progress,
+            budget=budget,
         )
     )
 
@@ -629,9 +640,11 @@ def run_trace(
     allow_import: bool = False,
     policy: HostPolicy | str | None = None,
     progress: ProgressArg = None,
+    budget: Budget | None = None,
 ) -> Result:
     """Run an existing trace (see :func:`sgxlab.sim.run.run_trace`); ``policy`` is a
-    :class:`~sgxlab.kvm.policy.HostPolicy` or a policy name (default: the trace's)."""
+    :class:`~sgxlab.kvm.policy.HostPolicy` or a policy name (default: the trace's);
+    ``budget``: the limits of :mod:`sgxlab.sim.budget`."""
     return Result.of(
         sim.run_trace(
             trace,
@@ -644,6 +657,7 @@ def run_trace(
             allow_import=allow_import,
             policy=policy,
             progress=progress,
+            budget=budget,
         )
     )
 
@@ -664,6 +678,7 @@ def compare(
     *,
     baseline: str | type[Design] | None = None,
     progress: ProgressArg = None,
+    budget: Budget | None = None,
 ) -> Comparison:
     """One row per design on the same trace (see :func:`sgxlab.sim.run.compare`), as a
     :class:`Comparison` (a DataFrame with figures and exports; ``baseline``: the design
@@ -671,11 +686,12 @@ def compare(
     (a bar for long runs only), ``True``, ``False`` or a callback ``f(done, total)``
     that may raise :class:`~sgxlab.sim.progress.Cancelled` (:mod:`sgxlab.sim.progress`).
     The exact engine's runs are kept for the figures (up to
-    :data:`sgxlab.sim.run.KEEP_RUNS_MAX` launches each)."""
+    :data:`sgxlab.sim.run.KEEP_RUNS_MAX` launches each). ``budget``: the limits of
+    :mod:`sgxlab.sim.budget` for generating and running (the default ones else)."""
     chosen = sim.design_classes(designs, allow_import=allow_import)
-    spec = CompareSpec.build(chosen, workload, params, costs, [seed], engine, baseline, allow_import)
+    spec = CompareSpec.build(chosen, workload, params, costs, [seed], engine, baseline, allow_import, budget=budget)
     table, results = sim.compare_runs(
-        chosen, workload, params, spec.costs, seed, engine, allow_import, progress=progress
+        chosen, workload, params, spec.costs, seed, engine, allow_import, progress=progress, budget=budget
     )
     return Comparison.of(table, spec, _design_classes(chosen, allow_import), _runs(table, results))
 
@@ -697,18 +713,19 @@ def compare_seeds(
     allow_import: bool = False,
     *,
     progress: ProgressArg = None,
+    budget: Budget | None = None,
 ) -> Comparison:
     """:func:`compare` once per seed (``seeds``: a list, or a count N for seeds 0..N-1), as one
     tidy :class:`Comparison`: one row per seed and design (seed-major), the columns of
     :func:`compare` (a ``failures_<NAME>`` column seen in one seed is 0 in the others).
-    ``progress``: as :func:`compare`, per seed."""
+    ``progress`` and ``budget``: as :func:`compare`, per seed."""
     chosen = sim.design_classes(designs, allow_import=allow_import)
-    spec = CompareSpec.build(chosen, workload, params, costs, seeds, engine, baseline, allow_import)
+    spec = CompareSpec.build(chosen, workload, params, costs, seeds, engine, baseline, allow_import, budget=budget)
     frames = []
     runs: dict[tuple[str, int], RunData] = {}
     for s in spec.seeds:
         table, results = sim.compare_runs(
-            chosen, workload, params, spec.costs, s, engine, allow_import, progress=progress
+            chosen, workload, params, spec.costs, s, engine, allow_import, progress=progress, budget=budget
         )
         frames.append(table)
         runs.update(_runs(table, results))

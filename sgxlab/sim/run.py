@@ -399,16 +399,19 @@ def compare(
     engine: str = "exact",
     allow_import: bool = False,
     progress: ProgressArg = None,
+    budget: Budget | None = None,
 ) -> Any:
     """One DataFrame row per design on the same trace (all five built-ins by default).
 
     Columns are the summary's keys flattened (``latency_mean`` ...
     ``latency_max``, ``failures_total`` and one ``failures_<NAME>`` per SGX
     error seen, 0 where a design had none). ``progress``: see :func:`run_trace`
-    (steps: the trace, then each design). :func:`compare_runs` also returns
-    each run.
+    (steps: the trace, then each design). ``budget``: see :func:`run`.
+    :func:`compare_runs` also returns each run.
     """
-    return compare_runs(designs, workload, params, costs, seed, engine, allow_import, progress=progress)[0]
+    return compare_runs(designs, workload, params, costs, seed, engine, allow_import, progress=progress, budget=budget)[
+        0
+    ]
 
 
 KEEP_RUNS_MAX = 200_000
@@ -426,6 +429,7 @@ def compare_runs(
     allow_import: bool = False,
     *,
     progress: ProgressArg = None,
+    budget: Budget | None = None,
 ) -> tuple[Any, list[Result | None]]:
     """:func:`compare`'s table and each design's :class:`Result`, in the same order
     (``None`` for a run of more than :data:`KEEP_RUNS_MAX` launches), so a figure
@@ -439,7 +443,7 @@ def compare_runs(
     rows = []
     kept: list[Result | None] = []
     with Progress(progress, 1, long=long, desc="generate trace") as bar:
-        trace, values, seed = _prepare(workload, params, seed)
+        trace, values, seed = _prepare(workload, params, seed, budget)
         check_int64_budget(
             model, trace.launches, int(trace.t.max()) if len(trace) else 0, interrupted=trace.interrupted_attempts()
         )
@@ -449,7 +453,7 @@ def compare_runs(
             bar.add(_steps(engine, trace) * len(classes))
         for cls in classes:
             config = RunConfig(design_ref(cls), workload, values, model.as_dict(), seed, engine)
-            res = _run_one(trace, cls, model, engine, False, config, None, bar, counted=True)
+            res = _run_one(trace, cls, model, engine, False, config, None, bar, counted=True, budget=budget)
             rows.append(res.flat())
             kept.append(res if trace.launches <= KEEP_RUNS_MAX else None)
     # One DataFrame built from columns (a failure column a design did not see is 0 there).

@@ -55,6 +55,7 @@ from sgxlab import __version__
 from sgxlab.errors import ConfigError
 from sgxlab.files import read_user_text, write_atomic
 from sgxlab.host.designs import Design
+from sgxlab.sim.budget import Budget
 from sgxlab.sim.costs import COST_PARAMS, CostModel
 from sgxlab.sim.result import SUMMARY_KEYS, flatten_summary
 from sgxlab.sim.run import cost_model, design_classes, design_ref, run_trace
@@ -85,6 +86,7 @@ class _Task:
     wl_values: dict[str, Any]
     cost_names: tuple[str, ...]
     trace: Trace | None = None
+    budget: Budget | None = None
 
 
 @dataclass(frozen=True)
@@ -190,8 +192,10 @@ def plan_sweep(
     engine: str = "fast",
     workers: int = 1,
     allow_import: bool = False,
+    budget: Budget | None = None,
 ) -> SweepPlan:
-    """Check a sweep's arguments and lay out its tasks, without running anything."""
+    """Check a sweep's arguments and lay out its tasks, without running anything
+    (``budget``: the limits each workload point is checked against, and run within)."""
     classes = design_classes(designs, allow_import=allow_import)
     refs = tuple(design_ref(c) for c in classes)
     if engine not in ("exact", "fast"):
@@ -215,7 +219,7 @@ def plan_sweep(
     wl_values: list[dict[str, Any]] = []
     for combo in itertools.product(*(v for _, v in vp)):
         over = {n: x for (n, _), x in zip(vp, combo, strict=True)}
-        wl = make_workload(workload, {**fixed, **over})  # checks every value now, not in a worker
+        wl = make_workload(workload, {**fixed, **over}, budget=budget)  # checks every value now, not in a worker
         wl_points.append(dict(wl.values))
         wl_values.append(over)
     runs = len(refs) * len(cost_points) * len(wl_points) * len(seed_list)
@@ -232,7 +236,20 @@ def plan_sweep(
             for c0 in range(0, len(cost_points), per):
                 share = tuple((ci, cost_points[ci]) for ci in range(c0, min(c0 + per, len(cost_points))))
                 tasks.append(
-                    _Task(len(tasks), workload, wp, seed, refs, share, engine, wi, si, wv, tuple(n for n, _ in vc))
+                    _Task(
+                        len(tasks),
+                        workload,
+                        wp,
+                        seed,
+                        refs,
+                        share,
+                        engine,
+                        wi,
+                        si,
+                        wv,
+                        tuple(n for n, _ in vc),
+                        budget=budget,
+                    )
                 )
     return SweepPlan(
         designs=refs,
@@ -255,12 +272,25 @@ def param_column(name: str, kind: str) -> str:
 
 def _run_task(task: _Task) -> list[dict[str, Any]]:
     """Run one task (in a worker): every design at each of its cost points on one trace."""
-    trace = task.trace if task.trace is not None else make_workload(task.workload, task.params).trace(task.seed)
+    trace = (
+        task.trace
+        if task.trace is not None
+        else make_workload(task.workload, task.params, budget=task.budget).trace(task.seed)
+    )
     rows: list[dict[str, Any]] = []
     for ci, costs in task.costs:
         model = CostModel.from_dict(costs)
         for di, design in enumerate(task.designs):
-            res = run_trace(trace, design, model, engine=task.engine, records=False, seed=task.seed, allow_import=True)
+            res = run_trace(
+                trace,
+                design,
+                model,
+                engine=task.engine,
+                records=False,
+                seed=task.seed,
+                allow_import=True,
+                budget=task.budget,
+            )
             flat = flatten_summary(res.summary())
             row: dict[str, Any] = {
                 "_order": (task.wl_index, task.seed_index, ci, di),
@@ -369,6 +399,7 @@ def sweep(
     out: str | os.PathLike[str] | None = None,
     progress: bool = True,
     allow_import: bool = False,
+    budget: Budget | None = None,
 ) -> pd.DataFrame:
     """Run ``designs`` on ``workload`` at every point of ``vary`` for each seed.
 
@@ -378,8 +409,11 @@ def sweep(
     0..N-1) or a list. ``executor`` is ``None``/``"local"`` (a process pool
     of ``workers``, or this process for one worker), ``"dask"``,
     ``"dask:ADDRESS"`` or any :class:`concurrent.futures.Executor`. ``out``
-    is a folder for incremental, resumable results. Returns a tidy
-    DataFrame in grid order (workload point, seed, cost point, design).
+    is a folder for incremental, resumable results. ``budget``: the limits
+    of :mod:`sgxlab.sim.budget` every run stays within (the default ones
+    else; a limit never changes a result, so it is not part of the
+    manifest). Returns a tidy DataFrame in grid order (workload point,
+    seed, cost point, design).
     """
     if workers is None:
         workers = 1 if executor is None else (os.cpu_count() or 1)
@@ -393,6 +427,7 @@ def sweep(
         engine=engine,
         workers=workers,
         allow_import=allow_import,
+        budget=budget,
     )
     store = _Store(out, plan) if out is not None else None
     rows: list[dict[str, Any]] = []
@@ -451,7 +486,7 @@ def _ship_traces(todo: list[_Task]) -> list[_Task]:
             out.extend(group)
             continue
         first = group[0]
-        trace = make_workload(first.workload, first.params).trace(first.seed)
+        trace = make_workload(first.workload, first.params, budget=first.budget).trace(first.seed)
         out.extend(_with_trace(t, trace) for t in group)
     out.sort(key=lambda t: t.index)
     return out
