@@ -459,3 +459,18 @@ def test_exact_sum_past_int64():
     v = np.full(10, 2**62, dtype=np.int64)
     assert exact_sum(v) == 10 * 2**62
     assert latency_summary(np.array([], dtype=np.int64)) == {"mean": 0.0, "p50": 0, "p99": 0, "max": 0}
+
+
+def test_kept_cpu_order_survives_a_pickle():
+    """A trace shipped to a worker (a sweep's process pool, Dask) keeps a correct order,
+    including the "already in CPU order" case of a one-CPU trace."""
+    import pickle
+
+    for params in ({"launches": 400, "cpus": 1}, {"launches": 400, "cpus": 3}):
+        tr = make_trace("host-only", params, seed=2)
+        want = tr.launch_cpu_order()
+        back = pickle.loads(pickle.dumps(tr))
+        got = back.launch_cpu_order()
+        assert (got is None) == (want is None)
+        if want is not None:
+            assert np.array_equal(got, want)

@@ -160,7 +160,8 @@ class VmSpec:
 
 
 _IN_ORDER = np.zeros(0, np.int64)
-"""The kept :meth:`Trace.launch_cpu_order` of a trace whose launches are already in CPU order."""
+"""The kept :meth:`Trace.launch_cpu_order` of a trace whose launches are already in CPU order
+(recognised by its length, not its identity, so that it survives a pickle)."""
 
 
 @dataclass(eq=False)
@@ -244,7 +245,7 @@ class Trace:
         """
         kept = getattr(self, "_cpu_order", None)
         if kept is not None and getattr(self, "_valid", False):
-            return None if kept is _IN_ORDER else kept
+            return kept if len(kept) else None  # empty: in order (by length, which survives a pickle)
         launch = self.kind == LAUNCH
         cpu_l = self.cpu if bool(launch.all()) else self.cpu[launch]
         del launch
