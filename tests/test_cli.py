@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_in_process import sgxlab_cli as cli
 
-from sgxlab.cli import COMMANDS, main
+from sgxlab.cli import COMMANDS
 from sgxlab.host.le import LaunchEnclave
 from sgxlab.hw.arch import MSR_IA32_SGXLEPUBKEYHASH, SgxError
 from sgxlab.hw.crypto import SigningKey, load_test_key, sign_sigstruct
@@ -27,16 +28,6 @@ from sgxlab.hw.structs import PT_TCS, SECINFO_R, SECINFO_X, Attributes, Einittok
 ROOT = Path(__file__).resolve().parent.parent
 FB4B = "fb4bab3d6036ac1d730fa83d7366df1dd2dfeac194ef335d6854d8a6c6475542"
 LE_PROD_HASH = "7881af9f9def547da9908c008f29cde9bd78064e36ac7e14c83c294ca4806150"
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    """Run ``sgxlab ARGV`` in-process; return (exit status, stdout, stderr)."""
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as e:  # argparse errors
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def einit_json(capsys, *argv) -> dict:

@@ -7,17 +7,12 @@ import subprocess
 import sys
 
 import pytest
+from cli_in_process import sgxlab_cli as run
 
 from sgxlab.cli import main
 from sgxlab.experiments.matrix import MATRIX_COLUMNS
 
 HEX = "cd" * 32
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def test_policy_matrix_json_keys_are_exactly_the_columns(capsys):

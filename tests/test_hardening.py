@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_in_process import sgxlab_cli as cli
 
 import sgxlab
-from sgxlab.cli import COMMANDS, main
+from sgxlab.cli import COMMANDS
 from sgxlab.errors import ConfigError, SgxlabError
 from sgxlab.sim.costs import MAX_COST, CostModel, check_int64_budget
 from sgxlab.sim.result import RunConfig, check_save_path
@@ -36,16 +37,6 @@ from sgxlab.sim.workloads import (
     make_workload,
     parse_trace_csv,
 )
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    """``sgxlab ARGV`` in-process: (exit status, stdout, stderr); argparse's exits included."""
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as e:
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def assert_one_line_error(rc: int, err: str, *words: str) -> None:

@@ -14,9 +14,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from cli_in_process import sgxlab_cli as run_cli
 
 import sgxlab.kvm.vcpu as vcpu_mod
-from sgxlab.cli import main
 from sgxlab.errors import ConfigError, EngineUnsupported, GeneralProtection, PolicyRefusal
 from sgxlab.host.designs import DESIGNS, design_class
 from sgxlab.host.provision import (
@@ -441,12 +441,6 @@ def test_engines_run_mainline_with_no_change_and_agree(workload):
 
 
 # --------------------------------------------------------------------------- the command line
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def test_cli_policy_matrix_text_tells_the_gate_from_einit(capsys):

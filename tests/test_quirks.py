@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from cli_in_process import sgxlab_cli as cli
 
-from sgxlab.cli import main
 from sgxlab.sim.workloads import parse_trace_csv
 
 RUN = ("run", "--design", "always-write", "--engine", "fast", "--workload", "workshop")
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as e:
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def one_line(rc: int, err: str) -> str:

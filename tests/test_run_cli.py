@@ -9,9 +9,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from cli_in_process import sgxlab_cli as cli
 
 import sgxlab
-from sgxlab.cli import COMMANDS, main
+from sgxlab.cli import COMMANDS
 from sgxlab.errors import ConfigError, EngineUnsupported
 from sgxlab.host.designs import DESIGNS, AlwaysWrite, PerCpuCache
 from sgxlab.sim.costs import CostModel
@@ -24,18 +25,6 @@ ISSUE_KEYS = {
     "design", "workload", "seed", "engine", "launches", "einit", "failures", "retries", "wrmsr", "rdmsr",
     "schedule_ins", "encls_exits", "latency_cycles", "overhead_cycles", "bypasses",
 }  # fmt: skip
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as e:
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-# --------------------------------------------------------------------------- Python API
 
 
 def test_run_returns_a_result_with_the_contract_summary():
