@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -31,21 +30,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
+
+from run import peak_rss_mb  # bench/run.py: VmHWM, else ru_maxrss
 
 TARGETS = {"host-only": 10e6, "multi-tenant": 5e6}  # launches/s, end to end
 RSS_LIMIT_MB = 1024
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set in MB (VmHWM; ru_maxrss where /proc is absent)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child(workload: str, launches: int) -> None:
