@@ -444,37 +444,21 @@ def test_engines_run_mainline_with_no_change_and_agree(workload):
 
 
 def test_cli_policy_matrix_text_tells_the_gate_from_einit(capsys):
+    # (the header, its columns and the 72-column width: tests/test_cli_kvm.py)
     rc, out, _ = run_cli(capsys, "policy-matrix", "--reasons")
     assert rc == 0
     lines = out.splitlines()
-    assert max(map(len, lines)) <= 72
-    assert lines[0].split() == [
-        "#",
-        "policy",
-        "lewr",
-        "lehash",
-        "signer",
-        "pk",
-        "host",
-        "vm",
-        "run",
-        "code",
-        "byp",
-        "hw",
-    ]
     rows = [ln for ln in lines if ln.split()[:1] and ln.split()[0].isdigit() and "mainline" in ln]
     gp = [ln for ln in rows if "#GP" in ln]
     assert len(gp) == 3 and all("-fd" in ln and "eacces" in ln for ln in gp)
     assert "#GP: ECREATE faulted (the gate)" in out.replace("\n", " ")
 
 
-def test_cli_policy_matrix_json(capsys):
-    from sgxlab.experiments.matrix import MATRIX_COLUMNS
-
+def test_cli_policy_matrix_json_gate_step(capsys):
+    # (the keys and the 108 rows: tests/test_cli_kvm.py)
     rc, out, err = run_cli(capsys, "policy-matrix", "--json")
     rows = json.loads(out)
-    assert rc == 0 and err == "" and len(rows) == 108
-    assert all(list(r) == list(MATRIX_COLUMNS) for r in rows)
+    assert rc == 0 and err == ""
     assert {r["step"] for r in rows if r["code"] is None and r["vm_created"]} == {"ecreate-gp"}
 
 

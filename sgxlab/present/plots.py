@@ -55,6 +55,7 @@ from sgxlab.present.style import (
     COMPONENTS,
     OKABE_ITO,
     Caption,
+    Margins,
     design_style,
     finish_axes,
     fixed_grid,
@@ -333,7 +334,7 @@ def plot_msr_traffic(table: pd.DataFrame, *, caption: Caption | None = None) -> 
         axes[0].yaxis.set_major_formatter(EngFormatter(sep=""))
         # The counts stand upright on their bars; a long one may reach above the axes
         # (past the y margin): the titles, and the axes' top, make room for it.
-        height = fig.get_figheight() - panels.grid["top"] - panels.grid["bottom"]
+        height = fig.get_figheight() - panels.grid.top - panels.grid.bottom
         over = 0.0
         for _ in range(5):
             h = height - over
@@ -342,7 +343,7 @@ def plot_msr_traffic(table: pd.DataFrame, *, caption: Caption | None = None) -> 
                 y0, y1 = ax.get_ylim()
                 reach = max(reach, *((top - y0) / (y1 - y0) * h + 3 * _PT + text_size(t, 9)[0] - h for top, t in ns))
             over = max(over, reach)
-        panels.grid["top"] += over
+        panels.grid = dataclasses.replace(panels.grid, top=panels.grid.top + over)
         axes[0].set_title("in total", pad=_TITLE_PAD + over / _PT)
         axes[1].set_title("per launch", pad=_TITLE_PAD + over / _PT)
         panels.finish(_yaxis_width(axes[0].yaxis), _LAYOUT_PAD * _PT + _yaxis_width(axes[1].yaxis), proxies)
@@ -438,12 +439,7 @@ def plot_latency(
             fig,
             2,
             2,
-            left=lay.left,
-            right=lay.right,
-            top=lay.top,
-            bottom=lay.bottom,
-            wgap=lay.wgap,
-            hgap=lay.hgap,
+            Margins(lay.left, lay.right, lay.top, lay.bottom, lay.wgap, lay.hgap),
             width_ratios=(lay.left_width, lay.right_width),
             height_ratios=(1.6, 1.0),
         )
@@ -820,7 +816,7 @@ class _BarPanels:
     gs: Any
     axes: tuple[Any, Any]
     labels: list[str]
-    grid: dict[str, float]
+    grid: Margins  # the rows' margins; :meth:`finish` sets the columns'
     width: float
     ratios: tuple[float, float]
     legend_texts: list[str]
@@ -847,8 +843,8 @@ class _BarPanels:
         need = (above + bottom + max(text_size(t, 10)[0] for t in ylabels) + 2 * pt) / 0.98
         height = size[1] if need <= size[1] else math.ceil(need * 10) / 10
         fig.set_size_inches(size[0], height)
-        grid = {"top": 0.02 * height + above, "bottom": bottom, "right": pad + lab_h * _SIN30}
-        gs = fixed_grid(fig, 1, 2, left=1.0, wgap=1.5, width_ratios=ratios, **grid)
+        grid = Margins(left=1.0, right=pad + lab_h * _SIN30, top=0.02 * height + above, bottom=bottom, wgap=1.5)
+        gs = fixed_grid(fig, 1, 2, grid, width_ratios=ratios)
         axes = (fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1]))
         return cls(fig, gs, axes, list(labels), grid, size[0], ratios, list(legend_texts))
 
@@ -862,14 +858,14 @@ class _BarPanels:
         r0, r1 = self.ratios
         width, left = self.width, pad + left_axis
         for _ in range(20):
-            ax_w = (width - left - gap - self.grid["right"]) * r0 / (r0 + r1)
+            ax_w = (width - left - gap - self.grid.right) * r0 / (r0 + r1)
             reach = max(sl - (i - x0) / (x1 - x0) * ax_w for i, sl in enumerate(slants))  # left of the axes
             left = max(pad + left_axis, pad + reach)
-            need = left + gap + self.grid["right"] + 2.6 * (r0 + r1) / r0
+            need = left + gap + self.grid.right + 2.6 * (r0 + r1) / r0
             if need > width + 1e-6:
                 width = math.ceil(need * 10 - 1e-6) / 10
         self.fig.set_size_inches(width, self.fig.get_figheight())
-        refit_grid(self.fig, self.gs, left=left, wgap=gap, **self.grid)
+        refit_grid(self.fig, self.gs, dataclasses.replace(self.grid, left=left, wgap=gap))
         self.fig.legend(handles=list(handles), loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
 
 

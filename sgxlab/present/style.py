@@ -307,68 +307,59 @@ def text_size(text: str, size: float) -> tuple[float, float]:
     return width, (text.count("\n") + 1) * _LINE_SPACING * size / 72.0
 
 
-def _grid_fractions(
-    fig: Figure, nrows: int, ncols: int, left: float, right: float, top: float, bottom: float, wgap: float, hgap: float
-) -> dict[str, float]:
-    w, h = fig.get_size_inches()
-    cell_w = (w - left - right - wgap * (ncols - 1)) / ncols
-    cell_h = (h - top - bottom - hgap * (nrows - 1)) / nrows
-    if cell_w <= 0 or cell_h <= 0:
-        raise ValueError(f"margins leave no room for the axes of a {w:g} x {h:g} in figure")
-    return {
-        "left": left / w,
-        "right": 1 - right / w,
-        "bottom": bottom / h,
-        "top": 1 - top / h,
-        "wspace": wgap / cell_w,
-        "hspace": hgap / cell_h,
-    }
+@dataclass(frozen=True)
+class Margins:
+    """A fixed grid's margins (``left`` ... ``bottom``) and the gaps between its columns
+    (``wgap``) and rows (``hgap``), in inches: sized by the caller from the text they
+    hold (:func:`text_size`)."""
+
+    left: float
+    right: float
+    top: float
+    bottom: float
+    wgap: float = 0.0
+    hgap: float = 0.0
+
+    def fractions(self, fig: Figure, nrows: int, ncols: int) -> dict[str, float]:
+        """The gridspec keywords (figure fractions) of these margins on ``fig``."""
+        w, h = fig.get_size_inches()
+        cell_w = (w - self.left - self.right - self.wgap * (ncols - 1)) / ncols
+        cell_h = (h - self.top - self.bottom - self.hgap * (nrows - 1)) / nrows
+        if cell_w <= 0 or cell_h <= 0:
+            raise ValueError(f"margins leave no room for the axes of a {w:g} x {h:g} in figure")
+        return {
+            "left": self.left / w,
+            "right": 1 - self.right / w,
+            "bottom": self.bottom / h,
+            "top": 1 - self.top / h,
+            "wspace": self.wgap / cell_w,
+            "hspace": self.hgap / cell_h,
+        }
 
 
 def fixed_grid(
     fig: Figure,
     nrows: int,
     ncols: int,
+    margins: Margins,
     *,
-    left: float,
-    right: float,
-    top: float,
-    bottom: float,
-    wgap: float = 0.0,
-    hgap: float = 0.0,
     width_ratios: Sequence[float] | None = None,
     height_ratios: Sequence[float] | None = None,
 ) -> GridSpec:
-    """A gridspec on ``fig`` with its margins (``left`` ... ``bottom``) and the gaps between
-    its columns (``wgap``) and rows (``hgap``) in inches, for a figure without a layout
-    engine (:func:`new_figure` with ``fixed=True``): the caller sizes them from the text
-    they hold (:func:`text_size`). The cells share what is left in ``width_ratios`` and
-    ``height_ratios``. :func:`refit_grid` moves it once its axes are drawn on."""
+    """A gridspec on ``fig`` with ``margins``, for a figure without a layout engine
+    (:func:`new_figure` with ``fixed=True``). The cells share what is left in
+    ``width_ratios`` and ``height_ratios``. :func:`refit_grid` moves it once its axes
+    are drawn on."""
     return fig.add_gridspec(
-        nrows,
-        ncols,
-        width_ratios=width_ratios,
-        height_ratios=height_ratios,
-        **_grid_fractions(fig, nrows, ncols, left, right, top, bottom, wgap, hgap),
+        nrows, ncols, width_ratios=width_ratios, height_ratios=height_ratios, **margins.fractions(fig, nrows, ncols)
     )
 
 
-def refit_grid(
-    fig: Figure,
-    gs: GridSpec,
-    *,
-    left: float,
-    right: float,
-    top: float,
-    bottom: float,
-    wgap: float = 0.0,
-    hgap: float = 0.0,
-) -> None:
-    """Move ``gs`` (and its axes) to new margins and gaps in inches, as :func:`fixed_grid`:
-    for margins that depend on the axes' contents (tick labels, known once the data is
-    drawn on them)."""
+def refit_grid(fig: Figure, gs: GridSpec, margins: Margins) -> None:
+    """Move ``gs`` (and its axes) to new ``margins``: for margins that depend on the
+    axes' contents (tick labels, known once the data is drawn on them)."""
     nrows, ncols = gs.get_geometry()
-    gs.update(**_grid_fractions(fig, nrows, ncols, left, right, top, bottom, wgap, hgap))
+    gs.update(**margins.fractions(fig, nrows, ncols))
     for ax in fig.axes:  # GridSpec.update moves the axes of pyplot's figures only
         spec = ax.get_subplotspec()
         if spec is not None and spec.get_topmost_subplotspec().get_gridspec() is gs:
