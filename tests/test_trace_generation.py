@@ -294,6 +294,47 @@ def test_reuse_signers_match(seed, n, ncpus, reuse):
             assert np.array_equal(order, np.argsort(cpu, kind="stable"))
 
 
+@FAST
+@given(
+    seed=st.integers(0, 2**32),
+    n=st.integers(0, 600),
+    ncpus=st.integers(1, 20),
+    used=st.integers(1, 20),
+    reuse=st.floats(0, 1),
+    block=st.integers(1, 64),
+)
+def test_reuse_signers_match_in_small_blocks(seed, n, ncpus, used, reuse, block):
+    # blocks that cut CPU runs (the carried signer), CPUs with no launches, and more
+    # CPUs than the counting placement takes (the sort)
+    cpu = np.random.default_rng(seed).integers(0, min(used, ncpus), n).astype(np.int16)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(W, "_REUSE_BLOCK", block)
+        mp.setattr(trace_mod, "_ORDER_BLOCK", block)
+        a = old_reuse_signers(np.random.default_rng(seed), cpu, np.arange(3), reuse)
+        b, order = W._reuse_signers(np.random.default_rng(seed), cpu, np.arange(3), reuse, ncpus)
+    assert np.array_equal(a, b)
+    if order is not None:
+        assert np.array_equal(order, np.argsort(cpu, kind="stable"))
+
+
+@FAST
+@given(
+    seed=st.integers(0, 2**32),
+    n=st.integers(0, 500),
+    ncpus=st.integers(1, 20),
+    lo=st.integers(-2, 0),
+    extra=st.integers(0, 2),
+    block=st.integers(1, 64),
+)
+def test_stable_cpu_order_is_the_stable_argsort(seed, n, ncpus, lo, extra, block):
+    # CPU numbers outside [0, ncpus) (lo < 0, extra > 0) fall back to sorting
+    cpu = np.random.default_rng(seed).integers(lo, ncpus + extra, n).astype(np.int16)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(trace_mod, "_ORDER_BLOCK", block)
+        got = trace_mod.stable_cpu_order(cpu, ncpus)
+    assert got.dtype == np.int32 and np.array_equal(got, np.argsort(cpu, kind="stable"))
+
+
 @pytest.mark.parametrize(
     ("workload", "params"),
     [

@@ -106,7 +106,7 @@ the latencies (4 bytes while they fit in int32), the CPU-sorted trace rows
 when not every row is a launch (int32, 4), flags and codes (bool/int8, 1
 each). Measured with tracemalloc on 10 M launches: 5 to 6 bytes per launch
 on ``host-only``, 11 to 12 on ``multi-tenant`` (3.1 rows per launch), 15 for
-eager-load there (its schedule-ins). The trace's kept CPU order (int64, 8
+eager-load there (its schedule-ins). The trace's kept CPU order (int32, 4
 bytes per launch) belongs to the trace and is not counted; ``bench/run.py``
 and ``bench/trace.py`` measure whole 10 M-launch runs.
 """

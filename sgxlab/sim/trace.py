@@ -164,6 +164,50 @@ _IN_ORDER = np.zeros(0, np.int64)
 (recognised by its length, not its identity, so that it survives a pickle)."""
 
 
+_ORDER_BLOCK = 1 << 20
+"""Rows per block of :func:`stable_cpu_order` (its temporaries stay a few MB)."""
+
+_COUNTING_CPUS = 16
+"""Up to this many CPUs, :func:`stable_cpu_order` places positions CPU by CPU instead of sorting."""
+
+
+def stable_cpu_order(cpu: np.ndarray, ncpus: int, counts: np.ndarray | None = None) -> np.ndarray:
+    """``np.argsort(cpu, kind="stable")`` for CPU numbers in ``[0, ncpus)`` (``counts``:
+    the rows per CPU, if the caller has them), as int32 while the positions fit (half
+    the memory of argsort's int64, and faster gathers), else int64.
+
+    With a few CPUs the positions are placed, not sorted: each CPU's slice of the
+    result starts after the counts of the CPUs below it, and a block of rows at a
+    time appends each CPU's positions (``flatnonzero``) to its slice. That is one
+    comparison per CPU and row, with no index-sized temporaries: a stable radix
+    argsort writes and reads an int64 buffer as large as the result, whose first
+    touch costs more than the comparisons on a machine that backs memory lazily.
+    Above :data:`_COUNTING_CPUS` CPUs, or with a CPU outside the range, it sorts.
+    """
+    n = len(cpu)
+    dt = np.int32 if n < 2**31 - 1 else np.int64
+    if ncpus > _COUNTING_CPUS or n == 0 or int(cpu.min()) < 0 or int(cpu.max()) >= ncpus:
+        return np.argsort(cpu, kind="stable").astype(dt, copy=False)
+    if counts is None:
+        counts = np.array([np.count_nonzero(cpu == c) for c in range(ncpus)], dtype=np.int64)
+    at = np.zeros(ncpus, np.int64)
+    np.cumsum(counts[:-1], out=at[1:])
+    order = np.empty(n, dt)
+    eq = np.empty(min(n, _ORDER_BLOCK), bool)
+    for a in range(0, n, _ORDER_BLOCK):
+        b = min(n, a + _ORDER_BLOCK)
+        m = eq[: b - a]
+        for c in range(ncpus):
+            if not counts[c]:
+                continue
+            np.equal(cpu[a:b], c, out=m)
+            nz = np.flatnonzero(m)
+            k = len(nz)
+            np.add(nz, a, out=order[at[c] : at[c] + k], casting="unsafe")
+            at[c] += k
+    return order
+
+
 @dataclass(eq=False)
 class Trace:
     """Columnar events plus the static facts of the workload."""
@@ -236,7 +280,8 @@ class Trace:
 
     def launch_cpu_order(self) -> np.ndarray | None:
         """The launches stably sorted by CPU: positions among the LAUNCH rows (0 for the
-        first launch, in row order), as int64, or ``None`` when they already are (one CPU).
+        first launch, in row order), as int32 while they fit (else int64), or ``None``
+        when they already are (one CPU).
 
         What every engine run needs first ("the previous launch on this CPU", per-CPU
         queues). A validated (frozen) trace computes it once and keeps it, so five
@@ -251,7 +296,7 @@ class Trace:
         del launch
         order: np.ndarray | None = None
         if len(cpu_l) and self.ncpus > 1 and int(cpu_l.min()) != int(cpu_l.max()):
-            order = np.argsort(cpu_l, kind="stable")  # int16 keys: numpy's radix sort
+            order = stable_cpu_order(cpu_l, self.ncpus)
             order.flags.writeable = False
         if getattr(self, "_valid", False):
             self._cpu_order = _IN_ORDER if order is None else order

@@ -187,6 +187,7 @@ from sgxlab.sim.trace import (
     Trace,
     VmSpec,
     canonical_policy,
+    stable_cpu_order,
 )
 
 __all__ = [
@@ -894,6 +895,13 @@ def _reuse_signers(
     Also returns the launches' stable order by CPU when it was needed (``None``:
     not computed, or one CPU), which is :meth:`Trace.launch_cpu_order` of a trace
     of these launches: the caller hands it over so the engines do not sort again.
+
+    Draws, in order: a pick per launch, then ``rng.random(n) >= reuse`` (fresh).
+    A launch takes its own pick when it is fresh or its CPU's first, else the
+    signer of the previous launch on its CPU. Along the CPU order that is the
+    pick of the last fresh launch so far (a running maximum of positions), done
+    a block of the order at a time; a block that starts inside a CPU's run
+    carries the run's last signer in (:func:`_reuse_block`).
     """
     n = len(cpu)
     pick = rng.integers(0, len(choices), n, dtype=np.int32)  # int32 draws = int64 draws here
@@ -906,25 +914,40 @@ def _reuse_signers(
         return draw, None
     fresh = _at_least(rng, n, reuse)
     order: np.ndarray | None = None
+    starts = np.zeros(1, np.int64)  # each CPU's first launch along the order
     if int(cpu.min()) != int(cpu.max()):
-        order = np.argsort(cpu, kind="stable")  # int16 keys: numpy's radix sort
-        fresh = fresh[order]
-        draw = draw[order]
-        starts = np.cumsum(_counts(cpu, ncpus)[:-1])  # each CPU's first launch
-        fresh[starts[starts < n]] = True
-    fresh[0] = True
-    pdt = np.int32 if n < 2**31 else np.int64
-    src = np.arange(n, dtype=pdt)
-    np.multiply(src, fresh, out=src)  # a fresh draw's own place, else 0 ...
-    del fresh
-    np.maximum.accumulate(src, out=src)  # ... and the running maximum: the last fresh one
-    got = draw[src]
-    del src, draw
-    if order is None:
-        return got, None
+        counts = _counts(cpu, ncpus)
+        order = stable_cpu_order(cpu, ncpus, counts)
+        starts = np.concatenate([starts, np.cumsum(counts[:-1])])
     out = np.empty(n, np.int16)
-    out[order] = got
+    carry = 0
+    for a in range(0, n, _REUSE_BLOCK):
+        b = min(n, a + _REUSE_BLOCK)
+        rows = order[a:b] if order is not None else slice(a, b)
+        got = _reuse_block(fresh[rows], draw[rows], starts, a, carry)
+        carry = int(got[-1])
+        out[rows] = got
     return out, order
+
+
+_REUSE_BLOCK = 1 << 20
+"""Launches per block of :func:`_reuse_signers` along the CPU order."""
+
+
+def _reuse_block(fresh: np.ndarray, draw: np.ndarray, starts: np.ndarray, a: int, carry: int) -> np.ndarray:
+    """The signers of one block of launches in CPU order, its first at position ``a``
+    (``fresh`` and ``draw`` are the block's, for this function to change): each takes the pick of the
+    last fresh launch up to it, a CPU's first launch (``starts``) being fresh; before
+    the block's first fresh launch, ``carry`` (the signer of the launch before ``a``)."""
+    lo, hi = np.searchsorted(starts, (a, a + len(fresh)))
+    fresh[starts[lo:hi] - a] = True
+    if not fresh[0]:  # the block starts inside a CPU's run: its launches reuse the carried signer
+        draw[0] = carry
+        fresh[0] = True
+    src = np.arange(len(fresh), dtype=np.int32)
+    src *= fresh  # a fresh launch's own place, else 0 ...
+    np.maximum.accumulate(src, out=src)  # ... and the running maximum: the last fresh one
+    return draw[src]
 
 
 def _at_least(rng: np.random.Generator, n: int, x: float) -> np.ndarray:
