@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cli_in_process import sgxlab_cli
 from simref import BUILTIN_DESIGNS, random_costs, random_trace, reference, with_interrupts
 
 import sgxlab
-from sgxlab.cli import main
 from sgxlab.errors import ConfigError
 from sgxlab.host.designs import AlwaysWrite
 from sgxlab.hw.arch import LeHash
@@ -273,11 +273,7 @@ def test_summary_keys_flattening_and_text() -> None:
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:
-        rc = int(e.code or 0)
-    out, _ = capsys.readouterr()
+    rc, out, _ = sgxlab_cli(capsys, *argv)
     return rc, out
 
 
