@@ -171,6 +171,15 @@ _COUNTING_CPUS = 16
 """Up to this many CPUs, :func:`stable_cpu_order` places positions CPU by CPU instead of sorting."""
 
 
+def cpu_counts(cpu: np.ndarray, ncpus: int) -> np.ndarray:
+    """``np.bincount(cpu, minlength=ncpus)`` (int64) of an int16 column of CPUs in
+    ``[0, ncpus)``, without bincount's int64 copy of it while there are few CPUs (one
+    comparison per CPU and row)."""
+    if ncpus > _COUNTING_CPUS:
+        return np.bincount(cpu, minlength=ncpus)
+    return np.array([np.count_nonzero(cpu == c) for c in range(ncpus)], dtype=np.int64)
+
+
 def stable_cpu_order(cpu: np.ndarray, ncpus: int, counts: np.ndarray | None = None) -> np.ndarray:
     """``np.argsort(cpu, kind="stable")`` for CPU numbers in ``[0, ncpus)`` (``counts``:
     the rows per CPU, if the caller has them), as int32 while the positions fit (half
@@ -179,9 +188,9 @@ def stable_cpu_order(cpu: np.ndarray, ncpus: int, counts: np.ndarray | None = No
     With a few CPUs the positions are placed, not sorted: each CPU's slice of the
     result starts after the counts of the CPUs below it, and a block of rows at a
     time appends each CPU's positions (``flatnonzero``) to its slice. That is one
-    comparison per CPU and row, with no index-sized temporaries: a stable radix
-    argsort writes and reads an int64 buffer as large as the result, whose first
-    touch costs more than the comparisons on a machine that backs memory lazily.
+    comparison per CPU and row, with temporaries of a block's size only, and half
+    the bytes of argsort's int64 result: on a machine that backs memory lazily,
+    first touches of fresh pages cost more than the comparisons.
     Above :data:`_COUNTING_CPUS` CPUs, or with a CPU outside the range, it sorts.
     """
     n = len(cpu)
@@ -189,7 +198,7 @@ def stable_cpu_order(cpu: np.ndarray, ncpus: int, counts: np.ndarray | None = No
     if ncpus > _COUNTING_CPUS or n == 0 or int(cpu.min()) < 0 or int(cpu.max()) >= ncpus:
         return np.argsort(cpu, kind="stable").astype(dt, copy=False)
     if counts is None:
-        counts = np.array([np.count_nonzero(cpu == c) for c in range(ncpus)], dtype=np.int64)
+        counts = cpu_counts(cpu, ncpus)
     at = np.zeros(ncpus, np.int64)
     np.cumsum(counts[:-1], out=at[1:])
     order = np.empty(n, dt)

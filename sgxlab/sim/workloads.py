@@ -187,6 +187,7 @@ from sgxlab.sim.trace import (
     Trace,
     VmSpec,
     canonical_policy,
+    cpu_counts,
     stable_cpu_order,
 )
 
@@ -916,7 +917,7 @@ def _reuse_signers(
     order: np.ndarray | None = None
     starts = np.zeros(1, np.int64)  # each CPU's first launch along the order
     if int(cpu.min()) != int(cpu.max()):
-        counts = _counts(cpu, ncpus)
+        counts = cpu_counts(cpu, ncpus)
         order = stable_cpu_order(cpu, ncpus, counts)
         starts = np.concatenate([starts, np.cumsum(counts[:-1])])
     out = np.empty(n, np.int16)
@@ -959,14 +960,6 @@ def _at_least(rng: np.random.Generator, n: int, x: float) -> np.ndarray:
         rng.random(out=u)
         np.greater_equal(u, x, out=out[a : a + len(u)])
     return out
-
-
-def _counts(cpu: np.ndarray, ncpus: int) -> np.ndarray:
-    """``np.bincount(cpu, minlength=ncpus)`` of an int16 column without its int64 copy
-    (one comparison per CPU while there are few)."""
-    if ncpus > 16:
-        return np.bincount(cpu, minlength=ncpus)
-    return np.array([np.count_nonzero(cpu == c) for c in range(ncpus)], dtype=np.int64)
 
 
 def _host_stream(
