@@ -88,23 +88,7 @@ def expected_gate(trace: Trace) -> dict[str, int]:
 
 def without_rows(trace: Trace, drop: np.ndarray) -> Trace:
     """``trace`` without the rows of mask ``drop`` (launch rows only: the rest stays valid)."""
-    keep = ~drop
-    out = Trace(
-        trace.ncpus,
-        trace.nsigners,
-        trace.vms,
-        trace.t[keep],
-        trace.kind[keep],
-        trace.cpu[keep],
-        trace.vm[keep],
-        trace.vcpu[keep],
-        trace.signer[keep],
-        allowlist=trace.allowlist,
-        unmasked=None if trace.unmasked is None else trace.unmasked[keep],
-        policy=trace.policy,
-        provisionkey=trace.provisionkey,
-        host_provision=trace.host_provision,
-    )
+    out = trace.take_rows(~drop)
     out.validate()
     return out
 

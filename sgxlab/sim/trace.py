@@ -348,8 +348,19 @@ class Trace:
         drop = np.isin(self.vm, np.array(gone, dtype=np.int64)) & (self.kind != S3)
         if not drop.any():
             return self
-        keep = ~drop
-        out = Trace(
+        out = self.take_rows(~drop)
+        if getattr(self, "_valid", False):
+            for col in out._column_names():
+                getattr(out, col).flags.writeable = False
+            out._valid = True
+        return out
+
+    def take_rows(self, keep: np.ndarray) -> Trace:
+        """A new, unvalidated trace of the rows where the bool mask ``keep`` is true (every
+        column, ``unmasked`` included), with this trace's VMs, signers, policy and
+        provenance. Dropping arbitrary rows can break the contract's rules, so the caller
+        validates it, or knows (as :meth:`without_vms` does) that it cannot."""
+        return Trace(
             self.ncpus,
             self.nsigners,
             self.vms,
@@ -367,11 +378,6 @@ class Trace:
             provisionkey=self.provisionkey,
             host_provision=self.host_provision,
         )
-        if getattr(self, "_valid", False):
-            for col in out._column_names():
-                getattr(out, col).flags.writeable = False
-            out._valid = True
-        return out
 
     @property
     def launches(self) -> int:
