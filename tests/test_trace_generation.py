@@ -299,12 +299,33 @@ def test_reuse_signers_match(seed, n, ncpus, used, reuse, block):
         with pytest.MonkeyPatch.context() as mp:
             if block is not None:
                 mp.setattr(W, "_REUSE_BLOCK", block)
+                mp.setattr(W, "_BLOCK", block)  # the picks' blocks (_small_ints)
                 mp.setattr(trace_mod, "_ORDER_BLOCK", block)
             a = old_reuse_signers(np.random.default_rng(seed), cpu, choices, reuse)
             b, order = W._reuse_signers(np.random.default_rng(seed), cpu, choices, reuse, ncpus)
         assert np.array_equal(a, b) and b.dtype == np.int16
         if order is not None:
             assert np.array_equal(order, np.argsort(cpu, kind="stable"))
+
+
+def test_small_ints_continue_one_stream_across_blocks(monkeypatch):
+    # Blocks of int32 draws give exactly one call's values, and leave the generator where
+    # one call does, also when Lemire's method rejects draws inside a block: with
+    # high = 32513 a draw is rejected with probability 32509/2**32 (the most of any
+    # int16 bound), so 1.5 M draws reject about 11 (checked: the bit generator has
+    # moved past the n/2 64-bit outputs they would take without a rejection).
+    n, high, seed = 1_500_001, 32513, 5
+    monkeypatch.setattr(W, "_BLOCK", 99_999)  # odd: blocks end inside a 64-bit output
+    rng = np.random.default_rng(seed)
+    got = W._small_ints(rng, n, high)
+    ref_rng = np.random.default_rng(seed)
+    ref = ref_rng.integers(0, high, n)
+    assert got.dtype == np.int16 and np.array_equal(got, ref)
+    assert rng.bit_generator.state == ref_rng.bit_generator.state
+    assert rng.random() == ref_rng.random()
+    plain = np.random.PCG64(seed)
+    plain.advance((n + 1) // 2)
+    assert plain.state["state"] != rng.bit_generator.state["state"]  # there were rejections
 
 
 @FAST

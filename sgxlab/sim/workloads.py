@@ -888,6 +888,23 @@ def _poisson_times(rng: np.random.Generator, n: int, mean_gap: float, t0: int = 
     return out
 
 
+def _small_ints(rng: np.random.Generator, n: int, high: int) -> np.ndarray:
+    """``rng.integers(0, high, n)`` (the same draws) as int16, for ``high`` <= 2**15: drawn
+    as int32 a block at a time and narrowed into the result, so no int32 (or int64)
+    column of ``n`` values is ever made.
+
+    Bounded int32 draws take 32-bit halves of the bit generator's 64-bit outputs, and
+    the bit generator keeps an unused half for its next call, so successive calls
+    continue one stream: blocks give exactly the values of one call, rejections
+    (Lemire's method) included (``tests/test_trace_generation.py`` checks it), and
+    int32 draws are the int64 draws in this range."""
+    out = np.empty(n, np.int16)
+    for a in range(0, n, _BLOCK):
+        b = min(n, a + _BLOCK)
+        out[a:b] = rng.integers(0, high, b - a, dtype=np.int32)
+    return out
+
+
 def _reuse_signers(
     rng: np.random.Generator, cpu: np.ndarray, choices: np.ndarray, reuse: float, ncpus: int
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -905,12 +922,9 @@ def _reuse_signers(
     carries the run's last signer in (:func:`_reuse_block`).
     """
     n = len(cpu)
-    pick = rng.integers(0, len(choices), n, dtype=np.int32)  # int32 draws = int64 draws here
-    if np.array_equal(choices, np.arange(len(choices))):
-        draw = pick.astype(np.int16)
-    else:
-        draw = choices[pick].astype(np.int16)
-    del pick
+    draw = _small_ints(rng, n, len(choices))
+    if not np.array_equal(choices, np.arange(len(choices))):
+        draw = choices[draw].astype(np.int16)
     if reuse <= 0.0 or n == 0:
         return draw, None
     fresh = _at_least(rng, n, reuse)
@@ -920,15 +934,14 @@ def _reuse_signers(
         counts = cpu_counts(cpu, ncpus)
         order = stable_cpu_order(cpu, ncpus, counts)
         starts = np.concatenate([starts, np.cumsum(counts[:-1])])
-    out = np.empty(n, np.int16)
     carry = 0
-    for a in range(0, n, _REUSE_BLOCK):
+    for a in range(0, n, _REUSE_BLOCK):  # in place: a block reads only its own rows, and carry
         b = min(n, a + _REUSE_BLOCK)
         rows = order[a:b] if order is not None else slice(a, b)
         got = _reuse_block(fresh[rows], draw[rows], starts, a, carry)
         carry = int(got[-1])
-        out[rows] = got
-    return out, order
+        draw[rows] = got
+    return draw, order
 
 
 _REUSE_BLOCK = 1 << 20
@@ -968,7 +981,7 @@ def _host_stream(
     """Exactly ``n`` host launches: a per-CPU Poisson process (merged), signers with reuse;
     and their stable order by CPU if it was computed (see :func:`_reuse_signers`)."""
     t = _poisson_times(rng, n, interval / ncpus)
-    cpu = rng.integers(0, ncpus, n, dtype=np.int32).astype(np.int16)  # int32 draws = int64 draws here
+    cpu = _small_ints(rng, n, ncpus)
     if cpu0:
         cpu += np.int16(cpu0)
     signer, order = _reuse_signers(rng, cpu, np.arange(nsigners), reuse, ncpus + cpu0)
@@ -1023,8 +1036,8 @@ def _assemble_host(
     """
     n, m = len(t), len(s3)
     if m == 0:
-        minus = np.full(n, -1, np.int16)
-        tr = Trace(ncpus, nsigners, (), t, np.zeros(n, np.int8), cpu, minus, minus.copy(), signer)
+        minus = np.full(n, -1, np.int16)  # the VM and vCPU columns share it (read-only once validated)
+        tr = Trace(ncpus, nsigners, (), t, np.zeros(n, np.int8), cpu, minus, minus, signer)
     else:
         at = np.searchsorted(t, s3, side="right")
         tt = np.insert(t, at, s3)
@@ -1032,7 +1045,7 @@ def _assemble_host(
         c = np.insert(cpu, at, -1)
         sg = np.insert(signer, at, -1)
         minus = np.full(n + m, -1, np.int16)
-        tr = Trace(ncpus, nsigners, (), tt, kind, c, minus, minus.copy(), sg)
+        tr = Trace(ncpus, nsigners, (), tt, kind, c, minus, minus, sg)
     if order is not None:
         tr._keep_cpu_order(order)
     return tr
@@ -1247,8 +1260,8 @@ def _mixed_host_batch(rng: np.random.Generator, lay: _MixedLayout, t_lo: int, t_
     """One batch's host launches in ``[t_lo, t_hi)``: Poisson arrivals on random host CPUs and signers."""
     nh = int(rng.poisson(lay.host_cpus * (t_hi - t_lo) / lay.host_interval))
     ht = np.sort(t_lo + rng.integers(0, t_hi - t_lo, nh)).astype(np.int64)
-    hc = rng.integers(0, lay.host_cpus, nh, dtype=np.int32).astype(np.int16)  # int32 draws = int64 draws here
-    hs = rng.integers(0, lay.host_signers, nh, dtype=np.int32).astype(np.int16)
+    hc = _small_ints(rng, nh, lay.host_cpus)
+    hs = _small_ints(rng, nh, lay.host_signers)
     m1 = np.full(nh, -1, np.int16)
     return (ht, np.zeros(nh, np.int8), hc, m1, m1, hs)
 
