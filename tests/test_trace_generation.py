@@ -308,6 +308,22 @@ def test_reuse_signers_match(seed, n, ncpus, used, reuse, block):
             assert np.array_equal(order, np.argsort(cpu, kind="stable"))
 
 
+@FAST
+@given(
+    seed=st.integers(0, 2**32),
+    n=st.integers(0, 400),
+    gap=st.floats(0.5, 1e9),
+    t0=st.integers(0, 9),
+    block=st.integers(1, 50),
+)
+def test_poisson_times_are_the_floored_sums(seed, n, gap, t0, block):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(W, "_CAST_BLOCK", block)
+        got = W._poisson_times(np.random.default_rng(seed), n, gap, t0)
+    ref = np.floor(np.cumsum(np.random.default_rng(seed).exponential(gap, n))).astype(np.int64) + t0
+    assert got.dtype == np.int64 and np.array_equal(got, ref)
+
+
 def test_small_ints_continue_one_stream_across_blocks(monkeypatch):
     # Blocks of int32 draws give exactly one call's values, and leave the generator where
     # one call does, also when Lemire's method rejects draws inside a block: with
