@@ -90,3 +90,17 @@ def test_bad_timeline_input_is_a_config_error(stale):
         c.plot_timeline("nope")
     with pytest.raises(ConfigError, match="seed"):
         c.plot_timeline(seed=7)
+
+
+def test_bands_draw_what_broken_barh_draws(stale, monkeypatch):
+    # The bands skip broken_barh's autoscaling (the figure sets its own limits): same pixels.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    def pixels() -> np.ndarray:
+        fig = stale.plot_timeline()
+        FigureCanvasAgg(fig).draw()
+        return np.asarray(fig.canvas.buffer_rgba()).copy()
+
+    ours = pixels()
+    monkeypatch.setattr(plots, "_bands", lambda ax, spans, yrange, **kw: ax.broken_barh(spans, yrange, **kw))
+    assert np.array_equal(ours, pixels())
