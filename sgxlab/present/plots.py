@@ -269,11 +269,11 @@ class _InViewLogLocator(LogLocator):
     the latency figure's draw. The ticks drawn are the same."""
 
     def __call__(self) -> Any:
-        locs = super().__call__()
+        locs = np.asarray(super().__call__())
         if self.axis is None:
             return locs
         lo, hi = sorted(self.axis.get_view_interval())
-        return [x for x in locs if lo <= x <= hi]
+        return locs[(locs >= lo) & (locs <= hi)]
 
 
 def _count(x: float) -> str:
