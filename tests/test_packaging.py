@@ -74,7 +74,8 @@ def test_setuptools_packages_list_every_package_folder():
     py = tomllib.loads((ROOT / "pyproject.toml").read_text())
     listed = set(py["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "sgxlab").rglob("__init__.py")}
-    assert found | {"sgxlab.data"} == listed
+    data = {f"sgxlab.data.{d.name}" for d in (ROOT / "data").iterdir() if d.is_dir() and d.name != "__pycache__"}
+    assert found | {"sgxlab.data"} | data == listed
     assert py["tool"]["setuptools"]["package-dir"] == {"sgxlab.data": "data"}
 
 
