@@ -168,11 +168,13 @@ def touch_child(nbytes: int) -> None:
 def _child_json(*args: str) -> Any:
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), *args],
-        check=True,
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise SystemExit(f"bench/trace.py: the child {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -254,6 +256,14 @@ def main(argv: list[str] | None = None) -> int:
         touch_child(args.touch_child)
         return 0
     n = args.launches or (1_000_000 if args.quick else 10_000_000)
+    from sgxlab.errors import ConfigError
+    from sgxlab.sim.workloads import make_workload
+
+    for wl in args.workloads.split(","):  # a bad name or size fails here, named, before any child runs
+        try:
+            make_workload(wl, {"launches": n})
+        except ConfigError as e:
+            ap.error(str(e))
     cmd = "python bench/trace.py" + (" --quick" if args.quick and not args.launches else "")
     if args.launches:
         cmd += f" --launches {args.launches}"
