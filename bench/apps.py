@@ -11,8 +11,12 @@ policy matrix figure) are joined and reported separately.
 import statistics
 import time
 
+from benchargs import parser
+
 from sgxlab.hw.crypto import load_test_key
 from sgxlab.present.apps import einit_lab, msr_playground, policy_chooser, runner, vm_builder
+
+parser(__doc__).parse_args()  # no options: --help prints the docstring's first paragraph
 
 
 def t(label, f, n=5):

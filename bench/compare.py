@@ -11,13 +11,16 @@ exact < 0.1 s. Also prints how many signer images the exact engine built
 from __future__ import annotations
 
 import statistics
-import sys
 import time
+
+from benchargs import parser, positive_int
 
 import sgxlab
 from sgxlab.sim.exact import _built_signer
 
-n = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+ap = parser(__doc__)
+ap.add_argument("repeats", nargs="?", type=positive_int, default=15, help="warm calls per engine (default 15)")
+n = ap.parse_args().repeats
 for engine, target in (("fast", 0.010), ("exact", 0.100)):
     sgxlab.compare(None, "workshop", engine=engine)  # cold: imports, keys, signing
     wall: list[float] = []

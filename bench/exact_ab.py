@@ -13,9 +13,15 @@ from __future__ import annotations
 import sys
 import time
 
-root = sys.argv[1]
+from benchargs import parser, positive_int
+
+ap = parser(__doc__)
+ap.add_argument("root", help="the checkout to import sgxlab from")
+ap.add_argument("launches", nargs="?", type=positive_int, default=300_000, help="launches per trace (default 300,000)")
+args = ap.parse_args()
+root = args.root
 sys.path.insert(0, root)
-n = int(sys.argv[2]) if len(sys.argv) > 2 else 300_000
+n = args.launches
 
 try:
     from sgxlab.host.designs import DESIGNS

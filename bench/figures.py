@@ -10,17 +10,19 @@ exact run with per-launch records (then an observed replay of its window).
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 
+from benchargs import parser, positive_int
 from matplotlib.figure import Figure
 
 import sgxlab
 from sgxlab.present.apps.ui import figure_png
 from sgxlab.present.export import figure_bytes
 
-n = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+ap = parser(__doc__)
+ap.add_argument("repeats", nargs="?", type=positive_int, default=3, help="tries per figure (default 3)")
+n = ap.parse_args().repeats
 c = sgxlab.compare(None, "workshop", engine="exact")
 sw = sgxlab.sweep(
     ["read-compare", "always-write", "percpu-cache"],

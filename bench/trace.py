@@ -66,6 +66,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
+from benchargs import positive_int
 from run import peak_rss_mb  # bench/run.py: VmHWM, else ru_maxrss
 
 TARGETS = {"host-only": 10e6, "multi-tenant": 5e6}  # launches/s, end to end
@@ -218,16 +219,6 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return ranked[(len(ranked) - 1) // 2]
 
 
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of runs, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 run, got {n}")
-    return n
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="1 M launches instead of 10 M")
@@ -237,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--floor", action="store_true", help="also measure each case's floor (module docstring)")
     ap.add_argument(
         "--repeat",
-        type=_positive,
+        type=positive_int,
         default=1,
         metavar="N",
         help="run each case N times, in turn, each in a fresh process; judge the median run",
