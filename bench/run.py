@@ -51,6 +51,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import numpy as np
+from benchargs import parser
 
 from sgxlab.host.designs import DESIGNS
 from sgxlab.sim import exact, fast
@@ -164,7 +165,7 @@ def run_child(engine: str, workload: str, launches: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--quick", action="store_true", help="small workloads, a few seconds (figures indicative only)")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     ap.add_argument("--memory-child", nargs=3, metavar=("ENGINE", "WORKLOAD", "LAUNCHES"), help=argparse.SUPPRESS)

@@ -66,7 +66,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from benchargs import positive_int
+from benchargs import parser, positive_int
 from run import peak_rss_mb  # bench/run.py: VmHWM, else ru_maxrss
 
 TARGETS = {"host-only": 10e6, "multi-tenant": 5e6}  # launches/s, end to end
@@ -220,7 +220,7 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--quick", action="store_true", help="1 M launches instead of 10 M")
     ap.add_argument("--launches", type=int, help="launches per case (overrides --quick)")
     ap.add_argument("--workloads", default="host-only,multi-tenant", help="comma-separated workloads")
@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     from sgxlab.errors import ConfigError
     from sgxlab.sim.workloads import make_workload
 
-    for wl in args.workloads.split(","):  # a bad name or size fails here, named, before any child runs
+    workloads = args.workloads.split(",")
+    for wl in workloads:  # a bad name or size fails here, named, before any child runs
         try:
             make_workload(wl, {"launches": n})
         except ConfigError as e:
@@ -268,7 +269,6 @@ def main(argv: list[str] | None = None) -> int:
     print("| workload | launches (rows) | generation s (CPU s; of which system) | slowest design: engine s (CPU s) "
           "| end to end, launches/s (on CPU s) | target | peak RSS |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
-    workloads = args.workloads.split(",")
     runs: dict[str, list[dict[str, Any]]] = {wl: [] for wl in workloads}
     for _ in range(args.repeat):  # in turn, so that a slow spell of the machine hits every case
         for wl in workloads:
