@@ -140,23 +140,19 @@ def test_latency_figure(cmp: Comparison, exact_runs):
 
 @pytest.mark.parametrize("workload, params", [("workshop", SMALL), ("host-only", {"launches": 300, "cpus": 3})])
 def test_log_axes_make_ticks_only_in_view_and_draw_the_same(monkeypatch, workload, params):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from figure_pixels import pixels
     from matplotlib.ticker import LogLocator
 
     c = compare(None, workload, params, engine="exact")
-
-    def pixels() -> tuple[np.ndarray, Figure]:
-        fig = c.plot_latency()
-        FigureCanvasAgg(fig).draw()
-        return np.asarray(fig.canvas.buffer_rgba()).copy(), fig
-
-    ours, fig = pixels()
+    fig = c.plot_latency()
+    ours = pixels(fig)
     box = fig.axes[1]
     lo, hi = box.get_xlim()
     for locs in (box.xaxis.get_majorticklocs(), box.xaxis.get_minorticklocs()):
         assert len(locs) and all(lo <= x <= hi for x in locs)
     monkeypatch.setattr(plots, "_InViewLogLocator", LogLocator)  # matplotlib's, with ticks beyond the view
-    theirs, fig = pixels()
+    fig = c.plot_latency()
+    theirs = pixels(fig)
     assert any(not lo <= x <= hi for x in fig.axes[1].xaxis.get_minorticklocs())
     assert np.array_equal(ours, theirs)
 

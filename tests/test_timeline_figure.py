@@ -94,13 +94,8 @@ def test_bad_timeline_input_is_a_config_error(stale):
 
 def test_bands_draw_what_broken_barh_draws(stale, monkeypatch):
     # The bands skip broken_barh's autoscaling (the figure sets its own limits): same pixels.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from figure_pixels import pixels
 
-    def pixels() -> np.ndarray:
-        fig = stale.plot_timeline()
-        FigureCanvasAgg(fig).draw()
-        return np.asarray(fig.canvas.buffer_rgba()).copy()
-
-    ours = pixels()
+    ours = pixels(stale.plot_timeline())
     monkeypatch.setattr(plots, "_bands", lambda ax, spans, yrange, **kw: ax.broken_barh(spans, yrange, **kw))
-    assert np.array_equal(ours, pixels())
+    assert np.array_equal(ours, pixels(stale.plot_timeline()))
