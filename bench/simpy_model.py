@@ -268,6 +268,7 @@ def simulate(
         k = -(-percent * m // 100)
         return latencies[max(k, 1) - 1]
 
+    n["exits"] += sum(x for vm, x in enumerate(trace.vm_exits) if vm_ok[vm])  # counted, not listed
     return {
         "launches": n["launches"],
         "einit": n["einit"],

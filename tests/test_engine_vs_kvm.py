@@ -17,7 +17,7 @@ engine's summary:
   KVM's preempt notifier runs ``kvm_sched_in`` -> ``kvm_arch_vcpu_load`` on
   their CPU (``Vcpu.load`` on the CPU a vCPU is already loaded on counts a
   schedule-in and runs the design's ``vcpu_load``, as that does);
-* ``EXIT`` -> counted only.
+* ``EXIT`` -> counted only, as are the trace's ``vm_exits`` of the VMs created.
 
 Both sides use the engine's own signer images (``exact.signer_image``) and
 the same :class:`~sgxlab.kvm.policy.HostPolicy` object: the trace's (its
@@ -223,6 +223,7 @@ def kvm_replay(trace: Trace, design: str, images: _Images, policy: HostPolicy | 
             einits += g.outcome.einits if g.outcome is not None else (0 if g.policy_refused else 1)
             retries += g.outcome.retries if g.outcome is not None else 0
             bypasses += g.bypass
+    exits += sum(x for v, x in enumerate(trace.vm_exits) if vms[v] is not None)  # counted, not listed
     counts = platform.counts()
     # No MSR but the four hash MSRs is touched at run time (FEATURE_CONTROL is firmware's).
     assert counts["wrmsr_total"] == sum(counts["wrmsr"][n] for n in _HASH_NAMES)

@@ -163,3 +163,24 @@ def test_without_vms_drops_their_rows_and_stays_valid():
     fresh = Trace.from_rows(rows, ncpus=2, nsigners=2, vms=tr.vms).without_vms({0})
     assert not getattr(fresh, "_valid", False)  # an unchecked trace stays unchecked
     fresh.validate()
+
+
+def test_counted_exits_are_checked_and_follow_their_vm():
+    vms = (VmSpec(1, True, -1), VmSpec(1, True, -1))
+    rows = [(0, SCHED, 0, 0, 0, -1), (1, SCHED, 1, 1, 0, -1), (2, EXIT, 1, 1, 0, -1)]
+    tr = Trace.from_rows(rows, ncpus=2, nsigners=1, vms=vms, vm_exits=(3, 4))
+    tr.validate()
+    assert tr.exits == 8
+    gone = tr.without_vms({1})
+    assert gone.vm_exits == (3, 0) and gone.exits == 3 and len(gone) == 1
+    assert tr.without_vms({0}).vm_exits == (0, 4)
+    no_rows = Trace.from_rows([(0, LAUNCH, 0, -1, -1, 0)], ncpus=2, nsigners=1, vms=vms, vm_exits=(0, 5))
+    no_rows.validate()
+    assert no_rows.without_vms({1}).vm_exits == (0, 0)  # a count alone is taken out too
+    with pytest.raises(ConfigError, match="trace vm_exits=\\(3,\\): one count per VM \\(2\\)"):
+        Trace.from_rows(rows, ncpus=2, nsigners=1, vms=vms, vm_exits=(3,)).validate()
+    for bad in ((-1, 0), (1.5, 0), (True, 0)):
+        with pytest.raises(ConfigError, match="trace vm_exits=.*an exit count is a whole number"):
+            Trace.from_rows(rows, ncpus=2, nsigners=1, vms=vms, vm_exits=bad)
+    with pytest.raises(ConfigError, match="trace vm_exits='3': expected a sequence"):
+        Trace.from_rows(rows, ncpus=2, nsigners=1, vms=vms, vm_exits="3")  # type: ignore[arg-type]

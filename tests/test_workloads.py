@@ -8,15 +8,19 @@ import numpy as np
 import pytest
 
 from sgxlab.errors import ConfigError
+from sgxlab.sim.costs import CostModel
+from sgxlab.sim.run import run
 from sgxlab.sim.trace import EXIT, LAUNCH, POLICY_NAMES, S3, SCHED, Trace, VmSpec
 from sgxlab.sim.workloads import (
     MAX_SIGNERS,
     WORKLOADS,
     describe_workloads,
+    format_trace_csv,
     make_trace,
     parse_trace_csv,
     workload_names,
     workload_params,
+    write_trace_csv,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,7 +147,7 @@ def test_multi_tenant_overcommits_migrates_and_respects_lewr():
     assert [v.lewr for v in t.vms] == [True, True, False, False]
     migrated, vcpus = running_map_is_consistent(t)
     assert vcpus == 8 > t.ncpus and migrated > 0
-    assert np.count_nonzero(t.kind == EXIT) > 0 and np.count_nonzero(t.kind == S3) == 0
+    assert t.exits > 0 == np.count_nonzero(t.kind == EXIT) and np.count_nonzero(t.kind == S3) == 0  # exits counted
     for j, spec in enumerate(t.vms):
         launched = set(t.signer[(t.kind == LAUNCH) & (t.vm == j)].tolist())
         if spec.lewr:
@@ -256,6 +260,8 @@ def csv_error(text: str) -> str:
         ("#@ colour=red\n" + HEAD, "x.csv line 1='colour': unknown directive"),
         ("#@ cpus=many\n" + HEAD, "x.csv line 1, cpus='many': not an integer"),
         ("#@ vm=0 vcpus=2 fast=yes\n" + HEAD, "x.csv line 1='fast': unknown VM key"),
+        ("#@ vm=0 vcpus=2 exits=-1\n" + HEAD, "x.csv line 1, exits=-1: must be in \\[0, "),
+        ("#@ vm=0 vcpus=2 exits=many\n" + HEAD, "x.csv line 1, exits='many': not an integer"),
         ("#@ policy=strict\n" + HEAD, "x.csv line 1, policy='strict': unknown host policy; valid names: allow-all"),
         ("#@ policy=single-le\n" + HEAD + "0,launch,0,,,0\n", "directives: trace allowlist.*single-le needs"),
         ("# only a comment\n", "no header line"),
@@ -280,6 +286,26 @@ def test_csv_defaults_and_kind_numbers(tmp_path):
         make_trace("trace:")
     with pytest.raises(ConfigError, match="unknown parameter"):
         make_trace(f"trace:{p}", {"launches": 3})
+
+
+def test_csv_counted_exits_round_trip_and_are_run(tmp_path):
+    text = "#@ vm=1 vcpus=1 exits=7\n" + HEAD + "0,sched,0,0,0,\n5,exit,0,0,0,\n9,launch,0,0,0,0\n"
+    t = parse_trace_csv(text, source="x.csv")
+    assert t.vm_exits == (0, 7) and t.exits == 8 and len(t.vms) == 2  # VM 0 from the rows, VM 1 declared
+    back = parse_trace_csv(format_trace_csv(t))
+    assert back.vm_exits == t.vm_exits and back.t.tolist() == t.t.tolist()
+    assert parse_trace_csv(HEAD + "0,sched,0,0,0,\n").vm_exits == ()  # no line counts any
+    path = write_trace_csv(t, tmp_path / "t.csv")
+    for engine in ("fast", "exact"):
+        s = run("always-write", f"trace:{path}", engine=engine).summary()
+        assert s["exits"] == 8 and s["exit_cycles"] == 8 * CostModel().vm_exit, engine
+
+
+def test_guest_workloads_count_their_exits_per_vm():
+    t = make_trace("multi-tenant", {"launches": 3000, "vms": 3}, seed=2)
+    assert np.count_nonzero(t.kind == EXIT) == 0 and len(t.vm_exits) == 3 and min(t.vm_exits) > 0
+    assert make_trace("multi-tenant", {"launches": 3000, "exit_interval": 0}, seed=2).vm_exits == ()
+    assert make_trace("host-only", {"launches": 100}, seed=2).vm_exits == ()
 
 
 # --------------------------------------------------------------------------- vectorised validation

@@ -829,13 +829,14 @@ def _host_refusals(
 
 
 def _events(trace: Trace, mode: str) -> _Events:
-    """Count the SCHED, EXIT and S3 rows, and the S3 resumes' implicit schedule-ins."""
+    """Count the SCHED, EXIT and S3 rows (and the exits the trace counts, ``vm_exits``), and
+    the S3 resumes' implicit schedule-ins."""
     kind = trace.kind
     is_sched = kind == SCHED
     nsched = int(np.count_nonzero(is_sched))
     sched_rows = _true_rows(is_sched, nsched) if mode == "eager-load" else None
     del is_sched
-    nexit = int(np.count_nonzero(kind == EXIT))
+    nexit = int(np.count_nonzero(kind == EXIT)) + sum(trace.vm_exits)  # listed and counted
     is_s3 = kind == S3
     ns3 = int(np.count_nonzero(is_s3))
     s3_row = np.cumsum(is_s3, dtype=np.int32) if ns3 else None

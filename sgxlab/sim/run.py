@@ -309,13 +309,13 @@ def _memo_trace(workload: str, values: str, seed: int) -> Trace:
 def _prepare(
     workload: str, params: Mapping[str, Any] | None, seed: int, budget: Budget | None = None
 ) -> tuple[Trace, dict[str, Any], int]:
-    from sgxlab.sim.workloads import _seed, make_workload
+    from sgxlab.sim.workloads import _seed, estimated_rows, make_workload
 
     seed = _seed(seed)
     wl = make_workload(workload, params, budget=budget)
     values = dict(wl.values)
     est = type(wl).estimate(values)
-    rows = sum(est.get(k, 0) for k in ("launch", "exit", "sched", "s3"))
+    rows = estimated_rows(est)
     memo = budget is None and not workload.startswith("trace:") and rows <= TRACE_MEMO_ROWS
     if memo:
         try:

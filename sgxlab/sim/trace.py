@@ -49,6 +49,13 @@ PROVISIONKEY gate: ``provisionkey``, the signer indices whose enclaves ask
 for PROVISIONKEY (empty: none), and ``host_provision``, whether the host's
 launching process holds ``/dev/sgx_provision``.
 
+Plain VM exits change no state in either engine (they are only counted and
+costed, ``exit_cycles``), so a trace may count them instead of listing them:
+``vm_exits`` holds, per VM, the exits that happened while its vCPUs ran
+beside the trace's EXIT rows (empty: none). The guest workloads count
+theirs this way; a CSV trace may list EXIT rows, declare counts on its
+``#@ vm=`` lines, or both. :attr:`Trace.exits` is their total.
+
 Rules a trace obeys (``Trace.validate`` checks them):
 
 * a guest LAUNCH or EXIT happens only while its vCPU is *current* on that
@@ -67,6 +74,7 @@ Rules a trace obeys (``Trace.validate`` checks them):
   them at run time and count them;
 * ``unmasked`` (if present) is in ``[0, MAX_EINIT_ATTEMPTS]`` on LAUNCH rows
   and 0 on the others.
+* ``vm_exits`` is empty or has one count, 0 or more, per VM.
 
 ``validate`` checks all rows with numpy first (a 10-million-row trace takes
 well under a second) and, only when something is wrong, walks the rows in
@@ -237,6 +245,7 @@ class Trace:
     policy: str | None = None
     provisionkey: tuple[int, ...] = ()
     host_provision: bool = False
+    vm_exits: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("ncpus", "nsigners"):
@@ -254,6 +263,7 @@ class Trace:
         if not isinstance(self.host_provision, (bool, np.bool_)):
             raise ConfigError("trace host_provision", self.host_provision, "expected true or false")
         self.host_provision = bool(self.host_provision)
+        self.vm_exits = _exit_counts(self.vm_exits)
         if self.policy is None:  # a trace from before policies had names: an allowlist meant host-only
             self.policy = "allow-all" if self.allowlist is None else "host-only"
         else:
@@ -333,7 +343,8 @@ class Trace:
         return self.policy
 
     def without_vms(self, vms: set[int] | frozenset[int] | list[int] | tuple[int, ...]) -> Trace:
-        """This trace without the rows (SCHED, EXIT, LAUNCH) of the VMs ``vms``.
+        """This trace without the rows (SCHED, EXIT, LAUNCH) of the VMs ``vms``, and
+        with their ``vm_exits`` counts 0.
 
         What the engines replay when the host policy refuses to create those
         VMs (``docs/simulator.md``): the VMs keep their indices and specs but
@@ -346,9 +357,11 @@ class Trace:
         if not gone:
             return self
         drop = np.isin(self.vm, np.array(gone, dtype=np.int64)) & (self.kind != S3)
-        if not drop.any():
+        exits = tuple(0 if j in gone else x for j, x in enumerate(self.vm_exits))
+        if not drop.any() and exits == self.vm_exits:
             return self
         out = self.take_rows(~drop)
+        out.vm_exits = exits
         if getattr(self, "_valid", False):
             for col in out._column_names():
                 getattr(out, col).flags.writeable = False
@@ -358,8 +371,10 @@ class Trace:
     def take_rows(self, keep: np.ndarray) -> Trace:
         """A new, unvalidated trace of the rows where the bool mask ``keep`` is true (every
         column, ``unmasked`` included), with this trace's VMs, signers, policy and
-        provenance. Dropping arbitrary rows can break the contract's rules, so the caller
-        validates it, or knows (as :meth:`without_vms` does) that it cannot."""
+        provenance, and its ``vm_exits`` counts (which no row mask can thin: the caller
+        sets them if the rows it drops should take exits with them). Dropping arbitrary
+        rows can break the contract's rules, so the caller validates it, or knows (as
+        :meth:`without_vms` does) that it cannot."""
         return Trace(
             self.ncpus,
             self.nsigners,
@@ -377,11 +392,17 @@ class Trace:
             policy=self.policy,
             provisionkey=self.provisionkey,
             host_provision=self.host_provision,
+            vm_exits=self.vm_exits,
         )
 
     @property
     def launches(self) -> int:
         return int(np.count_nonzero(self.kind == LAUNCH))
+
+    @property
+    def exits(self) -> int:
+        """All plain VM exits: the EXIT rows and the ``vm_exits`` counts."""
+        return int(np.count_nonzero(self.kind == EXIT)) + sum(self.vm_exits)
 
     @property
     def interrupted(self) -> bool:
@@ -408,6 +429,7 @@ class Trace:
         policy: str | None = None,
         provisionkey: tuple[int, ...] = (),
         host_provision: bool = False,
+        vm_exits: tuple[int, ...] = (),
     ) -> Trace:
         """Build from ``(t, kind, cpu, vm, vcpu, signer)`` tuples (sorted stably by t).
 
@@ -436,6 +458,7 @@ class Trace:
             policy=policy,
             provisionkey=provisionkey,
             host_provision=host_provision,
+            vm_exits=vm_exits,
         )
 
     def validate(self) -> None:
@@ -482,6 +505,8 @@ class Trace:
         for s in self.provisionkey:
             if not 0 <= s < self.nsigners:
                 raise _err(None, "provisionkey", s, f"signer index must be in [0, {self.nsigners})")
+        if self.vm_exits and len(self.vm_exits) != len(self.vms):
+            raise _err(None, "vm_exits", self.vm_exits, f"one count per VM ({len(self.vms)}), or none (an empty tuple)")
 
     def _rows_ok(self) -> bool:
         """All row rules, vectorised; True iff :meth:`_validate_rows` would pass."""
@@ -768,6 +793,18 @@ def _signer_indices(values: object, option: str) -> tuple[int, ...]:
             raise ConfigError(option, x, "a signer index is a whole number")
         out.add(int(x))
     return tuple(sorted(out))
+
+
+def _exit_counts(values: object) -> tuple[int, ...]:
+    """``values`` (an iterable of per-VM plain exit counts) as a tuple of ints, each 0 or more."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ConfigError("trace vm_exits", values, "expected a sequence of exit counts, one per VM")
+    out = []
+    for x in values:
+        if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)) or x < 0:
+            raise ConfigError("trace vm_exits", x, "an exit count is a whole number, 0 or more")
+        out.append(int(x))
+    return tuple(out)
 
 
 def _err(row: int | None, what: str, value: object, reason: str) -> ConfigError:

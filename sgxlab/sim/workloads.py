@@ -130,7 +130,9 @@ facts (so ``pandas.read_csv(path, comment="#")`` still reads the events)::
 
 Undeclared VMs get ``vcpus`` = highest vCPU seen + 1, ``lewr=yes`` and
 ``lehash=-1``; a ``vm`` line may add ``provision=yes`` (its QEMU passed
-``/dev/sgx_provision``: KVM_CAP_SGX_ATTRIBUTE). ``policy`` is one of
+``/dev/sgx_provision``: KVM_CAP_SGX_ATTRIBUTE) and ``exits=N``, plain VM
+exits the trace counts for that VM without listing them as ``exit`` rows
+(``Trace.vm_exits``; what the generators write, as they count theirs). ``policy`` is one of
 ``allow-all``, ``allowlist``, ``single-le``, ``approved-set``, ``host-only``
 and ``mainline`` (:mod:`sgxlab.kvm.policy`;
 ``single-le`` takes the first ``allowlist`` index as its launch enclave);
@@ -177,7 +179,6 @@ from sgxlab.sim.budget import (
     vcpu_counts,
 )
 from sgxlab.sim.trace import (
-    EXIT,
     KIND_NAMES,
     LAUNCH,
     MAX_EINIT_ATTEMPTS,
@@ -207,6 +208,8 @@ __all__ = [
     "format_trace_csv",
     "write_trace_csv",
     "MAX_SIGNERS",
+    "ROW_KINDS",
+    "estimated_rows",
 ]
 
 MAX_SIGNERS = 64
@@ -336,6 +339,15 @@ def _num(x: float) -> str:
         power = n >= 2**32 and n & (n - 1) == 0
         return f"{n:,} (2**{n.bit_length() - 1})" if power else f"{n:,}"
     return str(x)
+
+
+ROW_KINDS = ("launch", "sched", "s3")
+"""The kinds of :meth:`Workload.estimate` that are rows of the trace (plain exits are counted)."""
+
+
+def estimated_rows(est: Mapping[str, float]) -> float:
+    """The rows of a trace by :meth:`Workload.estimate`: its launches, schedule-ins and S3 events."""
+    return sum(est.get(k, 0) for k in ROW_KINDS)
 
 
 def _size_error(workload: str, names: list[str], values: dict[str, Any], reason: str) -> ConfigError:
@@ -550,8 +562,9 @@ class Workload:
     @classmethod
     def estimate(cls, values: dict[str, Any]) -> dict[str, float]:
         """The expected size of the trace, before generating it: rows by kind
-        (``launch``, ``exit``, ``sched``, ``s3``), ``span`` (cycles) and, for the
-        guest workloads, ``cells`` (scheduler draws; see "Bounds")."""
+        (``launch``, ``sched``, ``s3``; :func:`estimated_rows` is their sum), plain
+        exits (``exit``, counted in ``Trace.vm_exits``, not rows), ``span`` (cycles)
+        and, for the guest workloads, ``cells`` (scheduler draws; see "Bounds")."""
         return {"launch": values.get("launches", 0), "s3": values.get("s3", 0)}
 
     @classmethod
@@ -559,15 +572,14 @@ class Workload:
         """Refuse parameters whose trace would be too big (see "Bounds") or whose generation
         would be over ``budget`` (:mod:`sgxlab.sim.budget`), naming them."""
         est = cls.estimate(values)
-        rows = sum(est.get(k, 0) for k in ("launch", "exit", "sched", "s3"))
+        rows = estimated_rows(est)
         max_rows = resolve_budget(budget).rows
         if rows > max_rows:
-            parts = {"launch": "launches", "exit": "VM exits", "sched": "schedule-ins", "s3": "S3 events"}
+            parts = {"launch": "launches", "sched": "schedule-ins", "s3": "S3 events"}
             detail = ", ".join(f"{est[k]:,.0f} {what}" for k, what in parts.items() if est.get(k))
-            biggest = max(("launch", "exit", "sched", "s3"), key=lambda k: est.get(k, 0))
+            biggest = max(ROW_KINDS, key=lambda k: est.get(k, 0))
             names, advice = {
                 "launch": (["launches"], "lower launches"),
-                "exit": (["exit_interval"], "raise exit_interval (0: no plain exits) or lower launches"),
                 "sched": (["slice", "stay"], "raise slice or stay, or lower launches"),
                 "s3": (["s3"], "lower s3 or launches"),
             }[biggest]
@@ -1297,13 +1309,15 @@ class _GuestEvents:
 class _VmBatch:
     """One batch of slices on the VM CPUs: the schedule-ins, the running cells and their events."""
 
-    sk: np.ndarray  # SCHED rows: slice (in the batch), VM CPU, global vCPU
+    sk: np.ndarray  # SCHED rows: slice (in the batch), VM CPU, global vCPU, running cell
     sc: np.ndarray
     sg: np.ndarray
+    ss: np.ndarray
     rk: np.ndarray  # running cells in (slice, CPU) order: slice, VM CPU, global vCPU
     rc: np.ndarray
     rg: np.ndarray
     events: tuple[_GuestEvents, ...]
+    exits: np.ndarray | None  # each running cell's plain exits (counted, not rows), or None
 
     @property
     def launches(self) -> int:
@@ -1316,54 +1330,56 @@ def _mixed_vm_batch(
     """One batch of ``nsl`` slices on the VM CPUs: schedule-ins, then guest launches and exits.
 
     ``state`` (the scheduler's) is updated in place; returns the batch and its
-    last schedule row. Draws, in order: the schedule, then per kind (launches,
-    exits) the counts per running cell, the offsets and (launches) the signers.
+    last schedule row. Draws, in order: the schedule, the launches' counts per
+    running cell, their offsets and signers, then the plain exits' counts per
+    running cell. Exits change nothing but a counter in either engine, so they
+    get no offsets and no rows: the trace counts them per VM (``vm_exits``,
+    :func:`_mixed_batches`), which spares a default ``multi-tenant`` trace two
+    rows in three.
     """
     slice_, vcpus = lay.slice_, lay.vcpus
     sched = _schedule(rng, nsl, lay.vm_cpus, lay.total_vcpus, lay.stay, state)
     change = np.empty(sched.shape, bool)
     np.not_equal(sched[0], prev_row, out=change[0])
     np.not_equal(sched[1:], sched[:-1], out=change[1:])
-    change &= sched >= 0
+    run = sched >= 0
+    change &= run
     sk, sc = np.nonzero(change)
+    ss = np.flatnonzero(change[run]).astype(np.int32)  # each SCHED's running cell (both in the same order)
     del change
     sg = sched[sk, sc]
-    rk, rc = np.nonzero(sched >= 0)
+    rk, rc = np.nonzero(run)
+    del run
     rg = sched[rk, rc]
     last = sched[-1].copy()
     del sched
     rk, rc = rk.astype(np.int32), rc.astype(np.int16)
     ncells = len(rk)
     odt = np.int32 if slice_ <= 2**31 else np.int64  # int32 draws are the int64 draws below 2**31
-    events = []
-    for ev_kind, iv in ((LAUNCH, lay.interval), (EXIT, lay.exit_iv)):
-        if iv <= 0:
-            continue
-        cnt = rng.poisson(slice_ / iv, ncells)
-        start = np.zeros(ncells + 1, np.int64)
-        np.cumsum(cnt, out=start[1:])
-        del cnt
-        m = int(start[-1])
-        off = rng.integers(1, slice_, m, dtype=odt)
-        signer = None
-        if ev_kind == LAUNCH:  # VM's first signer + floor(u * its signer count), in blocks of cells
-            signer = np.empty(m, np.int16)
-            vm_cell = (rg // vcpus).astype(np.int16)
-            first = lay.sfirst.astype(np.int16)
-            count = lay.scount.astype(np.float64)
-            step = max(1, int(ncells * _BLOCK / max(m, 1)))
-            for c0 in range(0, ncells, step):
-                c1 = min(ncells, c0 + step)
-                a, b = int(start[c0]), int(start[c1])
-                evm = np.repeat(vm_cell[c0:c1], np.diff(start[c0 : c1 + 1]))
-                u = rng.random(b - a)
-                u *= count[evm]
-                np.floor(u, out=u)
-                signer[a:b] = u
-                signer[a:b] += first[evm]
-                del evm, u
-        events.append(_GuestEvents(ev_kind, start, off, signer))
-    return _VmBatch(sk, sc.astype(np.int16), sg, rk, rc, rg, tuple(events)), last
+    cnt = rng.poisson(slice_ / lay.interval, ncells)
+    start = np.zeros(ncells + 1, np.int64)
+    np.cumsum(cnt, out=start[1:])
+    del cnt
+    m = int(start[-1])
+    off = rng.integers(1, slice_, m, dtype=odt)
+    signer = np.empty(m, np.int16)  # VM's first signer + floor(u * its signer count), in blocks of cells
+    vm_cell = (rg // vcpus).astype(np.int16)
+    first = lay.sfirst.astype(np.int16)
+    count = lay.scount.astype(np.float64)
+    step = max(1, int(ncells * _BLOCK / max(m, 1)))
+    for c0 in range(0, ncells, step):
+        c1 = min(ncells, c0 + step)
+        a, b = int(start[c0]), int(start[c1])
+        evm = np.repeat(vm_cell[c0:c1], np.diff(start[c0 : c1 + 1]))
+        u = rng.random(b - a)
+        u *= count[evm]
+        np.floor(u, out=u)
+        signer[a:b] = u
+        signer[a:b] += first[evm]
+        del evm, u
+    launches = _GuestEvents(LAUNCH, start, off, signer)
+    exits = rng.poisson(slice_ / lay.exit_iv, ncells) if lay.exit_iv > 0 else None
+    return _VmBatch(sk, sc.astype(np.int16), sg, ss, rk, rc, rg, (launches,), exits), last
 
 
 # A row's fields packed into one int64 while its chunk is sorted (see _merge_batch):
@@ -1410,15 +1426,17 @@ def _merge_batch(
     # Per source (running cells, then host launches): its CPU, VM and vCPU, packed.
     ncells = len(vmb.rk) if vmb is not None else 0
     src_pack = np.empty(ncells + nhost, np.int64)
-    sched_src = np.zeros(0, np.int32)
     if vmb is not None:
         cell_base = vmb.rk.astype(np.int64)
         cell_base += slice0
         cell_base *= slice_
-        src_pack[:ncells] = _source_pack(vmb.rc + np.int16(hc0), vmb.rg // vcpus, vmb.rg % vcpus)
-        ckey = vmb.rk.astype(np.int64) * lay.vm_cpus + vmb.rc
-        sched_src = np.searchsorted(ckey, vmb.sk.astype(np.int64) * lay.vm_cpus + vmb.sc).astype(np.int32)
-        del ckey
+        gv = np.arange(lay.total_vcpus, dtype=np.int16)  # each vCPU's VM and vCPU, packed, then the CPU
+        np.take(_source_pack(np.zeros_like(gv), gv // vcpus, gv % vcpus), vmb.rg, out=src_pack[:ncells])
+        cpu_pack = vmb.rc.astype(np.int64)
+        cpu_pack += hc0
+        cpu_pack <<= _P_CPU
+        src_pack[:ncells] |= cpu_pack
+        del gv, cpu_pack
     if host is not None:
         minus = np.full(nhost, -1, np.int16)
         src_pack[ncells:] = _source_pack(host[2], minus, minus)
@@ -1437,7 +1455,7 @@ def _merge_batch(
                     h1 = nhost
             if vmb is not None:
                 s0, s1 = (int(x) for x in np.searchsorted(vmb.sk, (k0, k1)))
-                c0, c1 = (int(x) for x in np.searchsorted(vmb.rk, (k0, k1)))
+                c0, c1 = (int(x) for x in np.searchsorted(vmb.rk, np.array((k0, k1), vmb.rk.dtype)))
             ev = [(e, int(e.start[c0]), int(e.start[c1])) for e in (vmb.events if vmb is not None else ())]
             n = (s1 - s0) + (h1 - h0) + sum(b - a for _, a, b in ev)
             bits = max(n, 1).bit_length()
@@ -1454,7 +1472,7 @@ def _merge_batch(
                 q = r + s1 - s0
                 np.subtract(vmb.sk[s0:s1], k0, out=key[r:q], casting="unsafe")  # slices since t0
                 key[r:q] *= slice_
-                np.take(src_pack, sched_src[s0:s1], out=pay[r:q])
+                np.take(src_pack, vmb.ss[s0:s1], out=pay[r:q])
                 pay[r:q] |= SCHED << _P_KIND  # no signer: 0
                 r = q
             if h1 > h0:
@@ -1520,12 +1538,60 @@ def _merge_batch(
     return out
 
 
-def _mixed_batches(rng: np.random.Generator, lay: _MixedLayout, target: int, per_slice: float) -> _Cols:
+def _cut_exits(
+    rng: np.random.Generator, lay: _MixedLayout, slice0: int, vmb: _VmBatch, t_end: int | None, more: bool
+) -> np.ndarray:
+    """Each VM's plain exits in the batch ``vmb`` (which starts at slice ``slice0``) before
+    ``t_end`` (``None``: all of them), int64.
+
+    Draws each exit's offset in its slice, as the generator always has (so the
+    draws after it, and every launch, stay what they were when exits were
+    rows), but keeps only counts: an exit sorts after a launch at the same time,
+    so a trace cut after the launch at ``t_end`` holds the exits before it: all
+    of a cell that ends by then, none of one that starts at or after it, and
+    those of the cells of ``t_end``'s slice whose offset is below ``t_end``'s.
+    ``more``: draws follow (another batch, S3 times); if not, the offsets after
+    the cut are not drawn, as nothing would see them.
+    """
+    nvms = len(lay.sfirst)
+    cnt = vmb.exits
+    if cnt is None:
+        return np.zeros(nvms, np.int64)
+    vm_of = vmb.rg // lay.vcpus
+    ncells = len(cnt)
+    c0 = c1 = ncells  # cells before c0 count whole; the exits of cells c0:c1 by their offsets
+    x = 0
+    if t_end is not None:
+        k_end, x = divmod(t_end - slice0 * lay.slice_, lay.slice_)
+        c0, c1 = (int(i) for i in np.searchsorted(vmb.rk, (k_end, k_end + 1)))
+    out = np.bincount(vm_of[:c0], weights=cnt[:c0], minlength=nvms).astype(np.int64)
+    start = np.zeros(ncells + 1, np.int64)
+    np.cumsum(cnt, out=start[1:])
+    e0, e1 = int(start[c0]), int(start[c1])
+    m = int(start[-1]) if more or t_end is None else e1
+    odt = np.int32 if lay.slice_ <= 2**31 else np.int64  # as the launches' offsets
+    for a in range(0, m, _BLOCK):  # one stream, in blocks (as one call: test_trace_generation)
+        b = min(m, a + _BLOCK)
+        off = rng.integers(1, lay.slice_, b - a, dtype=odt)
+        lo, hi = max(a, e0), min(b, e1)
+        if lo < hi:  # the cut slice's exits: which are before t_end, and whose VM they are
+            cell = np.searchsorted(start, np.arange(lo, hi), side="right") - 1
+            early = off[lo - a : hi - a] < x
+            np.add.at(out, vm_of[cell[early]], 1)
+    return out
+
+
+def _mixed_batches(
+    rng: np.random.Generator, lay: _MixedLayout, target: int, per_slice: float, more: bool = False
+) -> tuple[_Cols, np.ndarray]:
     """Generate in slice batches until there are at least ``target`` launches; the rows sorted
-    by time (a SCHED first at equal times) and cut after the ``target``-th launch."""
+    by time (a SCHED first at equal times) and cut after the ``target``-th launch, and each
+    VM's plain exits before that launch (counted, :func:`_cut_exits`). ``more``: the caller
+    draws more after these."""
     out: list[_Cols] = []
     prev_row = np.full(lay.vm_cpus, -1, np.int16)
     state = [-1] * lay.vm_cpus
+    exits = np.zeros(len(lay.sfirst), np.int64)
     got = 0
     slice0 = 0
     while got < target:
@@ -1541,14 +1607,16 @@ def _mixed_batches(rng: np.random.Generator, lay: _MixedLayout, target: int, per
             nb += vmb.launches
         need = target - got if got + nb >= target else None
         out.append(_merge_batch(lay, slice0, nsl, host, vmb, need))
+        if vmb is not None:
+            exits += _cut_exits(rng, lay, slice0, vmb, None if need is None else int(out[-1][0][-1]), more)
         del host, vmb
         got += nb
         slice0 += nsl
     if not out:
-        return _empty_cols()
+        return _empty_cols(), exits
     if len(out) == 1:
-        return out[0]
-    return tuple(np.concatenate([p[i] for p in out]) for i in range(6))
+        return out[0], exits
+    return tuple(np.concatenate([p[i] for p in out]) for i in range(6)), exits
 
 
 def _with_s3(rng: np.random.Generator, cols: _Cols, count: int, s3_window: tuple[float, float]) -> _Cols:
@@ -1593,7 +1661,7 @@ def _generate_mixed(
     )
     busy = min(vm_cpus, lay.total_vcpus)
     rate = host_cpus / host_interval + busy / lay.interval  # launches per cycle
-    cols = _mixed_batches(rng, lay, target, rate * lay.slice_)
+    cols, exits = _mixed_batches(rng, lay, target, rate * lay.slice_, more=v.get("s3", 0) > 0)
     t, kind, cpu, vm, vcpu, signer = _with_s3(rng, cols, v.get("s3", 0), s3_window)
     del cols
     nsigners = host_signers + _vm_signer_count(v)
@@ -1613,6 +1681,7 @@ def _generate_mixed(
         policy=v.get("policy", "allow-all"),
         provisionkey=index_set(v.get("provisionkey", NO_INDICES)),
         host_provision=bool(v.get("host_provision", False)),
+        vm_exits=tuple(exits.tolist()) if exits.any() else (),
     )
 
 
@@ -1636,8 +1705,11 @@ _CSV_WHY = {
 }
 
 
-_VmDecl = tuple[int | None, bool, int, bool]
-"""A ``#@ vm=`` line: vCPUs (``None``: as the rows use them), lewr, lehash, provision."""
+_VmDecl = tuple[int | None, bool, int, bool, int]
+"""A ``#@ vm=`` line: vCPUs (``None``: as the rows use them), lewr, lehash, provision, exits."""
+
+MAX_CSV_EXITS = 2**62
+"""The most plain exits a ``#@ vm=`` line may count (``exits=``)."""
 
 
 def read_trace_csv(path: str | Path, *, budget: Budget | None = None) -> Trace:
@@ -1732,7 +1804,7 @@ def _csv_vm_specs(vm: np.ndarray, vcpu: np.ndarray, ns: np.ndarray, vm_decl: dic
     used = vcpu_counts(vm, vcpu, ns, nvms)  # per VM: highest vCPU seen + 1 (0: none)
     for j in range(nvms):
         if j in vm_decl:
-            nv, lewr, lh, prov = vm_decl[j]
+            nv, lewr, lh, prov, _ = vm_decl[j]
             nv = nv if nv is not None else int(used[j])
         else:
             nv, lewr, lh, prov = int(used[j]), True, -1, False
@@ -1758,10 +1830,11 @@ def _csv_trace(
     approved_max = max(directives.get("allowlist", ()), default=-1)
     pk_max = max(directives.get("provisionkey", ()), default=-1)
     nsigners = directives.get("signers", max(max_signer, decl_hash, approved_max, pk_max) + 1)
+    specs = _csv_vm_specs(vm, vcpu, ns, vm_decl)
     return Trace(
         int(ncpus),
         int(nsigners),
-        _csv_vm_specs(vm, vcpu, ns, vm_decl),
+        specs,
         t,
         kind,
         cpu,
@@ -1773,7 +1846,15 @@ def _csv_trace(
         policy=directives.get("policy"),
         provisionkey=directives.get("provisionkey", ()),
         host_provision=directives.get("host_provision", False),
+        vm_exits=_csv_vm_exits(vm_decl, len(specs)),
     )
+
+
+def _csv_vm_exits(vm_decl: dict[int, _VmDecl], nvms: int) -> tuple[int, ...]:
+    """Each VM's counted exits (``exits=`` of its ``vm`` line, else 0), or ``()`` if no line counts any."""
+    if not any(d[4] for d in vm_decl.values()):
+        return ()
+    return tuple(vm_decl[j][4] if j in vm_decl else 0 for j in range(nvms))
 
 
 def _validated_csv_trace(tr: Trace, lines: Sequence[int], source: str) -> Trace:
@@ -1868,17 +1949,21 @@ def _directive(
 
     first = next(iter(items))
     if first == "vm":
-        unknown = set(items) - {"vm", "vcpus", "lewr", "lehash", "provision"}
+        unknown = set(items) - {"vm", "vcpus", "lewr", "lehash", "provision", "exits"}
         if unknown:
             raise bad(
-                lineno, "", sorted(unknown)[0], "unknown VM key; a vm line takes vcpus=, lewr=, lehash=, provision="
+                lineno,
+                "",
+                sorted(unknown)[0],
+                "unknown VM key; a vm line takes vcpus=, lewr=, lehash=, provision=, exits=",
             )
         j = num("vm", 0, 32767)
         if j in vm_decl:
             raise bad(lineno, ", vm", j, "VM declared twice")
         nv = num("vcpus", 1, 32767) if "vcpus" in items else None
         lh = num("lehash", -1, MAX_SIGNERS - 1) if "lehash" in items else -1
-        vm_decl[j] = (nv, yes_no("lewr", "yes"), lh, yes_no("provision", "no"))
+        ex = num("exits", 0, MAX_CSV_EXITS) if "exits" in items else 0
+        vm_decl[j] = (nv, yes_no("lewr", "yes"), lh, yes_no("provision", "no"), ex)
         return
     for k in items:
         if k in directives:
@@ -1935,7 +2020,8 @@ def format_trace_csv(trace: Trace) -> str:
     ]
     for j, spec in enumerate(trace.vms):
         line = f"#@ vm={j} vcpus={spec.nvcpus} lewr={'yes' if spec.lewr else 'no'} lehash={spec.lehash}"
-        out.append(line + (" provision=yes" if spec.provision else ""))
+        line += " provision=yes" if spec.provision else ""
+        out.append(line + (f" exits={trace.vm_exits[j]}" if trace.vm_exits and trace.vm_exits[j] else ""))
     out.append(f"#@ policy={trace.policy_name}")
     if trace.allowlist is not None:
         out.append(f"#@ allowlist={','.join(str(s) for s in trace.allowlist)}")
