@@ -211,6 +211,26 @@ def test_short_lanes_are_corrected_exactly(seed, nslices, ncpus, nvcpus, stay, l
     assert np.array_equal(out, want)
 
 
+@FAST
+@given(
+    seed=st.integers(0, 2**32),
+    nslices=st.integers(1, 300),
+    nvcpus=st.integers(1, 40),
+    width=st.integers(1, 40),
+    full=st.sampled_from([0, 512]),
+)
+def test_candidates_are_the_first_of_each_slices_order(seed, nslices, nvcpus, width, full):
+    # Sorted whole (few vCPUs) or partitioned first (many; forced here with full=0): the same
+    # prefix of each slice's argsort, padded with -1.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(W, "_FULL_SORT_VCPUS", full)
+        got = W._candidates(np.random.default_rng(seed), nslices, nvcpus, width)
+    keys = np.random.default_rng(seed).random((nslices, nvcpus))
+    want = np.full((nslices, width), -1, np.int16)
+    want[:, : min(width, nvcpus)] = np.argsort(keys, axis=1)[:, :width]
+    assert got.dtype == np.int16 and np.array_equal(got, want)
+
+
 def test_schedule_edge_cases():
     rng = np.random.default_rng
     # One CPU, one vCPU: always running, never idle.

@@ -1124,6 +1124,12 @@ def _keep_draws(rng: np.random.Generator, nslices: int, ncpus: int, stay: float)
     return keep
 
 
+_FULL_SORT_VCPUS = 512
+"""Up to this many vCPUs :func:`_candidates` sorts each slice's keys whole: for short rows
+numpy's per-row cost dominates, and one ``argsort`` beats ``argpartition`` plus an ``argsort``
+of the part (8 vCPUs: 0.08 against 0.22 us a slice; they cross near 1,000 vCPUs)."""
+
+
 def _candidates(rng: np.random.Generator, nslices: int, nvcpus: int, width: int) -> np.ndarray:
     """Each slice's vCPUs in ascending order of its random keys, the first ``width``.
 
@@ -1137,8 +1143,8 @@ def _candidates(rng: np.random.Generator, nslices: int, nvcpus: int, width: int)
     for a in range(0, nslices, rows):
         b = min(nslices, a + rows)
         keys = rng.random((b - a, nvcpus))
-        if w == nvcpus:
-            top = np.argsort(keys, axis=1)
+        if w == nvcpus or nvcpus <= _FULL_SORT_VCPUS:
+            top = np.argsort(keys, axis=1)[:, :w]
         else:  # the w smallest keys, then those in order
             part = np.argpartition(keys, w - 1, axis=1)[:, :w]
             top = np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1), axis=1)
@@ -1178,8 +1184,11 @@ def _lockstep(keep: np.ndarray, cand: np.ndarray, nvcpus: int, state: list[int],
     for s in range(lane):
         kp = K[:, s] & (st >= 0)
         p = P[:, s]
-        if small:
-            blocked = (p[:, :, None] == np.where(kp, st, np.int16(-1))[:, None, :]).any(axis=2)
+        if small:  # a candidate is blocked if some kept CPU runs it: one comparison per CPU
+            kv = np.where(kp, st, np.int16(-1))
+            blocked = p == kv[:, :1]
+            for j in range(1, ncpus):
+                blocked |= p == kv[:, j : j + 1]
             blocked &= p >= 0
         else:
             kv = np.where(kp, st, np.int16(nvcpus)).astype(np.intp)  # column nvcpus: never asked
@@ -1288,20 +1297,19 @@ def _mixed_host_batch(rng: np.random.Generator, lay: _MixedLayout, t_lo: int, t_
 
 
 @dataclass(frozen=True)
-class _GuestEvents:
-    """One kind of guest event of a batch: the events of each running cell, their offsets in
-    the slice and (launches) signers. Events are in cell order, so a cell's are contiguous."""
+class _GuestLaunches:
+    """A batch's guest launches: those of each running cell, their offsets in the slice and
+    their signers. Launches are in cell order, so a cell's are contiguous."""
 
-    kind: int
-    start: np.ndarray  # (cells + 1) int64: the events of cell j are start[j]:start[j + 1]
+    start: np.ndarray  # (cells + 1) int64: the launches of cell j are start[j]:start[j + 1]
     off: np.ndarray  # cycles after the slice start, in [1, slice)
-    signer: np.ndarray | None  # int16 per event (launches)
+    signer: np.ndarray  # int16 per launch
 
     def __len__(self) -> int:
         return len(self.off)
 
     def cells(self, c0: int, c1: int) -> np.ndarray:
-        """The running cell of each event of cells ``c0:c1`` (int32)."""
+        """The running cell of each launch of cells ``c0:c1`` (int32)."""
         return np.repeat(np.arange(c0, c1, dtype=np.int32), np.diff(self.start[c0 : c1 + 1]))
 
 
@@ -1316,12 +1324,12 @@ class _VmBatch:
     rk: np.ndarray  # running cells in (slice, CPU) order: slice, VM CPU, global vCPU
     rc: np.ndarray
     rg: np.ndarray
-    events: tuple[_GuestEvents, ...]
+    guest: _GuestLaunches
     exits: np.ndarray | None  # each running cell's plain exits (counted, not rows), or None
 
     @property
     def launches(self) -> int:
-        return sum(len(e) for e in self.events if e.kind == LAUNCH)
+        return len(self.guest)
 
 
 def _mixed_vm_batch(
@@ -1373,18 +1381,19 @@ def _mixed_vm_batch(
         evm = np.repeat(vm_cell[c0:c1], np.diff(start[c0 : c1 + 1]))
         u = rng.random(b - a)
         u *= count[evm]
-        np.floor(u, out=u)
-        signer[a:b] = u
+        signer[a:b] = u  # the cast truncates: floor, as u >= 0
         signer[a:b] += first[evm]
         del evm, u
-    launches = _GuestEvents(LAUNCH, start, off, signer)
+    launches = _GuestLaunches(start, off, signer)
     exits = rng.poisson(slice_ / lay.exit_iv, ncells) if lay.exit_iv > 0 else None
-    return _VmBatch(sk, sc.astype(np.int16), sg, ss, rk, rc, rg, (launches,), exits), last
+    return _VmBatch(sk, sc.astype(np.int16), sg, ss, rk, rc, rg, launches, exits), last
 
 
 # A row's fields packed into one int64 while its chunk is sorted (see _merge_batch):
 # signer + 1 in bits 0-7, kind in 8-9, vCPU + 1 in 10-19, VM + 1 in 20-27, CPU from 28.
+# A guest launch's kind field is left 0: LAUNCH.
 _P_KIND, _P_VCPU, _P_VM, _P_CPU = 8, 10, 20, 28
+assert LAUNCH == 0
 
 
 def _source_pack(cpu: np.ndarray, vm: np.ndarray, vcpu: np.ndarray) -> np.ndarray:
@@ -1399,8 +1408,8 @@ def _merge_batch(
     lay: _MixedLayout, slice0: int, nsl: int, host: _Cols | None, vmb: _VmBatch | None, need: int | None
 ) -> _Cols:
     """The batch's rows sorted by time, a SCHED first at equal times, else in the order
-    host launches, guest launches, exits (each in generation order); cut after the
-    ``need``-th launch (``None``: all rows).
+    host launches, guest launches (each in generation order); cut after the ``need``-th
+    launch (``None``: all rows).
 
     Works slice chunk by slice chunk: each chunk's rows are sorted with one
     ``np.sort`` of unique int64 keys (time since the chunk's start, then the row's
@@ -1414,7 +1423,7 @@ def _merge_batch(
     base = slice0 * slice_
     nsched = len(vmb.sk) if vmb is not None else 0
     nhost = len(host[0]) if host is not None else 0
-    total = nsched + nhost + (sum(len(e) for e in vmb.events) if vmb is not None else 0)
+    total = nsched + nhost + (vmb.launches if vmb is not None else 0)
     out = (
         np.empty(total, np.int64),
         np.empty(total, np.int8),
@@ -1423,7 +1432,8 @@ def _merge_batch(
         np.empty(total, np.int16),
         np.empty(total, np.int16),
     )
-    # Per source (running cells, then host launches): its CPU, VM and vCPU, packed.
+    # Per source (running cells, then host launches): its CPU, VM and vCPU, packed; a running
+    # cell's ready for its launches (kind LAUNCH = 0, and the 1 of the field signer + 1).
     ncells = len(vmb.rk) if vmb is not None else 0
     src_pack = np.empty(ncells + nhost, np.int64)
     if vmb is not None:
@@ -1436,6 +1446,7 @@ def _merge_batch(
         cpu_pack += hc0
         cpu_pack <<= _P_CPU
         src_pack[:ncells] |= cpu_pack
+        src_pack[:ncells] |= 1
         del gv, cpu_pack
     if host is not None:
         minus = np.full(nhost, -1, np.int16)
@@ -1456,8 +1467,8 @@ def _merge_batch(
             if vmb is not None:
                 s0, s1 = (int(x) for x in np.searchsorted(vmb.sk, (k0, k1)))
                 c0, c1 = (int(x) for x in np.searchsorted(vmb.rk, np.array((k0, k1), vmb.rk.dtype)))
-            ev = [(e, int(e.start[c0]), int(e.start[c1])) for e in (vmb.events if vmb is not None else ())]
-            n = (s1 - s0) + (h1 - h0) + sum(b - a for _, a, b in ev)
+            ga, gb = (int(vmb.guest.start[c0]), int(vmb.guest.start[c1])) if vmb is not None else (0, 0)
+            n = (s1 - s0) + (h1 - h0) + (gb - ga)
             bits = max(n, 1).bit_length()
             if k1 - k0 == 1 or ((t1 - t0) << bits) < 2**62:
                 break
@@ -1473,7 +1484,7 @@ def _merge_batch(
                 np.subtract(vmb.sk[s0:s1], k0, out=key[r:q], casting="unsafe")  # slices since t0
                 key[r:q] *= slice_
                 np.take(src_pack, vmb.ss[s0:s1], out=pay[r:q])
-                pay[r:q] |= SCHED << _P_KIND  # no signer: 0
+                pay[r:q] ^= 1 | (SCHED << _P_KIND)  # a SCHED row: no signer (field 0), kind SCHED
                 r = q
             if h1 > h0:
                 assert host is not None
@@ -1484,22 +1495,17 @@ def _merge_batch(
                 pay[r:q] |= host[1][h0:h1].astype(np.int64) << _P_KIND
                 pay[r:q] |= src_pack[ncells + h0 : ncells + h1]
                 r = q
-            for e, a, b in ev:
-                if b == a:
-                    continue
-                q = r + b - a
-                cell = e.cells(c0, c1)
+            if gb > ga:
+                assert vmb is not None
+                q = r + gb - ga
+                cell = vmb.guest.cells(c0, c1)
                 np.take(cell_base, cell, out=key[r:q])
                 key[r:q] -= t0
-                key[r:q] += e.off[a:b]
+                key[r:q] += vmb.guest.off[ga:gb]
                 np.take(src_pack, cell, out=pay[r:q])
                 del cell
-                pay[r:q] |= e.kind << _P_KIND
-                if e.signer is not None:
-                    pay[r:q] += e.signer[a:b]
-                    pay[r:q] += 1
-                if e.kind == LAUNCH:
-                    nl += b - a
+                pay[r:q] += vmb.guest.signer[ga:gb]
+                nl += gb - ga
                 r = q
             key <<= bits
             key += np.arange(n, dtype=np.int64)
