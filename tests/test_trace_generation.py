@@ -552,6 +552,16 @@ def test_validation_edge_rules():
     assert tr._rows_ok_tables() is True and tr._rows_ok_sorted() is True
 
 
+def test_validation_tables_past_int16_vcpu_keys():
+    # More than 32,767 vCPUs in all: the vCPU keys no longer fit the int16 radix sort.
+    vms = (VmSpec(30_000, True), VmSpec(30_000, True))
+    ok = [(0, SCHED, 0, 1, 29_999, -1), (1, SCHED, 1, 0, 5, -1), (2, LAUNCH, 0, 1, 29_999, 0)]
+    moved = [*ok, (3, SCHED, 1, 1, 29_999, -1), (4, LAUNCH, 0, 1, 29_999, 0)]  # it left CPU 0
+    for rows, want in ((ok, True), (moved, False)):
+        tr = Trace.from_rows(rows, ncpus=2, nsigners=1, vms=vms)
+        assert tr._rows_ok_tables() is want and tr._rows_ok_sorted() is want
+
+
 # --------------------------------------------------------------------------- statistics
 
 

@@ -528,6 +528,8 @@ class Trace:
         nvms, ncpus, nsig = len(self.vms), self.ncpus, self.nsigners
         nv = np.array([m.nvcpus for m in self.vms] + [32767], dtype=np.int16)  # [-1]: the host
         need = np.array([-2 if m.lewr else m.lehash for m in self.vms] + [-2], dtype=np.int16)  # -2: any signer
+        same_nv = len({m_.nvcpus for m_ in self.vms}) == 1
+        fixed_signer = bool((need[:-1] != -2).any())  # some VM (without lewr) launches one signer only
         hcpu = np.zeros(ncpus, dtype=bool)  # CPUs with a host launch
         srows: list[np.ndarray] = []
         acts_seen = False
@@ -568,12 +570,13 @@ class Trace:
             guest = v >= 0
             if not all_ns:
                 guest &= ns
-            if bool((guest & ((vc < 0) | (vc >= nv[v]))).any()):
+            if bool((guest & ((vc < 0) | (vc >= (nv[0] if same_nv else nv[v])))).any()):
                 return False
-            sign = need[v]
-            if bool((launch & (sign != -2) & (s != sign)).any()):
-                return False
-            del sign
+            if fixed_signer:
+                sign = need[v]
+                if bool((launch & (sign != -2) & (s != sign)).any()):
+                    return False
+                del sign
             sched = k == SCHED  # only guest rows (host rows only launch)
             srows.append(np.flatnonzero(sched) + a)
             acts_seen = acts_seen or bool((guest & ~sched).any())
@@ -591,12 +594,12 @@ class Trace:
         ncols = hi - lo + 1  # the table's columns: CPUs lo..hi (one without a SCHED stays -1)
         if (m + 1) * ncols > _TABLE_CELLS:
             return None
-        same_nv = len({m_.nvcpus for m_ in self.vms}) == 1
         off = np.zeros(nvms + 1, dtype=np.int32)
         np.cumsum(nv[:-1], out=off[1:])
         skey = off[vm[srow]] + vcpu[srow]  # the vCPU of each SCHED, as one integer
         # The next SCHED of the same vCPU (m: none).
-        o = np.argsort(skey, kind="stable").astype(np.int32)
+        small = int(off[-1]) <= np.iinfo(np.int16).max  # then a stable sort is numpy's radix sort
+        o = np.argsort(skey.astype(np.int16) if small else skey, kind="stable").astype(np.int32)
         nxt = np.full(m + 1, m, dtype=np.int32)
         same = skey[o[1:]] == skey[o[:-1]]
         nxt[o[:-1][same]] = o[1:][same]
@@ -604,7 +607,11 @@ class Trace:
         # cur[q, col]: the vCPU current on CPU lo + col after the first q SCHEDs (-1: none):
         # that of its latest SCHED j, unless the vCPU was scheduled in again since (nxt[j] < q).
         tab = np.full((m + 1, ncols), -1, dtype=np.int32)
-        tab[np.arange(1, m + 1), cpu[srow].astype(np.int32) - lo] = np.arange(m, dtype=np.int32)
+        at = np.arange(ncols, (m + 1) * ncols, ncols, dtype=np.int64)  # row q = j + 1, flat
+        at += cpu[srow]
+        at -= lo
+        tab.ravel()[at] = np.arange(m, dtype=np.int32)
+        del at
         np.maximum.accumulate(tab, axis=0, out=tab)
         skey_ = np.append(skey, np.int32(-1))  # [-1]: no SCHED
         cur = skey_[tab]
