@@ -1308,10 +1308,6 @@ class _GuestLaunches:
     def __len__(self) -> int:
         return len(self.off)
 
-    def cells(self, c0: int, c1: int) -> np.ndarray:
-        """The running cell of each launch of cells ``c0:c1`` (int32)."""
-        return np.repeat(np.arange(c0, c1, dtype=np.int32), np.diff(self.start[c0 : c1 + 1]))
-
 
 @dataclass(frozen=True)
 class _VmBatch:
@@ -1371,19 +1367,21 @@ def _mixed_vm_batch(
     m = int(start[-1])
     off = rng.integers(1, slice_, m, dtype=odt)
     signer = np.empty(m, np.int16)  # VM's first signer + floor(u * its signer count), in blocks of cells
-    vm_cell = (rg // vcpus).astype(np.int16)
-    first = lay.sfirst.astype(np.int16)
-    count = lay.scount.astype(np.float64)
+    vm_cell = rg // vcpus
+    first = lay.sfirst.astype(np.int16)[vm_cell]  # per cell, repeated per launch below
+    count = lay.scount.astype(np.float64)[vm_cell]
+    del vm_cell
     step = max(1, int(ncells * _BLOCK / max(m, 1)))
     for c0 in range(0, ncells, step):
         c1 = min(ncells, c0 + step)
         a, b = int(start[c0]), int(start[c1])
-        evm = np.repeat(vm_cell[c0:c1], np.diff(start[c0 : c1 + 1]))
+        per = np.diff(start[c0 : c1 + 1])
         u = rng.random(b - a)
-        u *= count[evm]
+        u *= np.repeat(count[c0:c1], per)
         signer[a:b] = u  # the cast truncates: floor, as u >= 0
-        signer[a:b] += first[evm]
-        del evm, u
+        signer[a:b] += np.repeat(first[c0:c1], per)
+        del per, u
+    del first, count
     launches = _GuestLaunches(start, off, signer)
     exits = rng.poisson(slice_ / lay.exit_iv, ncells) if lay.exit_iv > 0 else None
     return _VmBatch(sk, sc.astype(np.int16), sg, ss, rk, rc, rg, launches, exits), last
@@ -1498,13 +1496,12 @@ def _merge_batch(
             if gb > ga:
                 assert vmb is not None
                 q = r + gb - ga
-                cell = vmb.guest.cells(c0, c1)
-                np.take(cell_base, cell, out=key[r:q])
-                key[r:q] -= t0
+                per = np.diff(vmb.guest.start[c0 : c1 + 1])  # each cell's launches: its values repeated
+                key[r:q] = np.repeat(cell_base[c0:c1] - t0, per)
                 key[r:q] += vmb.guest.off[ga:gb]
-                np.take(src_pack, cell, out=pay[r:q])
-                del cell
+                pay[r:q] = np.repeat(src_pack[c0:c1], per)
                 pay[r:q] += vmb.guest.signer[ga:gb]
+                del per
                 nl += gb - ga
                 r = q
             key <<= bits
