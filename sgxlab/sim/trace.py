@@ -351,7 +351,7 @@ class Trace:
         never act. Removing a VM's rows cannot break a rule of a valid trace
         (a vCPU stays current at least as long as before, CPUs stay disjoint),
         so a validated trace gives a validated one. ``self`` if ``vms`` is empty
-        or has no rows.
+        or has neither rows nor counted exits.
         """
         gone = sorted({int(v) for v in vms})
         if not gone:

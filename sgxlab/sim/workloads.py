@@ -1328,6 +1328,12 @@ class _VmBatch:
         return len(self.guest)
 
 
+def _offset_dtype(slice_: int) -> type[np.integer[Any]]:
+    """The dtype of offsets drawn in ``[1, slice_)``: int32 while it holds them (numpy's int32
+    draws are its int64 draws below 2**31, so the stream is the same), else int64."""
+    return np.int32 if slice_ <= 2**31 else np.int64
+
+
 def _mixed_vm_batch(
     rng: np.random.Generator, lay: _MixedLayout, nsl: int, state: list[int], prev_row: np.ndarray
 ) -> tuple[_VmBatch, np.ndarray]:
@@ -1359,7 +1365,7 @@ def _mixed_vm_batch(
     del sched
     rk, rc = rk.astype(np.int32), rc.astype(np.int16)
     ncells = len(rk)
-    odt = np.int32 if slice_ <= 2**31 else np.int64  # int32 draws are the int64 draws below 2**31
+    odt = _offset_dtype(slice_)
     cnt = rng.poisson(slice_ / lay.interval, ncells)
     start = np.zeros(ncells + 1, np.int64)
     np.cumsum(cnt, out=start[1:])
@@ -1572,7 +1578,7 @@ def _cut_exits(
     np.cumsum(cnt, out=start[1:])
     e0, e1 = int(start[c0]), int(start[c1])
     m = int(start[-1]) if more or t_end is None else e1
-    odt = np.int32 if lay.slice_ <= 2**31 else np.int64  # as the launches' offsets
+    odt = _offset_dtype(lay.slice_)
     for a in range(0, m, _BLOCK):  # one stream, in blocks (as one call: test_trace_generation)
         b = min(m, a + _BLOCK)
         off = rng.integers(1, lay.slice_, b - a, dtype=odt)
