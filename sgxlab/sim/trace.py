@@ -529,6 +529,7 @@ class Trace:
         nv = np.array([m.nvcpus for m in self.vms] + [32767], dtype=np.int16)  # [-1]: the host
         need = np.array([-2 if m.lewr else m.lehash for m in self.vms] + [-2], dtype=np.int16)  # -2: any signer
         same_nv = len({m_.nvcpus for m_ in self.vms}) == 1
+        min_nv = min((m_.nvcpus for m_ in self.vms), default=0)
         fixed_signer = bool((need[:-1] != -2).any())  # some VM (without lewr) launches one signer only
         hcpu = np.zeros(ncpus, dtype=bool)  # CPUs with a host launch
         srows: list[np.ndarray] = []
@@ -570,7 +571,9 @@ class Trace:
             guest = v >= 0
             if not all_ns:
                 guest &= ns
-            if bool((guest & ((vc < 0) | (vc >= (nv[0] if same_nv else nv[v])))).any()):
+            # (the masks only when some vCPU index could be out of its VM's range)
+            vc_odd = int(vc.min()) < 0 or int(vc.max()) >= min_nv
+            if vc_odd and bool((guest & ((vc < 0) | (vc >= (nv[0] if same_nv else nv[v])))).any()):
                 return False
             if fixed_signer:
                 sign = need[v]
