@@ -1390,7 +1390,7 @@ def _mixed_vm_batch(
     del first, count
     launches = _GuestLaunches(start, off, signer)
     exits = rng.poisson(slice_ / lay.exit_iv, ncells) if lay.exit_iv > 0 else None
-    return _VmBatch(sk, sc.astype(np.int16), sg, ss, rk, rc, rg, launches, exits), last
+    return _VmBatch(sk.astype(np.int32), sc.astype(np.int16), sg, ss, rk, rc, rg, launches, exits), last
 
 
 # A row's fields packed into one int64 while its chunk is sorted (see _merge_batch):
@@ -1406,6 +1406,24 @@ def _source_pack(cpu: np.ndarray, vm: np.ndarray, vcpu: np.ndarray) -> np.ndarra
     pack |= (vm.astype(np.int64) + 1) << _P_VM
     pack |= (vcpu.astype(np.int64) + 1) << _P_VCPU
     return pack
+
+
+def _cell_packs(
+    vmb: _VmBatch, c0: int, c1: int, k0: int, slice_: int, hc0: int, vcpu_pack: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For the running cells ``c0:c1`` of a chunk starting at its slice ``k0``: each cell's
+    start in cycles since the chunk's, and its source packed as :func:`_merge_batch` packs
+    rows, ready for its launches (kind LAUNCH = 0, and the 1 of the field signer + 1)."""
+    cell_t = vmb.rk[c0:c1].astype(np.int64)
+    cell_t -= k0
+    cell_t *= slice_
+    pack = np.take(vcpu_pack, vmb.rg[c0:c1])
+    cpu = vmb.rc[c0:c1].astype(np.int64)
+    cpu += hc0
+    cpu <<= _P_CPU
+    pack |= cpu
+    pack |= 1
+    return cell_t, pack
 
 
 def _merge_batch(
@@ -1436,26 +1454,16 @@ def _merge_batch(
         np.empty(total, np.int16),
         np.empty(total, np.int16),
     )
-    # Per source (running cells, then host launches): its CPU, VM and vCPU, packed; a running
-    # cell's ready for its launches (kind LAUNCH = 0, and the 1 of the field signer + 1).
-    ncells = len(vmb.rk) if vmb is not None else 0
-    src_pack = np.empty(ncells + nhost, np.int64)
-    if vmb is not None:
-        cell_base = vmb.rk.astype(np.int64)
-        cell_base += slice0
-        cell_base *= slice_
-        gv = np.arange(lay.total_vcpus, dtype=np.int16)  # each vCPU's VM and vCPU, packed, then the CPU
-        np.take(_source_pack(np.zeros_like(gv), gv // vcpus, gv % vcpus), vmb.rg, out=src_pack[:ncells])
-        cpu_pack = vmb.rc.astype(np.int64)
-        cpu_pack += hc0
-        cpu_pack <<= _P_CPU
-        src_pack[:ncells] |= cpu_pack
-        src_pack[:ncells] |= 1
-        del gv, cpu_pack
+    # Each source's CPU, VM and vCPU, packed: a host launch's here; a running cell's per chunk
+    # (:func:`_cell_packs`), from each vCPU's VM and vCPU packed once.
+    host_pack = np.zeros(0, np.int64)
     if host is not None:
         minus = np.full(nhost, -1, np.int16)
-        src_pack[ncells:] = _source_pack(host[2], minus, minus)
+        host_pack = _source_pack(host[2], minus, minus)
         del minus
+    gv = np.arange(lay.total_vcpus, dtype=np.int16)
+    vcpu_pack = _source_pack(np.zeros_like(gv), gv // vcpus, gv % vcpus)
+    del gv
     per_slice = max(1, total // max(nsl, 1))
     g = max(1, (1 << 18) // per_slice)
     o = taken = k0 = 0
@@ -1469,8 +1477,9 @@ def _merge_batch(
                 if k1 == nsl:
                     h1 = nhost
             if vmb is not None:
-                s0, s1 = (int(x) for x in np.searchsorted(vmb.sk, (k0, k1)))
-                c0, c1 = (int(x) for x in np.searchsorted(vmb.rk, np.array((k0, k1), vmb.rk.dtype)))
+                ks = np.array((k0, k1), np.int32)  # (the columns' dtype: searchsorted casts none)
+                s0, s1 = (int(x) for x in np.searchsorted(vmb.sk, ks))
+                c0, c1 = (int(x) for x in np.searchsorted(vmb.rk, ks))
             ga, gb = (int(vmb.guest.start[c0]), int(vmb.guest.start[c1])) if vmb is not None else (0, 0)
             n = (s1 - s0) + (h1 - h0) + (gb - ga)
             bits = max(n, 1).bit_length()
@@ -1482,12 +1491,14 @@ def _merge_batch(
             pay = np.empty(n, np.int64)
             nl = h1 - h0
             r = 0
+            if vmb is not None:
+                cell_t, cell_pack = _cell_packs(vmb, c0, c1, k0, slice_, hc0, vcpu_pack)
             if s1 > s0:
                 assert vmb is not None
                 q = r + s1 - s0
                 np.subtract(vmb.sk[s0:s1], k0, out=key[r:q], casting="unsafe")  # slices since t0
                 key[r:q] *= slice_
-                np.take(src_pack, vmb.ss[s0:s1], out=pay[r:q])
+                np.take(cell_pack, vmb.ss[s0:s1] - c0, out=pay[r:q])
                 pay[r:q] ^= 1 | (SCHED << _P_KIND)  # a SCHED row: no signer (field 0), kind SCHED
                 r = q
             if h1 > h0:
@@ -1497,15 +1508,15 @@ def _merge_batch(
                 pay[r:q] = host[5][h0:h1]
                 pay[r:q] += 1
                 pay[r:q] |= host[1][h0:h1].astype(np.int64) << _P_KIND
-                pay[r:q] |= src_pack[ncells + h0 : ncells + h1]
+                pay[r:q] |= host_pack[h0:h1]
                 r = q
             if gb > ga:
                 assert vmb is not None
                 q = r + gb - ga
                 per = np.diff(vmb.guest.start[c0 : c1 + 1])  # each cell's launches: its values repeated
-                key[r:q] = np.repeat(cell_base[c0:c1] - t0, per)
+                key[r:q] = np.repeat(cell_t, per)
                 key[r:q] += vmb.guest.off[ga:gb]
-                pay[r:q] = np.repeat(src_pack[c0:c1], per)
+                pay[r:q] = np.repeat(cell_pack, per)
                 pay[r:q] += vmb.guest.signer[ga:gb]
                 del per
                 nl += gb - ga
@@ -1574,19 +1585,18 @@ def _cut_exits(
         k_end, x = divmod(t_end - slice0 * lay.slice_, lay.slice_)
         c0, c1 = (int(i) for i in np.searchsorted(vmb.rk, (k_end, k_end + 1)))
     out = np.bincount(vm_of[:c0], weights=cnt[:c0], minlength=nvms).astype(np.int64)
-    start = np.zeros(ncells + 1, np.int64)
-    np.cumsum(cnt, out=start[1:])
-    e0, e1 = int(start[c0]), int(start[c1])
-    m = int(start[-1]) if more or t_end is None else e1
+    e0 = int(out.sum())
+    cut_vm = np.repeat(vm_of[c0:c1], cnt[c0:c1])  # the VM of each of the cut slice's exits
+    e1 = e0 + len(cut_vm)
+    m = e0 + int(cnt[c0:].sum()) if more or t_end is None else e1
     odt = _offset_dtype(lay.slice_)
     for a in range(0, m, _BLOCK):  # one stream, in blocks (as one call: test_trace_generation)
         b = min(m, a + _BLOCK)
         off = rng.integers(1, lay.slice_, b - a, dtype=odt)
         lo, hi = max(a, e0), min(b, e1)
-        if lo < hi:  # the cut slice's exits: which are before t_end, and whose VM they are
-            cell = np.searchsorted(start, np.arange(lo, hi), side="right") - 1
+        if lo < hi:  # the cut slice's exits: which are before t_end
             early = off[lo - a : hi - a] < x
-            np.add.at(out, vm_of[cell[early]], 1)
+            np.add.at(out, cut_vm[lo - e0 : hi - e0][early], 1)
     return out
 
 
