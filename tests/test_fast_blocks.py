@@ -169,6 +169,21 @@ def test_eager_load_checks_on_scrambled_traces(seed: int, ncpus: int, monkeypatc
     assert got["failures"].get("SGX_INVALID_EINITTOKEN", 0) == _eager_failures_loop(tr)
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_eager_load_checks_find_nothing_on_valid_traces(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What lets a validated trace skip eager-load's checks: run on an unmarked copy of a
+    valid trace (S3, lewr and fixed-lehash guests, host launches, policies), the checks
+    launch by launch find no failure, and the summary is the validated run's."""
+    monkeypatch.setattr(fast, "_BLOCK", 16)
+    tr = simref.random_trace(np.random.default_rng(seed))
+    assert fast._validated(tr)
+    copy = tr.take_rows(np.ones(len(tr), bool))  # the same rows, never validated
+    assert not fast._validated(copy)
+    checked = fast.simulate(copy, EagerLoad, CostModel(), validate=False)
+    assert checked["failures"].get("SGX_INVALID_EINITTOKEN", 0) == 0
+    assert checked == fast.simulate(tr, EagerLoad, CostModel())
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_small_blocks_change_nothing(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every design's summary with blocks of 8 launches equals the one with the default blocks."""
