@@ -176,9 +176,9 @@ def test_eager_load_checks_find_nothing_on_valid_traces(seed: int, monkeypatch: 
     launch by launch find no failure, and the summary is the validated run's."""
     monkeypatch.setattr(fast, "_BLOCK", 16)
     tr = simref.random_trace(np.random.default_rng(seed))
-    assert fast._validated(tr)
+    assert tr.validated
     copy = tr.take_rows(np.ones(len(tr), bool))  # the same rows, never validated
-    assert not fast._validated(copy)
+    assert not copy.validated
     checked = fast.simulate(copy, EagerLoad, CostModel(), validate=False)
     assert checked["failures"].get("SGX_INVALID_EINITTOKEN", 0) == 0
     assert checked == fast.simulate(tr, EagerLoad, CostModel())

@@ -158,10 +158,10 @@ def test_without_vms_drops_their_rows_and_stays_valid():
     assert tr.without_vms([]) is tr and tr.without_vms({5}) is tr
     gone = tr.without_vms({1})
     assert gone.t.tolist() == [0, 3, 4, 5, 6] and gone.vms == tr.vms and gone.policy == "allowlist"
-    assert gone._valid and not gone.cpu.flags.writeable  # valid by construction, frozen like its source
+    assert gone.validated and not gone.cpu.flags.writeable  # valid by construction, frozen like its source
     assert gone._rows_ok()
     fresh = Trace.from_rows(rows, ncpus=2, nsigners=2, vms=tr.vms).without_vms({0})
-    assert not getattr(fresh, "_valid", False)  # an unchecked trace stays unchecked
+    assert not fresh.validated  # an unchecked trace stays unchecked
     fresh.validate()
 
 

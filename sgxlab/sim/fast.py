@@ -436,11 +436,6 @@ def _s3_reloads(trace: Trace, s3_row: np.ndarray, *, expand: bool) -> tuple[int,
     return total, out[:, o]
 
 
-def _validated(trace: Trace) -> bool:
-    """Whether ``trace`` has passed :meth:`Trace.validate` (and is frozen since)."""
-    return bool(getattr(trace, "_valid", False))
-
-
 def _eager_failures(
     trace: Trace, ids: np.ndarray, lo: _Order, lc: _Launches, ev: _Events, host_le: int | None
 ) -> np.ndarray:
@@ -1102,7 +1097,7 @@ def _eager_msrs(
             wr = wr * at.att_s  # per attempt
     # On a validated trace no native EINIT fails (docs/simulator.md: the launching vCPU is
     # current, so H holds its own virtual hash); only an unvalidated one is checked launch by launch.
-    fail_rows = np.zeros(0, np.int64) if _validated(trace) else _eager_failures(trace, ids, lo, lc, ev, host_le)
+    fail_rows = np.zeros(0, np.int64) if trace.validated else _eager_failures(trace, ids, lo, lc, ev, host_le)
     if at.ncapped and len(fail_rows):  # SGX_UNMASKED_EVENT instead
         assert trace.unmasked is not None
         fail_rows = fail_rows[trace.unmasked[fail_rows] < MAX_EINIT_ATTEMPTS]

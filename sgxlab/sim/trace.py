@@ -308,7 +308,7 @@ class Trace:
         CPU anyway hands its order over (:meth:`_keep_cpu_order`).
         """
         kept = getattr(self, "_cpu_order", None)
-        if kept is not None and getattr(self, "_valid", False):
+        if kept is not None and self.validated:
             return kept if len(kept) else None  # empty: in order (by length, which survives a pickle)
         launch = self.kind == LAUNCH
         cpu_l = self.cpu if bool(launch.all()) else self.cpu[launch]
@@ -317,7 +317,7 @@ class Trace:
         if len(cpu_l) and self.ncpus > 1 and int(cpu_l.min()) != int(cpu_l.max()):
             order = stable_cpu_order(cpu_l, self.ncpus)
             order.flags.writeable = False
-        if getattr(self, "_valid", False):
+        if self.validated:
             self._cpu_order = _IN_ORDER if order is None else order
         return order
 
@@ -330,6 +330,11 @@ class Trace:
 
     def __len__(self) -> int:
         return len(self.t)
+
+    @property
+    def validated(self) -> bool:
+        """Whether :meth:`validate` passed and nothing it checked has changed since."""
+        return bool(getattr(self, "_valid", False))
 
     @property
     def approved(self) -> tuple[int, ...]:
@@ -362,7 +367,7 @@ class Trace:
             return self
         out = self.take_rows(~drop)
         out.vm_exits = exits
-        if getattr(self, "_valid", False):
+        if self.validated:
             for col in out._column_names():
                 getattr(out, col).flags.writeable = False
             out._valid = True
@@ -470,7 +475,7 @@ class Trace:
         static field makes it unchecked again; to edit a validated trace's
         columns in place, work on copies (``trace.t.copy()``).
         """
-        if getattr(self, "_valid", False):
+        if self.validated:
             return
         self._validate_static()
         if not self._rows_ok():
